@@ -1,0 +1,27 @@
+//! The runtime of **live**: generic REST handlers, the SQL store and the event log behind
+//! `#[derive(LiveResource)]`.
+//!
+//! A struct that derives [`LiveResource`] gets a Backbone-compatible REST API over SQLite
+//! (embedded, the default) or PostgreSQL; every write is logged in the same transaction so that
+//! it can be published on the channel named after the resource path.
+
+pub mod app;
+pub mod http;
+pub mod resource;
+pub mod store;
+
+pub use app::{Live, LiveBuilder};
+pub use live_derive::LiveResource;
+pub use resource::{
+    Column, ColumnReader, ColumnType, ColumnWriter, DecodeError, Descriptor, LiveResource, SqlType, ValidationErrors,
+    Value,
+};
+pub use store::{Method, Records, Store, StoreError, StoreOptions, Stored, Write};
+
+#[doc(hidden)]
+pub mod __private {
+    //! Items the derive's generated code names; not a public API.
+    pub use core::default::Default;
+    pub use core::option::Option::{self, None, Some};
+    pub use core::result::Result::{self, Err, Ok};
+}
