@@ -24,4 +24,6 @@ pub mod __private {
     pub use core::default::Default;
     pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};
+    pub use serde::Serialize;
+    pub use serde::de::DeserializeOwned;
 }

@@ -1,0 +1,185 @@
+//! The model of one derive input: a [`Resource`] and its [`Field`]s, each keeping the `syn` node
+//! it came from so that later errors can point at the user's tokens.
+
+use syn::ext::IdentExt;
+use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
+
+use crate::attr;
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// A struct that derives `LiveResource`.
+pub(crate) struct Resource<'a> {
+    /// The whole derive input.
+    pub original: &'a DeriveInput,
+    /// `#[live(path = "...")]`, which is required.
+    pub path: LitStr,
+    /// The other container attributes.
+    pub attrs: attr::Container,
+    /// Every field, stored or skipped, in declaration order.
+    pub fields: Vec<Field<'a>>,
+}
+
+/// One named field of the struct.
+pub(crate) struct Field<'a> {
+    /// The field as written.
+    pub original: &'a syn::Field,
+    /// The field's name, raw (`r#type`) when written so.
+    pub ident: &'a Ident,
+    /// The field's type.
+    pub ty: &'a Type,
+    /// Its `#[live(...)]` attributes and JSON name.
+    pub attrs: attr::Field,
+}
+
+impl<'a> Resource<'a> {
+    /// Builds the model, reporting into `cx` every attribute mistake found on the way. `None`
+    /// only after at least one error was reported: the input is not a struct with named fields
+    /// or has no path.
+    pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        let attrs = attr::container(cx, &input.attrs);
+        let fields = match &input.data {
+            Data::Struct(data) => match &data.fields {
+                Fields::Named(named) => {
+                    Some(named.named.iter().filter_map(|field| Field::from_ast(cx, field)).collect())
+                }
+                Fields::Unnamed(_) => {
+                    cx.error_spanned_by(&input.ident, "expected a struct with named fields, found a tuple struct");
+                    None
+                }
+                Fields::Unit => {
+                    cx.error_spanned_by(&input.ident, "expected a struct with named fields, found a unit struct");
+                    None
+                }
+            },
+            Data::Enum(data) => {
+                cx.error_spanned_by(data.enum_token, "expected a struct with named fields, found an enum");
+                None
+            }
+            Data::Union(data) => {
+                cx.error_spanned_by(data.union_token, "expected a struct with named fields, found a union");
+                None
+            }
+        };
+        let path = attrs.path.clone();
+        if path.is_none() {
+            cx.error_spanned_by(
+                &input.ident,
+                "expected `#[live(path = \"/...\")]` on the struct: the REST base path and channel name",
+            );
+        }
+        Some(Resource { original: input, path: path?, attrs, fields: fields? })
+    }
+
+    /// The Rust type's name, without `r#`.
+    pub(crate) fn type_name(&self) -> String {
+        self.original.ident.unraw().to_string()
+    }
+
+    /// The SQL table: `#[live(table)]`, else the path's last segment with `-` turned into `_`.
+    pub(crate) fn table(&self) -> String {
+        match &self.attrs.table {
+            Some(table) => table.value(),
+            None => check::default_table(&self.path.value()),
+        }
+    }
+
+    /// The stored fields, in column order.
+    pub(crate) fn columns(&self) -> impl Iterator<Item = &Field<'a>> {
+        self.fields.iter().filter(|field| field.attrs.skip.is_none())
+    }
+}
+
+impl<'a> Field<'a> {
+    fn from_ast(cx: &Ctxt, field: &'a syn::Field) -> Option<Self> {
+        let attrs = attr::field(cx, field);
+        // Fields::Named guarantees a name; `None` is unreachable but costs nothing to handle.
+        let ident = field.ident.as_ref()?;
+        Some(Field { original: field, ident, ty: &field.ty, attrs })
+    }
+
+    /// The SQL column: `#[live(rename)]`, else the field's name without `r#`.
+    pub(crate) fn column(&self) -> String {
+        match &self.attrs.rename {
+            Some(rename) => rename.value(),
+            None => self.ident.unraw().to_string(),
+        }
+    }
+
+    /// The JSON field name: `#[serde(rename)]`, else the field's name without `r#`, as serde does.
+    pub(crate) fn json_name(&self) -> String {
+        match &self.attrs.serde_rename {
+            Some(rename) => rename.clone(),
+            None => self.ident.unraw().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::parse_quote;
+
+    use super::*;
+
+    fn table_of(input: DeriveInput) -> Option<String> {
+        let cx = Ctxt::new();
+        let table = Resource::from_ast(&cx, &input).map(|resource| resource.table());
+        cx.check().ok().and(table)
+    }
+
+    #[test]
+    fn table_defaults_to_last_segment_with_dashes_as_underscores() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/v1/todo-items")]
+            struct TodoItem { #[live(id)] id: i64 }
+        };
+        assert_eq!(table_of(input).as_deref(), Some("todo_items"));
+    }
+
+    #[test]
+    fn explicit_table_wins_over_the_path() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/todos", table = "todo_rows")]
+            struct Todo { #[live(id)] id: i64 }
+        };
+        assert_eq!(table_of(input).as_deref(), Some("todo_rows"));
+    }
+
+    #[test]
+    fn raw_identifiers_lose_their_prefix_in_names() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/things")]
+            struct Thing { #[live(id)] id: i64, r#type: String, #[serde(rename = "kind2")] r#kind: String }
+        };
+        let cx = Ctxt::new();
+        let resource = Resource::from_ast(&cx, &input);
+        let names: Vec<(String, String)> = resource
+            .iter()
+            .flat_map(|resource| resource.columns())
+            .map(|field| (field.column(), field.json_name()))
+            .collect();
+        assert!(cx.check().is_ok());
+        assert_eq!(
+            names,
+            [
+                ("id".to_owned(), "id".to_owned()),
+                ("type".to_owned(), "type".to_owned()),
+                ("kind".to_owned(), "kind2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_path_is_reported() {
+        let input: DeriveInput = parse_quote! {
+            struct Todo { #[live(id)] id: i64 }
+        };
+        let cx = Ctxt::new();
+        assert!(Resource::from_ast(&cx, &input).is_none());
+        let message = cx.check().err().map(|error| error.to_string());
+        assert_eq!(
+            message.as_deref(),
+            Some("expected `#[live(path = \"/...\")]` on the struct: the REST base path and channel name")
+        );
+    }
+}

@@ -1,0 +1,356 @@
+//! Rules over the whole model: one small function per rule, each saying why the rule exists.
+//! Every rule reports at the offending token and none stops the others, so one build shows every
+//! mistake.
+
+use syn::Type;
+
+use crate::ast::{Field, Resource};
+use crate::ctxt::Ctxt;
+
+/// Characters a Bayeux channel segment may hold besides ASCII letters and digits (bayeux.md a.3).
+const CHANNEL_MARKS: &str = "-_!~()$@";
+
+/// Column name the store uses for the row version when no field is `#[live(version)]`.
+const VERSION_COLUMN: &str = "_version";
+
+/// Runs every rule on a model built without fatal errors.
+pub(crate) fn check(cx: &Ctxt, resource: &Resource<'_>) {
+    no_generics(cx, resource);
+    path_is_a_channel(cx, resource);
+    table_is_an_identifier(cx, resource);
+    exactly_one_id(cx, resource);
+    at_most_one_version(cx, resource);
+    for field in &resource.fields {
+        skip_stands_alone(cx, field);
+        id_is_not_the_version(cx, field);
+        read_only_is_not_redundant(cx, field);
+        id_type_can_be_assigned(cx, field);
+        version_type_is_an_integer(cx, field);
+        column_is_an_identifier(cx, field);
+    }
+    columns_are_unique(cx, resource);
+    json_names_are_unique(cx, resource);
+    version_column_is_free(cx, resource);
+}
+
+/// The descriptor is one `static` per type, and the runtime needs `'static` owned values, so a
+/// struct with lifetime or type parameters has no single descriptor to give.
+fn no_generics(cx: &Ctxt, resource: &Resource<'_>) {
+    let generics = &resource.original.generics;
+    if !generics.params.is_empty() {
+        cx.error_spanned_by(
+            generics,
+            "generic structs are not supported by `#[derive(LiveResource)]`, \
+             expected a struct without lifetime or type parameters",
+        );
+    }
+}
+
+/// The path is also the channel events are published on, so it must be a channel name the
+/// Bayeux clients accept and one they may subscribe to.
+fn path_is_a_channel(cx: &Ctxt, resource: &Resource<'_>) {
+    if let Err(message) = channel_path(&resource.path.value()) {
+        cx.error_spanned_by(&resource.path, message);
+    }
+}
+
+/// Table names go into SQL text on every database, so only plain identifiers are accepted: no
+/// quoting rules differ between drivers for them.
+fn table_is_an_identifier(cx: &Ctxt, resource: &Resource<'_>) {
+    match &resource.attrs.table {
+        Some(table) => {
+            if !is_sql_identifier(&table.value()) {
+                cx.error_spanned_by(table, identifier_message("table", &table.value()));
+            }
+        }
+        None => {
+            let path = resource.path.value();
+            // An invalid path is reported on its own; a table derived from it would only add noise.
+            let table = default_table(&path);
+            if channel_path(&path).is_ok() && !is_sql_identifier(&table) {
+                cx.error_spanned_by(
+                    &resource.path,
+                    format!(
+                        "the path's last segment does not make a table name (`{table}`), \
+                         expected `#[live(table = \"...\")]` with a plain SQL identifier"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The store addresses rows by one primary key, and REST routes by `P/{id}`.
+fn exactly_one_id(cx: &Ctxt, resource: &Resource<'_>) {
+    let ids: Vec<_> = resource.fields.iter().filter_map(|field| field.attrs.id).collect();
+    let message = format!("expected exactly one field marked `#[live(id)]`, found {}", ids.len());
+    match ids.as_slice() {
+        [] => cx.error_spanned_by(&resource.original.ident, message),
+        [_] => {}
+        [_, extra @ ..] => extra.iter().for_each(|span| cx.error_at(*span, &message)),
+    }
+}
+
+/// The store keeps one version per row; two fields cannot both mirror it.
+fn at_most_one_version(cx: &Ctxt, resource: &Resource<'_>) {
+    let versions: Vec<_> = resource.fields.iter().filter_map(|field| field.attrs.version).collect();
+    if let [_, extra @ ..] = versions.as_slice() {
+        let message = format!("expected at most one field marked `#[live(version)]`, found {}", versions.len());
+        extra.iter().for_each(|span| cx.error_at(*span, &message));
+    }
+}
+
+/// A skipped field has no column, so it cannot be the id, the version, read-only or renamed.
+fn skip_stands_alone(cx: &Ctxt, field: &Field<'_>) {
+    let Some(skip) = field.attrs.skip else { return };
+    let others = [
+        ("id", field.attrs.id.is_some()),
+        ("version", field.attrs.version.is_some()),
+        ("read_only", field.attrs.read_only.is_some()),
+        ("rename", field.attrs.rename.is_some()),
+    ];
+    for (name, _) in others.iter().filter(|(_, present)| *present) {
+        cx.error_at(skip, format!("`skip` cannot be combined with `{name}`: a skipped field has no column"));
+    }
+}
+
+/// The id is assigned on create and never changes, while the version grows on every write.
+fn id_is_not_the_version(cx: &Ctxt, field: &Field<'_>) {
+    if let (Some(_), Some(version)) = (field.attrs.id, field.attrs.version) {
+        cx.error_at(version, "`version` cannot be combined with `id`, expected them on two different fields");
+    }
+}
+
+/// Clients never set the id or the version anyway; accepting the extra key would suggest that
+/// leaving it out makes them writable.
+fn read_only_is_not_redundant(cx: &Ctxt, field: &Field<'_>) {
+    let Some(read_only) = field.attrs.read_only else { return };
+    if field.attrs.skip.is_some() {
+        return;
+    }
+    for (name, present) in [("id", field.attrs.id.is_some()), ("version", field.attrs.version.is_some())] {
+        if present {
+            cx.error_at(read_only, format!("`read_only` is implied by `{name}`, expected it only on other fields"));
+        }
+    }
+}
+
+/// The store assigns ids on create: an auto-increment integer or a random UUID.
+fn id_type_can_be_assigned(cx: &Ctxt, field: &Field<'_>) {
+    if field.attrs.id.is_some() && !type_is_one_of(field.ty, &["i32", "i64", "Uuid"]) {
+        cx.error_spanned_by(field.ty, "expected the `#[live(id)]` field to be `i32`, `i64` or `uuid::Uuid`");
+    }
+}
+
+/// The version counts writes; an `i16` would overflow after a few thousand writes to a row.
+fn version_type_is_an_integer(cx: &Ctxt, field: &Field<'_>) {
+    if field.attrs.version.is_some() && !type_is_one_of(field.ty, &["i32", "i64"]) {
+        cx.error_spanned_by(field.ty, "expected the `#[live(version)]` field to be `i32` or `i64`");
+    }
+}
+
+/// Column names go into SQL text, like table names.
+fn column_is_an_identifier(cx: &Ctxt, field: &Field<'_>) {
+    if field.attrs.skip.is_some() {
+        return;
+    }
+    let column = field.column();
+    if is_sql_identifier(&column) {
+        return;
+    }
+    match &field.attrs.rename {
+        Some(rename) => cx.error_spanned_by(rename, identifier_message("column", &column)),
+        None => cx.error_spanned_by(
+            field.ident,
+            format!("field name `{column}` is not a plain SQL identifier, expected `#[live(rename = \"...\")]`"),
+        ),
+    }
+}
+
+/// Two fields in one column would overwrite each other. SQLite compares column names without
+/// regard to ASCII case, so the comparison does too.
+fn columns_are_unique(cx: &Ctxt, resource: &Resource<'_>) {
+    let mut seen: Vec<String> = Vec::new();
+    for field in resource.columns() {
+        let column = field.column().to_ascii_lowercase();
+        if seen.contains(&column) {
+            let message = format!("duplicate column name `{}`, expected one column per field", field.column());
+            match &field.attrs.rename {
+                Some(rename) => cx.error_spanned_by(rename, message),
+                None => cx.error_spanned_by(field.ident, message),
+            }
+        } else {
+            seen.push(column);
+        }
+    }
+}
+
+/// REST filters and partial updates find a column by its JSON name, so each must be unique.
+fn json_names_are_unique(cx: &Ctxt, resource: &Resource<'_>) {
+    let mut seen: Vec<String> = Vec::new();
+    for field in resource.columns() {
+        let name = field.json_name();
+        if seen.contains(&name) {
+            // The whole field, since the name may come from its `#[serde(rename)]`.
+            cx.error_spanned_by(field.original, format!("duplicate JSON field name `{name}`, expected one per field"));
+        } else {
+            seen.push(name);
+        }
+    }
+}
+
+/// Without a `#[live(version)]` field the store keeps the row version in its own column, which a
+/// field must not take.
+fn version_column_is_free(cx: &Ctxt, resource: &Resource<'_>) {
+    if resource.fields.iter().any(|field| field.attrs.version.is_some()) {
+        return;
+    }
+    for field in resource.columns() {
+        if field.column().eq_ignore_ascii_case(VERSION_COLUMN) {
+            cx.error_spanned_by(
+                field.ident,
+                format!(
+                    "column `{VERSION_COLUMN}` holds the row version, expected another \
+                     `#[live(rename = \"...\")]` or `#[live(version)]` on this field"
+                ),
+            );
+        }
+    }
+}
+
+/// Whether `ty` is a plain path whose last segment is one of `names` and has no arguments. A
+/// syntactic check: the compiler checks the real type through `ColumnType` anyway.
+fn type_is_one_of(ty: &Type, names: &[&str]) -> bool {
+    let Type::Path(path) = ty else { return false };
+    if path.qself.is_some() {
+        return false;
+    }
+    path.path
+        .segments
+        .last()
+        .is_some_and(|last| last.arguments.is_none() && names.iter().any(|name| last.ident == name))
+}
+
+fn identifier_message(what: &str, name: &str) -> String {
+    format!("invalid {what} name `{name}`, expected a plain SQL identifier: `[A-Za-z_][A-Za-z0-9_]*`")
+}
+
+/// Checks `path` against the Bayeux channel grammar (`/segment(/segment)*`, bayeux.md a.3) and
+/// the reserved roots; the error names the wrong segment or character.
+pub(crate) fn channel_path(path: &str) -> Result<(), String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!("invalid path `{path}`, expected a channel name starting with `/`, like `/api/todos`"));
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    for segment in &segments {
+        if segment.is_empty() {
+            return Err(format!(
+                "empty segment in path `{path}`, expected `/segment(/segment)*` with no empty segment or trailing `/`"
+            ));
+        }
+        if *segment == "*" || *segment == "**" {
+            return Err(format!(
+                "wildcard segment `{segment}` in path `{path}`, expected a plain channel name: \
+                 wildcards are for subscriptions, a resource publishes on one channel"
+            ));
+        }
+        if let Some(bad) = segment.chars().find(|c| !(c.is_ascii_alphanumeric() || CHANNEL_MARKS.contains(*c))) {
+            return Err(format!(
+                "character `{bad}` in segment `{segment}` of path `{path}` is not allowed in a Bayeux channel name, \
+                 expected only letters, digits and `{CHANNEL_MARKS}`"
+            ));
+        }
+    }
+    match segments.first() {
+        Some(&root @ ("meta" | "service")) => Err(format!(
+            "path `{path}` is under `/{root}/`, which Bayeux reserves, expected a path outside `/meta/` and `/service/`"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The table a path gives by default: its last segment with `-` turned into `_` (SQL identifiers
+/// have no `-`). Not necessarily an identifier: see [`is_sql_identifier`].
+pub(crate) fn default_table(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or_default().replace('-', "_")
+}
+
+/// Whether `name` is a plain SQL identifier: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn is_sql_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_paths_are_valid_channels() {
+        for path in ["/api/todos", "/todos", "/a-b_c/!~()$@/X9"] {
+            assert_eq!(channel_path(path), Ok(()), "{path}");
+        }
+    }
+
+    #[test]
+    fn path_must_start_with_a_slash() {
+        let error = channel_path("api/todos").err().unwrap_or_default();
+        assert!(error.contains("starting with `/`"), "{error}");
+        assert!(channel_path("").is_err());
+    }
+
+    #[test]
+    fn empty_segments_are_rejected() {
+        for path in ["/", "//todos", "/api/todos/", "/api//todos"] {
+            let error = channel_path(path).err().unwrap_or_default();
+            assert!(error.contains("empty segment"), "{path}: {error}");
+        }
+    }
+
+    #[test]
+    fn characters_outside_the_bayeux_alphabet_are_named() {
+        let error = channel_path("/api/v1.0/todos").err().unwrap_or_default();
+        assert!(error.contains("character `.` in segment `v1.0`"), "{error}");
+        for path in ["/api/to dos", "/api/a%20", "/api/a:b", "/api/a+b", "/api/é"] {
+            assert!(channel_path(path).is_err(), "{path}");
+        }
+    }
+
+    #[test]
+    fn wildcards_are_rejected() {
+        for (path, segment) in [("/api/*", "`*`"), ("/api/**", "`**`"), ("/*/todos", "`*`")] {
+            let error = channel_path(path).err().unwrap_or_default();
+            assert!(error.contains(&format!("wildcard segment {segment}")), "{path}: {error}");
+        }
+        // A star inside a segment is not a wildcard but still outside the alphabet.
+        assert!(channel_path("/api/to*dos").is_err());
+    }
+
+    #[test]
+    fn reserved_roots_are_rejected() {
+        for path in ["/meta/todos", "/meta", "/service/todos"] {
+            let error = channel_path(path).err().unwrap_or_default();
+            assert!(error.contains("reserves"), "{path}: {error}");
+        }
+        assert_eq!(channel_path("/api/meta"), Ok(()));
+        assert_eq!(channel_path("/metadata"), Ok(()));
+    }
+
+    #[test]
+    fn default_table_is_the_last_segment() {
+        assert_eq!(default_table("/api/todos"), "todos");
+        assert_eq!(default_table("/api/todo-items"), "todo_items");
+        assert_eq!(default_table("/todos"), "todos");
+    }
+
+    #[test]
+    fn sql_identifiers() {
+        for name in ["todos", "_x", "Todo_2"] {
+            assert!(is_sql_identifier(name), "{name}");
+        }
+        for name in ["", "2024", "to dos", "todo(s)", "$x", "é", "a-b"] {
+            assert!(!is_sql_identifier(name), "{name}");
+        }
+    }
+}

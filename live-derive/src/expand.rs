@@ -1,0 +1,97 @@
+//! Builds the `LiveResource` impl from the model: a static descriptor and the two column
+//! accessors, naming only absolute paths so that nothing in the user's scope can capture them.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::DeriveInput;
+use syn::spanned::Spanned;
+
+use crate::ast::{Field, Resource};
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// The impl for `input`, or every mistake found in it.
+pub(crate) fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let cx = Ctxt::new();
+    let resource = Resource::from_ast(&cx, input);
+    if let Some(resource) = &resource {
+        check::check(&cx, resource);
+    }
+    cx.check()?;
+    // `from_ast` returns `None` only after reporting an error, so `check` has returned above.
+    Ok(resource.map(|resource| impl_resource(&resource)).unwrap_or_default())
+}
+
+fn impl_resource(resource: &Resource<'_>) -> TokenStream {
+    let ident = &resource.original.ident;
+    let type_name = resource.type_name();
+    let path = resource.path.value();
+    let table = resource.table();
+    let columns: Vec<&Field<'_>> = resource.columns().collect();
+    let id = columns.iter().position(|field| field.attrs.id.is_some()).unwrap_or_default();
+    let version = match columns.iter().position(|field| field.attrs.version.is_some()) {
+        Some(index) => quote!(::core::option::Option::Some(#index)),
+        None => quote!(::core::option::Option::None),
+    };
+    let descriptor_columns = columns.iter().map(|field| column(field));
+    let writes = columns.iter().map(|field| {
+        let member = field.ident;
+        let ty = field.ty;
+        quote_spanned!(ty.span()=> __out.write::<#ty>(&self.#member);)
+    });
+    let reads = resource.fields.iter().map(|field| {
+        let member = field.ident;
+        let ty = field.ty;
+        if field.attrs.skip.is_some() {
+            quote_spanned!(ty.span()=> #member: <#ty as ::core::default::Default>::default())
+        } else {
+            quote_spanned!(ty.span()=> #member: __input.read::<#ty>()?)
+        }
+    });
+    let validate = resource.attrs.validate.as_ref().map(|function| {
+        let call = quote_spanned!(function.span()=> #function(self));
+        quote! {
+            fn validate(&self) -> ::core::result::Result<(), ::live_runtime::ValidationErrors> {
+                #call
+            }
+        }
+    });
+
+    quote! {
+        #[automatically_derived]
+        impl ::live_runtime::LiveResource for #ident {
+            const DESCRIPTOR: &'static ::live_runtime::Descriptor = &::live_runtime::Descriptor {
+                type_name: #type_name,
+                path: #path,
+                table: #table,
+                columns: &[#(#descriptor_columns),*],
+                id: #id,
+                version: #version,
+            };
+
+            fn write_columns(&self, __out: &mut ::live_runtime::ColumnWriter) {
+                #(#writes)*
+            }
+
+            fn read_columns(
+                __input: &mut ::live_runtime::ColumnReader,
+            ) -> ::core::result::Result<Self, ::live_runtime::DecodeError> {
+                ::core::result::Result::Ok(Self { #(#reads),* })
+            }
+
+            #validate
+        }
+    }
+}
+
+/// One `Column` of the descriptor; its type is read through `ColumnType` with the field type's
+/// span, so an unsupported type is reported at the field by the trait's `on_unimplemented`.
+fn column(field: &Field<'_>) -> TokenStream {
+    let name = field.column();
+    let json = field.json_name();
+    let ty = field.ty;
+    let sql_type = quote_spanned!(ty.span()=> <#ty as ::live_runtime::ColumnType>::SQL_TYPE);
+    let nullable = quote_spanned!(ty.span()=> <#ty as ::live_runtime::ColumnType>::NULLABLE);
+    let read_only = field.attrs.read_only.map(|_| quote!(.read_only()));
+    quote!(::live_runtime::Column::new(#name, #json, #sql_type, #nullable) #read_only)
+}

@@ -1,0 +1,52 @@
+//! The generated code names everything by absolute path, so a user's module that shadows the
+//! prelude still compiles, without warnings.
+
+mod shadowed {
+    #![deny(warnings)]
+    #![allow(dead_code, non_camel_case_types)]
+
+    use ::live_runtime::LiveResource;
+    use serde::{Deserialize, Serialize};
+
+    pub struct Result;
+    pub struct Option;
+    pub struct Ok;
+    pub struct Err;
+    pub struct Some;
+    pub struct None;
+    pub struct String;
+    pub struct Default;
+    pub struct Vec;
+    pub struct core;
+    pub struct live_runtime;
+
+    pub fn validate_nothing(_: &Shadowed) -> ::core::result::Result<(), ::live_runtime::ValidationErrors> {
+        ::core::result::Result::Ok(())
+    }
+
+    #[derive(LiveResource, Serialize, Deserialize, Debug, PartialEq)]
+    #[live(path = "/api/shadowed", validate = validate_nothing)]
+    pub struct Shadowed {
+        #[live(id)]
+        pub id: i64,
+        pub title: ::std::string::String,
+        pub note: ::core::option::Option<::std::string::String>,
+        #[live(skip)]
+        #[serde(skip)]
+        pub cache: ::std::vec::Vec<u8>,
+        #[live(version)]
+        pub version: i32,
+    }
+}
+
+#[test]
+fn derive_compiles_where_the_prelude_is_shadowed() {
+    use ::live_runtime::LiveResource;
+    use live_runtime::resource::{from_row, to_row};
+
+    let value = shadowed::Shadowed { id: 1, title: "t".to_owned(), note: None, cache: vec![1], version: 2 };
+    assert_eq!(value.validate(), Ok(()));
+    let back = from_row::<shadowed::Shadowed>(to_row(&value));
+    assert_eq!(back.map(|value| (value.id, value.cache)), Ok((1, Vec::new())));
+    assert_eq!(shadowed::Shadowed::DESCRIPTOR.version, Some(3));
+}
