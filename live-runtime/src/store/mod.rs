@@ -5,19 +5,83 @@
 //! transaction that changes the row and appends the change to the event log (design §4), so a
 //! rolled-back write leaves neither. `sqlx::Error` is classified here, once, into [`StoreError`].
 
+mod driver;
+mod log;
+mod postgres;
 mod query;
+mod schema;
+mod sql;
+mod sqlite;
 
+pub use log::{COMMIT_CHANNEL_CAPACITY, Event};
 pub use query::{Direction, Filter, FilterOp, ListQuery, Order};
 
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
 
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::broadcast;
+
+use self::log::Notifier;
+use self::postgres::PgDriver;
+use self::sqlite::SqliteDriver;
 use crate::resource::{LiveResource, ValidationErrors, Value};
 
 /// A connection pool to one database, holding the tables of the registered resources and the
-/// event log.
+/// event log. Cheap to clone: clones share the pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), live_runtime::StoreError> {
+/// use live_runtime::Store;
+///
+/// let store = Store::connect("sqlite::memory:").await?;
+/// assert_eq!(store.backend(), live_runtime::store::Backend::Sqlite);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Store {
-    _private: (),
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: Pool,
+    options: StoreOptions,
+    notifier: Notifier,
+}
+
+#[derive(Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool and `$driver` to its driver type.
+macro_rules! dispatch {
+    ($store:expr, |$pool:ident, $driver:ident| $body:expr) => {
+        match &$store.inner.pool {
+            Pool::Sqlite($pool) => {
+                type $driver = SqliteDriver;
+                $body
+            }
+            Pool::Postgres($pool) => {
+                type $driver = PgDriver;
+                $body
+            }
+        }
+    };
+}
+
+/// The database behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// SQLite (`sqlite:` URLs).
+    Sqlite,
+    /// PostgreSQL (`postgres:` and `postgresql:` URLs).
+    Postgres,
 }
 
 /// Settings of a [`Store`].
@@ -25,15 +89,19 @@ pub struct Store {
 #[non_exhaustive]
 pub struct StoreOptions {
     /// Create missing tables from descriptors (default `true`); when `false` a missing table is a
-    /// start-up error, for users who run their own migrations.
+    /// start-up error, for users who run their own migrations. The event log `live_events` is
+    /// the store's own table and is created either way.
     pub create_tables: bool,
-    /// Most connections in the pool.
+    /// Most connections in the pool (an in-memory SQLite database always has exactly one).
     pub max_connections: u32,
+    /// How long an operation waits for a free connection before failing with
+    /// [`StoreError::Unavailable`] (default 5 s).
+    pub acquire_timeout: Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { create_tables: true, max_connections: 8 }
+        StoreOptions { create_tables: true, max_connections: 8, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -43,19 +111,121 @@ impl Store {
         Store::connect_with(url, StoreOptions::default()).await
     }
 
-    /// Connects with explicit options.
-    pub async fn connect_with(_url: &str, _options: StoreOptions) -> Result<Store, StoreError> {
-        Err(StoreError::Unsupported("store not built yet".into()))
+    /// Connects with explicit options, and creates the event log when missing.
+    ///
+    /// `sqlite:file.db`, `sqlite://file.db` (created when missing) and `sqlite::memory:` open
+    /// SQLite in WAL mode with `synchronous=NORMAL`, foreign keys on and a busy timeout;
+    /// `postgres://` and `postgresql://` open PostgreSQL. Anything else is
+    /// [`StoreError::Unsupported`].
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let pool = match scheme.as_deref() {
+            Some("sqlite") => Pool::Sqlite(sqlite::connect(url, &options).await?),
+            Some("postgres" | "postgresql") => Pool::Postgres(postgres::connect(url, &options).await?),
+            _ => {
+                let shown = url.split_once(':').map_or("no scheme", |(scheme, _)| scheme);
+                return Err(StoreError::Unsupported(format!(
+                    "database URL scheme `{shown}`: expected sqlite:, postgres: or postgresql:"
+                )));
+            }
+        };
+        let store = Store { inner: Arc::new(Inner { pool, options, notifier: Notifier::new() }) };
+        let log = match store.backend() {
+            Backend::Sqlite => sql::Dialect::Sqlite.create_event_log(),
+            Backend::Postgres => sql::Dialect::Postgres.create_event_log(),
+        };
+        store.execute(log).await?;
+        Ok(store)
+    }
+
+    /// Which database this store is connected to.
+    pub fn backend(&self) -> Backend {
+        match self.inner.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// Creates `R`'s table when missing, or checks that the existing one matches the descriptor.
+    ///
+    /// A mismatch (a missing column, a column of another type family or nullability, an extra
+    /// `NOT NULL` column without a default) is [`StoreError::Schema`] naming the table and the
+    /// column; so is a missing table when [`StoreOptions::create_tables`] is off.
     pub async fn prepare<R: LiveResource>(&self) -> Result<(), StoreError> {
-        Err(StoreError::Unsupported("store not built yet".into()))
+        let descriptor = R::DESCRIPTOR;
+        let existing = self.table_columns(descriptor.table).await?;
+        if !existing.is_empty() {
+            return schema::check(self.dialect(), descriptor, &existing);
+        }
+        if !self.inner.options.create_tables {
+            return Err(StoreError::Schema {
+                table: descriptor.table.to_owned(),
+                detail: "the table does not exist and table creation is off".to_owned(),
+            });
+        }
+        let statements = sql::statements::<R>(self.dialect());
+        self.execute(&[statements.create_table.as_str()]).await?;
+        // Another process may have created it differently between the look and the create.
+        let existing = self.table_columns(descriptor.table).await?;
+        schema::check(self.dialect(), descriptor, &existing)
     }
 
     /// The typed API for `R`'s rows. `R` must have been [`prepare`](Self::prepare)d.
     pub fn records<R: LiveResource>(&self) -> Records<R> {
         Records { store: self.clone(), _resource: PhantomData }
+    }
+
+    /// The events of `channel` (a resource path) with a seq greater than `after_seq`, oldest
+    /// first, at most `limit` of them. Committed events only: a reader that resumes after the
+    /// last seq it saw never skips one (design §4).
+    pub async fn events_after(&self, channel: &str, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        dispatch!(self, |pool, D| driver::events_after::<D>(pool, channel, after_seq, limit).await)
+    }
+
+    /// The seq of the last committed event of `channel`, 0 when it has none.
+    pub async fn last_seq(&self, channel: &str) -> Result<i64, StoreError> {
+        dispatch!(self, |pool, D| driver::last_seq::<D>(pool, channel).await)
+    }
+
+    /// Every event committed through this store from now on, in seq order.
+    ///
+    /// The channel holds [`COMMIT_CHANNEL_CAPACITY`] events per subscriber; a subscriber that
+    /// falls further behind gets `RecvError::Lagged` and should catch up with
+    /// [`events_after`](Self::events_after). Writes made by other processes on the same
+    /// database are not seen here, only in the log. A write whose future is dropped between
+    /// its commit and the notification is in the log but not on this channel. Costs nothing
+    /// while nobody subscribes.
+    pub fn subscribe_commits(&self) -> broadcast::Receiver<Event> {
+        self.inner.notifier.subscribe()
+    }
+
+    /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        match &self.inner.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    fn dialect(&self) -> sql::Dialect {
+        match self.inner.pool {
+            Pool::Sqlite(_) => sql::Dialect::Sqlite,
+            Pool::Postgres(_) => sql::Dialect::Postgres,
+        }
+    }
+
+    async fn table_columns(&self, table: &str) -> Result<Vec<schema::TableColumn>, StoreError> {
+        match &self.inner.pool {
+            Pool::Sqlite(pool) => sqlite::table_columns(pool, table).await,
+            Pool::Postgres(pool) => postgres::table_columns(pool, table).await,
+        }
+    }
+
+    async fn execute(&self, statements: &[&str]) -> Result<(), StoreError> {
+        match &self.inner.pool {
+            Pool::Sqlite(pool) => sqlite::execute(pool, statements).await,
+            Pool::Postgres(pool) => postgres::execute(pool, statements).await,
+        }
     }
 }
 
@@ -82,6 +252,13 @@ pub struct Stored<R> {
 }
 
 /// What a write carries besides the value.
+///
+/// ```
+/// use live_runtime::Write;
+///
+/// let write = Write::new().origin("req-1").if_version(3);
+/// assert_eq!(write.if_version, Some(3));
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Write {
@@ -91,52 +268,103 @@ pub struct Write {
     pub if_version: Option<i64>,
 }
 
-impl<R: LiveResource> Records<R> {
-    /// The value with this id, or [`StoreError::NotFound`].
-    pub async fn get(&self, _id: impl Into<Value>) -> Result<Stored<R>, StoreError> {
-        let _ = &self.store;
-        Err(StoreError::Unsupported("store not built yet".into()))
+impl Write {
+    /// No origin, no version condition.
+    pub fn new() -> Write {
+        Write::default()
     }
 
-    /// The values matching `query`, in its order.
-    pub async fn list(&self, _query: &ListQuery) -> Result<Vec<Stored<R>>, StoreError> {
-        Err(StoreError::Unsupported("store not built yet".into()))
+    /// The same write, carrying the writer's request id.
+    pub fn origin(mut self, origin: impl Into<String>) -> Write {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// The same write, made only if the row is at `version`.
+    pub fn if_version(mut self, version: i64) -> Write {
+        self.if_version = Some(version);
+        self
+    }
+}
+
+impl<R: LiveResource> Records<R> {
+    /// The value with this id, or [`StoreError::NotFound`].
+    pub async fn get(&self, id: impl Into<Value>) -> Result<Stored<R>, StoreError> {
+        let id = id.into();
+        dispatch!(self.store, |pool, D| driver::get::<D, R>(pool, id).await)
+    }
+
+    /// The values matching `query`, in its order (then by id).
+    pub async fn list(&self, query: &ListQuery) -> Result<Vec<Stored<R>>, StoreError> {
+        dispatch!(self.store, |pool, D| driver::list::<D, R>(pool, query).await)
     }
 
     /// How many values match `filters`.
-    pub async fn count(&self, _filters: &[Filter]) -> Result<u64, StoreError> {
-        Err(StoreError::Unsupported("store not built yet".into()))
+    pub async fn count(&self, filters: &[Filter]) -> Result<u64, StoreError> {
+        dispatch!(self.store, |pool, D| driver::count::<D, R>(pool, filters).await)
     }
 
-    /// Inserts `value` (its id is assigned by the store) and logs a `POST` change.
-    pub async fn create(&self, _value: R, _write: &Write) -> Result<Stored<R>, StoreError> {
-        Err(StoreError::Unsupported("store not built yet".into()))
+    /// Inserts `value` (its id is assigned by the store, its version is 1) and logs a `POST`
+    /// change.
+    pub async fn create(&self, value: R, write: &Write) -> Result<Stored<R>, StoreError> {
+        let notifier = &self.store.inner.notifier;
+        let mut created =
+            dispatch!(self.store, |pool, D| driver::create::<D, R>(pool, notifier, vec![value], write).await)?;
+        created.pop().ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
-    /// Inserts every value in one transaction: all or none.
-    pub async fn create_many(&self, _values: Vec<R>, _write: &Write) -> Result<Vec<Stored<R>>, StoreError> {
-        Err(StoreError::Unsupported("store not built yet".into()))
+    /// Inserts every value in one transaction: all or none. Each is validated first.
+    pub async fn create_many(&self, values: Vec<R>, write: &Write) -> Result<Vec<Stored<R>>, StoreError> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let notifier = &self.store.inner.notifier;
+        dispatch!(self.store, |pool, D| driver::create::<D, R>(pool, notifier, values, write).await)
     }
 
     /// Replaces the row with `id` by `change(current)` in one transaction and logs a `PUT`
     /// (`method` says which) change. The id and version are kept by the store whatever `change`
-    /// returns.
+    /// returns: the version grows by exactly one.
+    ///
+    /// The row is locked while `change` runs, so `change` should be quick and must not write
+    /// through the store itself. An error from `change` rolls back and is returned as is.
     pub async fn modify<F>(
         &self,
-        _id: impl Into<Value>,
-        _method: Method,
-        _write: &Write,
-        _change: F,
+        id: impl Into<Value>,
+        method: Method,
+        write: &Write,
+        change: F,
     ) -> Result<Stored<R>, StoreError>
     where
         F: FnOnce(Stored<R>) -> Result<R, StoreError> + Send,
     {
-        Err(StoreError::Unsupported("store not built yet".into()))
+        let id = id.into();
+        let notifier = &self.store.inner.notifier;
+        dispatch!(self.store, |pool, D| driver::modify::<D, R, F>(pool, notifier, id, method, write, change).await)
+    }
+
+    /// Replaces the row with `id` by `value` (a `PUT`).
+    pub async fn replace(&self, id: impl Into<Value>, value: R, write: &Write) -> Result<Stored<R>, StoreError> {
+        self.modify(id, Method::Put, write, |_| Ok(value)).await
+    }
+
+    /// Changes the row with `id` in place (a `PATCH`): `change` edits the current value.
+    pub async fn update<F>(&self, id: impl Into<Value>, write: &Write, change: F) -> Result<Stored<R>, StoreError>
+    where
+        F: FnOnce(&mut R) + Send,
+    {
+        self.modify(id, Method::Patch, write, |mut current| {
+            change(&mut current.value);
+            Ok(current.value)
+        })
+        .await
     }
 
     /// Deletes the row with `id`, logs a `DELETE` change, and returns the row as it was.
-    pub async fn delete(&self, _id: impl Into<Value>, _write: &Write) -> Result<Stored<R>, StoreError> {
-        Err(StoreError::Unsupported("store not built yet".into()))
+    pub async fn delete(&self, id: impl Into<Value>, write: &Write) -> Result<Stored<R>, StoreError> {
+        let id = id.into();
+        let notifier = &self.store.inner.notifier;
+        dispatch!(self.store, |pool, D| driver::delete::<D, R>(pool, notifier, id, write).await)
     }
 }
 
@@ -152,6 +380,29 @@ pub enum Method {
     Patch,
     /// A delete.
     Delete,
+}
+
+impl Method {
+    /// The HTTP method name, as events carry it: `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// The method named `name` (upper case), if it is one of the four.
+    pub fn parse(name: &str) -> Option<Method> {
+        match name {
+            "POST" => Some(Method::Post),
+            "PUT" => Some(Method::Put),
+            "PATCH" => Some(Method::Patch),
+            "DELETE" => Some(Method::Delete),
+            _ => None,
+        }
+    }
 }
 
 /// Why a store operation failed.
@@ -190,7 +441,59 @@ pub enum StoreError {
     /// A stored value does not fit the struct.
     #[error("decode: {0}")]
     Decode(#[from] crate::resource::DecodeError),
+    /// The value could not be serialised to JSON for the event log.
+    #[error("event body: {0}")]
+    Body(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+}
+
+/// Sorts a database error into the [`StoreError`] a caller can act on. The only place that
+/// looks inside `sqlx::Error`.
+pub(crate) fn classify(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+        sqlx::Error::Database(database) => {
+            if database.is_unique_violation() {
+                return StoreError::Conflict(database.message().to_owned());
+            }
+            let code = database.code();
+            let code = code.as_deref().unwrap_or_default();
+            // PostgreSQL: class 08 is a connection exception, 53 insufficient resources
+            // (too many connections), 57P0x an operator or crash shutdown. SQLite: 5 and 6
+            // (BUSY, LOCKED) mean another writer outlasted the busy timeout.
+            let unavailable = match database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                Some(_) => code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0"),
+                None => matches!(code, "5" | "6" | "261" | "262" | "517"),
+            };
+            if unavailable { StoreError::Unavailable(error) } else { StoreError::Database(error) }
+        }
+        _ => StoreError::Database(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    // Handlers generic over `R` need every future of the API to be `Send` without knowing `R`.
+    #[allow(dead_code)]
+    fn futures_are_send_for_any_resource<R: LiveResource>(records: Records<R>, value: R, query: ListQuery) {
+        let write = Write::new();
+        assert_send(&records.get(1));
+        assert_send(&records.list(&query));
+        assert_send(&records.count(&query.filters));
+        assert_send(&records.delete(1, &write));
+        assert_send(&records.update(1, &write, |_| {}));
+        assert_send(&records.modify(1, Method::Put, &write, |current| Ok(current.value)));
+        assert_send(&records.create(value, &write));
+    }
 }

@@ -1,0 +1,394 @@
+//! The store's logic, written once over a small [`Driver`] abstraction that each database
+//! implements (`sqlite.rs`, `postgres.rs`): how to bind and decode a [`Value`], how to begin a
+//! write transaction, and how to run a query on a connection.
+//!
+//! A write is always: begin; read or change the row; append the event; commit; notify. The
+//! event append, commit and notification run under the notifier's order lock so that
+//! in-process subscribers receive events in seq order.
+
+use std::future::Future;
+
+use chrono::Utc;
+use sqlx::{Database, Pool, Transaction};
+
+use super::log::{Event, Notifier};
+use super::sql::{self, Dialect, Statements};
+use super::{Filter, ListQuery, Method, StoreError, Stored, Write, classify};
+use crate::resource::{self, Descriptor, LiveResource, SqlType, Value};
+
+/// A query with its bound parameters.
+pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
+/// A result row.
+pub(crate) type Row<DB> = <DB as Database>::Row;
+/// A live connection (a pooled one or a transaction's derefs to it).
+pub(crate) type Conn<DB> = <DB as Database>::Connection;
+
+/// What the generic store logic needs from one database.
+pub(crate) trait Driver: Send + Sync + 'static {
+    /// The sqlx database.
+    type DB: Database;
+    /// Its SQL dialect.
+    const DIALECT: Dialect;
+
+    /// Binds `value` as a parameter of a `ty` column.
+    fn bind<'q>(query: Query<'q, Self::DB>, value: &'q Value, ty: SqlType) -> Query<'q, Self::DB>;
+
+    /// Binds a nullable text parameter.
+    fn bind_text<'q>(query: Query<'q, Self::DB>, value: Option<&'q str>) -> Query<'q, Self::DB>;
+
+    /// Binds an `i64` parameter.
+    fn bind_i64<'q>(query: Query<'q, Self::DB>, value: i64) -> Query<'q, Self::DB>;
+
+    /// Decodes column `index` of `row` as a `ty` value (NULL as [`Value::Null`]).
+    fn decode(row: &Row<Self::DB>, index: usize, ty: SqlType) -> Result<Value, sqlx::Error>;
+
+    /// Begins a transaction that will write (SQLite: `BEGIN IMMEDIATE`, so that two writers
+    /// queue on the write lock up front instead of failing to upgrade a read lock later).
+    fn begin_write(
+        pool: &Pool<Self::DB>,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::DB>, sqlx::Error>> + Send + '_;
+
+    /// Runs `query`, returning its first row if any.
+    fn fetch_optional<'c>(
+        conn: &'c mut Conn<Self::DB>,
+        query: Query<'c, Self::DB>,
+    ) -> impl Future<Output = Result<Option<Row<Self::DB>>, sqlx::Error>> + Send + 'c;
+
+    /// Runs `query`, returning every row.
+    fn fetch_all<'c>(
+        conn: &'c mut Conn<Self::DB>,
+        query: Query<'c, Self::DB>,
+    ) -> impl Future<Output = Result<Vec<Row<Self::DB>>, sqlx::Error>> + Send + 'c;
+}
+
+/// Decodes a selected row (descriptor columns, then the version if separate) into a value and
+/// its version.
+fn decode_stored<D: Driver, R: LiveResource>(
+    row: &Row<D::DB>,
+    statements: &Statements,
+) -> Result<(Stored<R>, Value), StoreError> {
+    let descriptor = R::DESCRIPTOR;
+    let mut values = Vec::with_capacity(descriptor.columns.len());
+    for (index, column) in descriptor.columns.iter().enumerate() {
+        values.push(D::decode(row, index, column.ty).map_err(classify)?);
+    }
+    let version = if statements.separate_version {
+        D::decode(row, statements.version_index, SqlType::I64).map_err(classify)?
+    } else {
+        values[statements.version_index].clone()
+    };
+    let Value::Int(version) = version else {
+        return Err(StoreError::Decode(resource::DecodeError::MissingColumn { index: statements.version_index }));
+    };
+    let id = values[descriptor.id].clone();
+    let value = resource::from_row(values)?;
+    Ok((Stored { value, version }, id))
+}
+
+/// The id as a value of the id column's type; `None` when it cannot be one (so no row has it).
+fn id_value(descriptor: &Descriptor, id: &Value) -> Option<Value> {
+    match sql::coerce(id, descriptor.id_column().ty)? {
+        std::borrow::Cow::Borrowed(Value::Null) => None,
+        coerced => Some(coerced.into_owned()),
+    }
+}
+
+/// Binds the columns of `values` for an insert (`with_id`) or an update (without), then the
+/// version when it is a column of its own.
+fn bind_columns<'q, D: Driver>(
+    mut query: Query<'q, D::DB>,
+    descriptor: &Descriptor,
+    values: &'q [Value],
+    with_id: bool,
+    separate_version: Option<&'q Value>,
+) -> Query<'q, D::DB> {
+    for (index, (column, value)) in descriptor.columns.iter().zip(values).enumerate() {
+        if index != descriptor.id || with_id {
+            query = D::bind(query, value, column.ty);
+        }
+    }
+    if let Some(version) = separate_version {
+        query = D::bind(query, version, SqlType::I64);
+    }
+    query
+}
+
+/// A change made in the current transaction, waiting for its event to be appended.
+struct Change {
+    method: Method,
+    body: String,
+    version: i64,
+}
+
+impl Change {
+    fn of<R: LiveResource>(method: Method, stored: &Stored<R>) -> Result<Change, StoreError> {
+        let body = serde_json::to_string(&stored.value).map_err(|error| StoreError::Body(error.to_string()))?;
+        Ok(Change { method, body, version: stored.version })
+    }
+}
+
+/// Appends `changes` to the event log, commits, and tells in-process subscribers.
+async fn commit<D: Driver>(
+    mut tx: Transaction<'static, D::DB>,
+    notifier: &Notifier,
+    channel: &'static str,
+    changes: Vec<Change>,
+    write: &Write,
+) -> Result<(), StoreError> {
+    // Held from the first append until the subscribers are told, so that this store's events
+    // reach them in seq order. It is a tokio mutex because it is held across awaits; the
+    // database already serialises this stretch (SQLite's write lock, PostgreSQL's advisory
+    // lock), so it adds no waiting of its own.
+    let _order = notifier.order().await;
+    let at = Value::Timestamp(Utc::now());
+    let mut seqs = Vec::with_capacity(changes.len());
+    for change in &changes {
+        let mut query = sqlx::query(D::DIALECT.insert_event());
+        query = D::bind_text(query, Some(channel));
+        query = D::bind_text(query, Some(change.method.as_str()));
+        query = D::bind_text(query, Some(&change.body));
+        query = D::bind_i64(query, change.version);
+        query = D::bind_text(query, write.origin.as_deref());
+        query = D::bind(query, &at, SqlType::Timestamp);
+        let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?;
+        let seq = match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+            Some(Ok(Value::Int(seq))) => seq,
+            Some(Err(error)) => return Err(classify(error)),
+            _ => return Err(StoreError::Database(sqlx::Error::RowNotFound)),
+        };
+        seqs.push(seq);
+    }
+    tx.commit().await.map_err(classify)?;
+    if notifier.has_subscribers() {
+        let Value::Timestamp(at) = at else { return Ok(()) };
+        for (change, seq) in changes.into_iter().zip(seqs) {
+            // The body was serialised from the stored value a moment ago, so it parses.
+            let body = serde_json::from_str(&change.body).unwrap_or(serde_json::Value::Null);
+            notifier.send(Event {
+                seq,
+                channel: channel.to_owned(),
+                method: change.method,
+                body,
+                version: change.version,
+                origin: write.origin.clone(),
+                at,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The value with this id.
+pub(crate) async fn get<D: Driver, R: LiveResource>(pool: &Pool<D::DB>, id: Value) -> Result<Stored<R>, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    let id = id_value(R::DESCRIPTOR, &id).ok_or(StoreError::NotFound)?;
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let query = D::bind(sqlx::query(&statements.get), &id, R::DESCRIPTOR.id_column().ty);
+    let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
+    decode_stored::<D, R>(&row, statements).map(|(stored, _)| stored)
+}
+
+/// The values matching `query`.
+pub(crate) async fn list<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    query: &ListQuery,
+) -> Result<Vec<Stored<R>>, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, query)?;
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let mut sqlx_query = sqlx::query(&built.sql);
+    for (value, ty) in &built.params {
+        sqlx_query = D::bind(sqlx_query, value, *ty);
+    }
+    let rows = D::fetch_all(&mut conn, sqlx_query).await.map_err(classify)?;
+    rows.iter().map(|row| decode_stored::<D, R>(row, statements).map(|(stored, _)| stored)).collect()
+}
+
+/// How many values match `filters`.
+pub(crate) async fn count<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    filters: &[Filter],
+) -> Result<u64, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    let built = sql::count(D::DIALECT, R::DESCRIPTOR, statements, filters)?;
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let mut query = sqlx::query(&built.sql);
+    for (value, ty) in &built.params {
+        query = D::bind(query, value, *ty);
+    }
+    let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?;
+    match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+        Some(Ok(Value::Int(count))) => Ok(u64::try_from(count).unwrap_or(0)),
+        Some(Err(error)) => Err(classify(error)),
+        _ => Ok(0),
+    }
+}
+
+/// Inserts `values` in one transaction and logs a `POST` for each.
+pub(crate) async fn create<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    notifier: &Notifier,
+    values: Vec<R>,
+    write: &Write,
+) -> Result<Vec<Stored<R>>, StoreError> {
+    let descriptor = R::DESCRIPTOR;
+    let statements = sql::statements::<R>(D::DIALECT);
+    for value in &values {
+        value.validate().map_err(StoreError::Invalid)?;
+    }
+    let first = Value::Int(1);
+    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let mut stored = Vec::with_capacity(values.len());
+    let mut changes = Vec::with_capacity(values.len());
+    for value in values {
+        let mut row = resource::to_row(&value);
+        drop(value);
+        if !statements.id_generated {
+            row[descriptor.id] = Value::Uuid(uuid::Uuid::new_v4());
+        }
+        if let Some(version) = descriptor.version {
+            row[version] = first.clone();
+        }
+        let separate = statements.separate_version.then_some(&first);
+        let query =
+            bind_columns::<D>(sqlx::query(&statements.insert), descriptor, &row, !statements.id_generated, separate);
+        let returned = D::fetch_optional(&mut tx, query).await.map_err(classify)?;
+        let returned = returned.ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        let (value, _) = decode_stored::<D, R>(&returned, statements)?;
+        changes.push(Change::of(Method::Post, &value)?);
+        stored.push(value);
+    }
+    commit::<D>(tx, notifier, descriptor.path, changes, write).await?;
+    Ok(stored)
+}
+
+/// Replaces the row with `id` by `change(current)` and logs `method`.
+pub(crate) async fn modify<D: Driver, R: LiveResource, F>(
+    pool: &Pool<D::DB>,
+    notifier: &Notifier,
+    id: Value,
+    method: Method,
+    write: &Write,
+    change: F,
+) -> Result<Stored<R>, StoreError>
+where
+    F: FnOnce(Stored<R>) -> Result<R, StoreError> + Send,
+{
+    let descriptor = R::DESCRIPTOR;
+    let statements = sql::statements::<R>(D::DIALECT);
+    let id = id_value(descriptor, &id).ok_or(StoreError::NotFound)?;
+    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let query = D::bind(sqlx::query(&statements.get_for_update), &id, descriptor.id_column().ty);
+    let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
+    let (current, stored_id) = decode_stored::<D, R>(&row, statements)?;
+    drop(row);
+    if let Some(expected) = write.if_version
+        && expected != current.version
+    {
+        return Err(StoreError::VersionMismatch { current: current.version });
+    }
+    let version = Value::Int(current.version + 1);
+    let next = change(current)?;
+    next.validate().map_err(StoreError::Invalid)?;
+    let mut values = resource::to_row(&next);
+    drop(next);
+    values[descriptor.id] = stored_id;
+    if let Some(index) = descriptor.version {
+        values[index] = version.clone();
+    }
+    let separate = statements.separate_version.then_some(&version);
+    let mut query = bind_columns::<D>(sqlx::query(&statements.update), descriptor, &values, false, separate);
+    query = D::bind(query, &values[descriptor.id], descriptor.id_column().ty);
+    let returned = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
+    let (stored, _) = decode_stored::<D, R>(&returned, statements)?;
+    let changes = vec![Change::of(method, &stored)?];
+    commit::<D>(tx, notifier, descriptor.path, changes, write).await?;
+    Ok(stored)
+}
+
+/// Deletes the row with `id`, logs a `DELETE`, and returns the row as it was.
+pub(crate) async fn delete<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    notifier: &Notifier,
+    id: Value,
+    write: &Write,
+) -> Result<Stored<R>, StoreError> {
+    let descriptor = R::DESCRIPTOR;
+    let statements = sql::statements::<R>(D::DIALECT);
+    let id = id_value(descriptor, &id).ok_or(StoreError::NotFound)?;
+    let expected = write.if_version.map(Value::Int);
+    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let query = match &expected {
+        None => D::bind(sqlx::query(&statements.delete), &id, descriptor.id_column().ty),
+        Some(version) => {
+            let query = D::bind(sqlx::query(&statements.delete_if_version), &id, descriptor.id_column().ty);
+            D::bind(query, version, SqlType::I64)
+        }
+    };
+    let Some(row) = D::fetch_optional(&mut tx, query).await.map_err(classify)? else {
+        if expected.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        // Nothing deleted under a version condition: tell a stale version from a missing row.
+        let query = D::bind(sqlx::query(&statements.get), &id, descriptor.id_column().ty);
+        let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
+        let (current, _) = decode_stored::<D, R>(&row, statements)?;
+        return Err(StoreError::VersionMismatch { current: current.version });
+    };
+    let (stored, _) = decode_stored::<D, R>(&row, statements)?;
+    let changes = vec![Change::of(Method::Delete, &stored)?];
+    commit::<D>(tx, notifier, descriptor.path, changes, write).await?;
+    Ok(stored)
+}
+
+/// Events of `channel` after `after`, oldest first, at most `limit`.
+pub(crate) async fn events_after<D: Driver>(
+    pool: &Pool<D::DB>,
+    channel: &str,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let mut query = sqlx::query(D::DIALECT.events_after());
+    query = D::bind_text(query, Some(channel));
+    query = D::bind_i64(query, after);
+    query = D::bind_i64(query, limit.into());
+    let rows = D::fetch_all(&mut conn, query).await.map_err(classify)?;
+    rows.iter().map(decode_event::<D>).collect()
+}
+
+fn decode_event<D: Driver>(row: &Row<D::DB>) -> Result<Event, StoreError> {
+    let get = |index, ty| D::decode(row, index, ty).map_err(classify);
+    let malformed =
+        |what: &str| StoreError::Database(sqlx::Error::Protocol(format!("malformed event log row: {what}")));
+    let (Value::Int(seq), Value::Text(channel), Value::Text(method), Value::Int(version)) =
+        (get(0, SqlType::I64)?, get(1, SqlType::Text)?, get(2, SqlType::Text)?, get(4, SqlType::I64)?)
+    else {
+        return Err(malformed("a required column is null"));
+    };
+    let body = match get(3, SqlType::Json)? {
+        Value::Json(body) => body,
+        _ => serde_json::Value::Null,
+    };
+    let origin = match get(5, SqlType::Text)? {
+        Value::Text(origin) => Some(origin),
+        _ => None,
+    };
+    let Value::Timestamp(at) = get(6, SqlType::Timestamp)? else {
+        return Err(malformed("at is null"));
+    };
+    let method = Method::parse(&method).ok_or_else(|| malformed("unknown method"))?;
+    Ok(Event { seq, channel, method, body, version, origin, at })
+}
+
+/// The last seq of `channel`, 0 when it has no events.
+pub(crate) async fn last_seq<D: Driver>(pool: &Pool<D::DB>, channel: &str) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let query = D::bind_text(sqlx::query(D::DIALECT.last_seq()), Some(channel));
+    let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?;
+    match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+        Some(Ok(Value::Int(seq))) => Ok(seq),
+        Some(Err(error)) => Err(classify(error)),
+        _ => Ok(0),
+    }
+}

@@ -1,0 +1,162 @@
+//! SQLite: connection settings, and how values are bound and decoded.
+//!
+//! Storage classes: booleans and integers are `INTEGER`, floats `REAL`, bytes `BLOB`; UUIDs are
+//! hyphenated lower-case `TEXT`, timestamps RFC 3339 UTC `TEXT` with six fractional digits (so
+//! text order is time order), JSON is its text.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Pool, Row as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use uuid::fmt::Hyphenated;
+
+use super::driver::{Driver, Query};
+use super::schema::TableColumn;
+use super::sql::{self, Dialect};
+use super::{StoreError, StoreOptions, classify};
+use crate::resource::{SqlType, Value};
+
+/// How long a writer waits for another's write transaction before giving up with
+/// [`StoreError::Unavailable`].
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens a pool on `url` (`sqlite:file.db`, `sqlite://file.db`, `sqlite::memory:`).
+pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<SqlitePool, StoreError> {
+    let connect = SqliteConnectOptions::from_str(url)
+        .map_err(|error| StoreError::Unsupported(format!("SQLite URL {url:?}: {error}")))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        // LIKE then matches case as on PostgreSQL; ILIKE is lower() on both sides.
+        .pragma("case_sensitive_like", "ON");
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let pool = if in_memory {
+        // Every in-memory connection is its own database, so there must be exactly one, and it
+        // must never be closed for idleness or age, or the data goes with it.
+        SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
+    };
+    pool.acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(false)
+        .connect_with(connect)
+        .await
+        .map_err(classify)
+}
+
+/// The columns of `table` (empty when there is no such table).
+pub(crate) async fn table_columns(pool: &SqlitePool, table: &str) -> Result<Vec<TableColumn>, StoreError> {
+    let rows = sqlx::query("SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk FROM pragma_table_info(?)")
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .map_err(classify)?;
+    rows.iter()
+        .map(|row| {
+            Ok(TableColumn {
+                name: row.try_get(0)?,
+                declared: row.try_get(1)?,
+                not_null: row.try_get(2)?,
+                has_default: row.try_get(3)?,
+                primary_key: row.try_get::<i64, _>(4)? > 0,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(classify)
+}
+
+/// Runs DDL statements.
+pub(crate) async fn execute(pool: &SqlitePool, statements: &[&str]) -> Result<(), StoreError> {
+    for statement in statements {
+        sqlx::query(statement).persistent(false).execute(pool).await.map_err(classify)?;
+    }
+    Ok(())
+}
+
+/// The SQLite driver.
+#[derive(Debug)]
+pub(crate) struct SqliteDriver;
+
+impl Driver for SqliteDriver {
+    type DB = Sqlite;
+    const DIALECT: Dialect = Dialect::Sqlite;
+
+    fn bind<'q>(query: Query<'q, Sqlite>, value: &'q Value, _ty: SqlType) -> Query<'q, Sqlite> {
+        // SQLite columns are dynamically typed, so every value binds by its own kind; the
+        // column type matters only for decoding.
+        match value {
+            Value::Null => query.bind(None::<i64>),
+            Value::Bool(value) => query.bind(*value),
+            Value::Int(value) => query.bind(*value),
+            Value::Float(value) => query.bind(*value),
+            Value::Text(value) => query.bind(value.as_str()),
+            Value::Bytes(value) => query.bind(value.as_slice()),
+            Value::Uuid(value) => query.bind(value.hyphenated()),
+            Value::Timestamp(value) => query.bind(sql::sqlite_timestamp(value)),
+            Value::Json(value) => query.bind(value.to_string()),
+            // `Value` is non-exhaustive for users, not for this crate.
+            #[allow(unreachable_patterns)]
+            _ => query.bind(None::<i64>),
+        }
+    }
+
+    fn bind_text<'q>(query: Query<'q, Sqlite>, value: Option<&'q str>) -> Query<'q, Sqlite> {
+        query.bind(value)
+    }
+
+    fn bind_i64<'q>(query: Query<'q, Sqlite>, value: i64) -> Query<'q, Sqlite> {
+        query.bind(value)
+    }
+
+    fn decode(row: &SqliteRow, index: usize, ty: SqlType) -> Result<Value, sqlx::Error> {
+        fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
+            row: &'r SqliteRow,
+            index: usize,
+            wrap: impl FnOnce(T) -> Value,
+        ) -> Result<Value, sqlx::Error> {
+            Ok(row.try_get::<Option<T>, _>(index)?.map_or(Value::Null, wrap))
+        }
+        match ty {
+            SqlType::Bool => get(row, index, Value::Bool),
+            SqlType::I16 | SqlType::I32 | SqlType::I64 => get(row, index, Value::Int),
+            SqlType::F32 | SqlType::F64 => get(row, index, Value::Float),
+            SqlType::Text => get(row, index, Value::Text),
+            SqlType::Bytes => get(row, index, Value::Bytes),
+            SqlType::Uuid => get(row, index, |uuid: Hyphenated| Value::Uuid(uuid.into_uuid())),
+            SqlType::Timestamp => get(row, index, |at: DateTime<Utc>| Value::Timestamp(at)),
+            SqlType::Json => match row.try_get::<Option<&str>, _>(index)? {
+                None => Ok(Value::Null),
+                Some(text) => serde_json::from_str(text)
+                    .map(Value::Json)
+                    .map_err(|error| sqlx::Error::ColumnDecode { index: index.to_string(), source: error.into() }),
+            },
+            #[allow(unreachable_patterns)]
+            _ => get(row, index, Value::Text),
+        }
+    }
+
+    fn begin_write(
+        pool: &Pool<Sqlite>,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send + '_ {
+        pool.begin_with("BEGIN IMMEDIATE")
+    }
+
+    fn fetch_optional<'c>(
+        conn: &'c mut SqliteConnection,
+        query: Query<'c, Sqlite>,
+    ) -> impl Future<Output = Result<Option<SqliteRow>, sqlx::Error>> + Send + 'c {
+        query.fetch_optional(conn)
+    }
+
+    fn fetch_all<'c>(
+        conn: &'c mut SqliteConnection,
+        query: Query<'c, Sqlite>,
+    ) -> impl Future<Output = Result<Vec<SqliteRow>, sqlx::Error>> + Send + 'c {
+        query.fetch_all(conn)
+    }
+}
