@@ -141,19 +141,19 @@ pub(crate) fn field(cx: &Ctxt, field: &syn::Field) -> Field {
             let parsed = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident(ID) {
                     // #[live(id)]
-                    flag(&meta, ID)?;
+                    flag(cx, &meta, ID)?;
                     id.set(cx, &meta.path, meta.path.span());
                 } else if meta.path.is_ident(VERSION) {
                     // #[live(version)]
-                    flag(&meta, VERSION)?;
+                    flag(cx, &meta, VERSION)?;
                     version.set(cx, &meta.path, meta.path.span());
                 } else if meta.path.is_ident(SKIP) {
                     // #[live(skip)]
-                    flag(&meta, SKIP)?;
+                    flag(cx, &meta, SKIP)?;
                     skip.set(cx, &meta.path, meta.path.span());
                 } else if meta.path.is_ident(READ_ONLY) {
                     // #[live(read_only)]
-                    flag(&meta, READ_ONLY)?;
+                    flag(cx, &meta, READ_ONLY)?;
                     read_only.set(cx, &meta.path, meta.path.span());
                 } else if meta.path.is_ident(RENAME) {
                     // #[live(rename = "column")]
@@ -259,13 +259,14 @@ fn serde_field(cx: &Ctxt, attr: &Attribute, field: &syn::Field, serde_rename: &m
     });
 }
 
-/// Rejects a value after a key that takes none, such as `id = true`.
-fn flag(meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<()> {
-    if meta.input.is_empty() || meta.input.peek(Token![,]) {
-        Ok(())
-    } else {
-        Err(meta.error(format!("`{name}` takes no value, expected `#[live({name})]`")))
+/// Reports a value after a key that takes none, such as `id = true`, and steps over it: the key
+/// still counts, so the mistake does not also show up as a missing key.
+fn flag(cx: &Ctxt, meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<()> {
+    if !(meta.input.is_empty() || meta.input.peek(Token![,])) {
+        cx.error_spanned_by(&meta.path, format!("`{name}` takes no value, expected `#[live({name})]`"));
+        skip_value(meta)?;
     }
+    Ok(())
 }
 
 /// The key as written, for messages.

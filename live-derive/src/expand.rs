@@ -2,7 +2,7 @@
 //! accessors, naming only absolute paths so that nothing in the user's scope can capture them.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::DeriveInput;
 use syn::spanned::Spanned;
 
@@ -57,9 +57,23 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
         }
     });
 
+    // Each stored type's `ColumnType` bound sits on the impl, at the field type's span: a type
+    // without it is then reported once there (with the trait's `on_unimplemented` message)
+    // instead of once per use in the descriptor, `write_columns` and `read_columns`.
+    let bounds = columns.iter().map(|field| {
+        let ty = field.ty;
+        // Spanned at the type's last token so that the predicate, and the error, covers the
+        // whole type (`ty.span()` is only its first token on stable).
+        let end = ty.to_token_stream().into_iter().last().map_or_else(|| ty.span(), |token| token.span());
+        quote_spanned!(end=> #ty: ::live_runtime::ColumnType)
+    });
+
     quote! {
         #[automatically_derived]
-        impl ::live_runtime::LiveResource for #ident {
+        impl ::live_runtime::LiveResource for #ident
+        where
+            #(#bounds,)*
+        {
             const DESCRIPTOR: &'static ::live_runtime::Descriptor = &::live_runtime::Descriptor {
                 type_name: #type_name,
                 path: #path,
@@ -94,4 +108,108 @@ fn column(field: &Field<'_>) -> TokenStream {
     let nullable = quote_spanned!(ty.span()=> <#ty as ::live_runtime::ColumnType>::NULLABLE);
     let read_only = field.attrs.read_only.map(|_| quote!(.read_only()));
     quote!(::live_runtime::Column::new(#name, #json, #sql_type, #nullable) #read_only)
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::parse_quote;
+
+    use super::*;
+
+    fn errors(input: DeriveInput) -> Vec<String> {
+        match derive(&input) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_struct_expands() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/todos")]
+            struct Todo { #[live(id)] id: i64, title: String }
+        };
+        assert_eq!(errors(input), Vec::<String>::new());
+    }
+
+    #[test]
+    fn path_grammar_is_checked_on_the_attribute() {
+        let cases: [(DeriveInput, &str); 4] = [
+            (
+                parse_quote!(
+                    #[live(path = "/api/v1.0/todos")]
+                    struct T {
+                        #[live(id)]
+                        id: i64,
+                    }
+                ),
+                "character `.`",
+            ),
+            (
+                parse_quote!(
+                    #[live(path = "/api/**")]
+                    struct T {
+                        #[live(id)]
+                        id: i64,
+                    }
+                ),
+                "wildcard segment `**`",
+            ),
+            (
+                parse_quote!(
+                    #[live(path = "/service/todos")]
+                    struct T {
+                        #[live(id)]
+                        id: i64,
+                    }
+                ),
+                "under `/service/`",
+            ),
+            (
+                parse_quote!(
+                    #[live(path = "api")]
+                    struct T {
+                        #[live(id)]
+                        id: i64,
+                    }
+                ),
+                "starting with `/`",
+            ),
+        ];
+        for (input, expected) in cases {
+            let errors = errors(input);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(errors[0].contains(expected), "{errors:?} lacks {expected}");
+        }
+    }
+
+    #[test]
+    fn table_default_must_be_an_identifier() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/$todos")]
+            struct Todo { #[live(id)] id: i64 }
+        };
+        let errors = errors(input);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("expected `#[live(table = \"...\")]`"), "{errors:?}");
+
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/$todos", table = "todos")]
+            struct Todo { #[live(id)] id: i64 }
+        };
+        assert_eq!(self::errors(input), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_mistake_is_reported_in_one_pass() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/todo list", tabel = "todos")]
+            struct Todo {
+                #[live(id)] id: String,
+                #[live(id, skip)] other: i64,
+                #[live(wat)] x: i64,
+            }
+        };
+        assert_eq!(errors(input).len(), 6);
+    }
 }

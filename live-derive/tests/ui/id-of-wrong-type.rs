@@ -1,0 +1,11 @@
+use live_runtime::LiveResource;
+use serde::{Deserialize, Serialize};
+
+#[derive(LiveResource, Serialize, Deserialize)]
+#[live(path = "/api/todos")]
+struct Todo {
+    #[live(id)]
+    id: String,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use live_runtime::LiveResource;
+use serde::{Deserialize, Serialize};
+
+#[derive(LiveResource, Serialize, Deserialize)]
+#[live(path = "/api/todos")]
+struct Todo {
+    #[live(id)]
+    id: i64,
+    #[live(id)]
+    other_id: i64,
+    title: String,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use live_runtime::LiveResource;
+use serde::{Deserialize, Serialize};
+
+#[derive(LiveResource, Serialize, Deserialize)]
+struct Todo {
+    #[live(id)]
+    id: i64,
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use live_runtime::LiveResource;
+use serde::{Deserialize, Serialize};
+
+#[derive(LiveResource, Serialize, Deserialize)]
+#[live(path = "/api/todos")]
+struct Todo {
+    #[live(id)]
+    id: i64,
+    #[live(version)]
+    version: i64,
+    #[live(version)]
+    revision: i64,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use live_runtime::LiveResource;
+use serde::{Deserialize, Serialize};
+
+#[derive(LiveResource, Serialize, Deserialize)]
+#[live(path = "/api/todos")]
+struct Todo;
+
+fn main() {}
