@@ -6,6 +6,7 @@
 //! it can be published on the channel named after the resource path.
 
 pub mod app;
+pub mod bayeux;
 pub mod http;
 pub mod resource;
 pub mod store;

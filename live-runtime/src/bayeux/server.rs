@@ -1,0 +1,604 @@
+//! The engine: handshake, connect, subscribe, unsubscribe, disconnect and publish, independent of any
+//! transport. Transports hand it parsed batches and get back replies plus, for a connect, what to wait on.
+//!
+//! Routing: subscriptions live in one index from channel name or pattern to the sessions subscribed, so a
+//! publish looks up the handful of keys that can cover its channel (`/a/b`, `/a/*`, `/a/**`, `/**`) instead
+//! of scanning sessions, and each session is reached once even when several of its subscriptions match
+//! (bayeux.md a.3). Each event is serialized once per publish and the bytes are shared by every queue.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::advice::Advice;
+use super::channel::{self, Kind};
+use super::error::Error;
+use super::message::{self, Event, Message, Request};
+use super::session::{ClientId, Push, Session};
+use super::{Context, Options};
+
+/// Why a server-side publish was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The channel is malformed or a wildcard pattern.
+    #[error("`{0}` is not a channel name events can be published on")]
+    InvalidChannel(String),
+    /// The channel is under `/meta`, which carries only protocol messages.
+    #[error("`{0}` is reserved for the protocol")]
+    Reserved(String),
+    /// The data could not be serialized, or the given JSON text is not JSON.
+    #[error("event data is not valid JSON: {0}")]
+    Data(#[from] serde_json::Error),
+}
+
+/// The Bayeux server. Cheap to clone: all clones share one engine.
+#[derive(Clone, Debug)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+/// Sessions subscribed to one name or pattern, by session key.
+type Subscribers = HashMap<u64, Arc<Session>>;
+
+#[derive(Debug)]
+struct Inner {
+    options: Options,
+    supported: Vec<String>,
+    sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
+    index: RwLock<HashMap<Arc<str>, Subscribers>>,
+    next_key: AtomicU64,
+    sweeper_started: AtomicBool,
+}
+
+/// A validated connect, for the transport to hold.
+#[derive(Debug)]
+pub(crate) struct PendingConnect {
+    /// The successful reply, sent when the hold ends (outgoing extensions not yet applied).
+    pub(crate) reply: Message,
+    pub(crate) session: Arc<Session>,
+    /// How long to hold: zero for the first connect of a session and for a client's `advice.timeout: 0`.
+    pub(crate) hold: Duration,
+}
+
+/// The result of processing one batch.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Replies in completion order, outgoing extensions applied. A connect's reply is not among them.
+    pub(crate) replies: Vec<Message>,
+    /// The batch's connect, if it had a valid one.
+    pub(crate) connect: Option<PendingConnect>,
+    /// Sessions disconnected by this batch (a WebSocket bound to one of them closes).
+    pub(crate) disconnected: Vec<ClientId>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Server {
+    /// A server with `options`.
+    pub fn new(options: Options) -> Self {
+        // Only what is implemented is listed: the client picks from this list (bayeux.md a.13, b.3).
+        let mut supported = vec!["long-polling".to_owned()];
+        if options.websocket {
+            supported.push("websocket".to_owned());
+        }
+        let inner = Inner {
+            options,
+            supported,
+            sessions: RwLock::default(),
+            index: RwLock::default(),
+            next_key: AtomicU64::new(1),
+            sweeper_started: AtomicBool::new(false),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The options the server runs with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// How many sessions are alive.
+    pub fn session_count(&self) -> usize {
+        read(&self.inner.sessions).len()
+    }
+
+    /// Whether `client_id` names a live session.
+    pub fn has_session(&self, client_id: &str) -> bool {
+        read(&self.inner.sessions).contains_key(client_id)
+    }
+
+    /// Publishes `data` on `channel` to every subscribed session (exact name, `/*` or `/**`), once per
+    /// session, as `{channel, data}`. Returns how many sessions it was queued for. A `/service` channel
+    /// reaches no remote client and returns 0.
+    pub fn publish(&self, channel: &str, data: Value) -> Result<usize, PublishError> {
+        self.publish_serialize(channel, &data)
+    }
+
+    /// Like [`Server::publish`] for any serializable value, serialized straight into the shared event
+    /// without building a `serde_json::Value`.
+    pub fn publish_serialize<T: Serialize + ?Sized>(&self, channel: &str, data: &T) -> Result<usize, PublishError> {
+        self.check_server_channel(channel)?;
+        if channel::is_service(channel) {
+            return Ok(0);
+        }
+        Ok(self.route(channel, &Event::new(channel, data)?))
+    }
+
+    /// Like [`Server::publish`] for data already serialized as JSON text, which is checked, not re-encoded.
+    pub fn publish_json(&self, channel: &str, json: &str) -> Result<usize, PublishError> {
+        self.check_server_channel(channel)?;
+        serde_json::from_str::<serde::de::IgnoredAny>(json)?;
+        if channel::is_service(channel) {
+            return Ok(0);
+        }
+        Ok(self.route(channel, &Event::from_json(channel, json)?))
+    }
+
+    fn check_server_channel(&self, name: &str) -> Result<(), PublishError> {
+        if channel::is_meta(name) {
+            return Err(PublishError::Reserved(name.to_owned()));
+        }
+        match channel::parse(name) {
+            Ok(Kind::Name) => Ok(()),
+            _ => Err(PublishError::InvalidChannel(name.to_owned())),
+        }
+    }
+
+    /// Queues `event` for every session whose subscriptions cover `name`, each once.
+    fn route(&self, name: &str, event: &Event) -> usize {
+        let limit = self.inner.options.queue_limit;
+        let mut queued = 0;
+        let mut overflowed = Vec::new();
+        {
+            let index = read(&self.inner.index);
+            let mut groups: Vec<&Subscribers> = Vec::new();
+            channel::for_each_key(name, |key| groups.extend(index.get(key)));
+            let mut deliver = |session: &Arc<Session>| match session.push(event.clone(), limit) {
+                Push::Queued => queued += 1,
+                Push::Overflow => overflowed.push(Arc::clone(session)),
+                Push::Closed => {}
+            };
+            if let [only] = groups.as_slice() {
+                only.values().for_each(&mut deliver);
+            } else {
+                // Several keys matched: a session subscribed to `/a/b` and `/a/**` gets the event once.
+                let mut seen = HashSet::new();
+                for group in groups {
+                    group.iter().filter(|(key, _)| seen.insert(**key)).for_each(|(_, s)| deliver(s));
+                }
+            }
+        }
+        for session in overflowed {
+            tracing::debug!(client_id = %session.id, "bayeux queue full, dropping session");
+            self.destroy(&session);
+        }
+        queued
+    }
+
+    /// Processes one batch of raw messages, in order. Handles everything but the waiting part of a connect.
+    pub(crate) async fn process(&self, values: Vec<Value>, context: &Context) -> Outcome {
+        let mut outcome = Outcome::default();
+        if values.len() > self.inner.options.max_batch {
+            outcome.replies.push(Message::default().fail(&Error::BadRequest("Too many messages")));
+            return outcome;
+        }
+        for value in values {
+            let message = match message::read_message(value) {
+                Ok(message) => message,
+                Err(reply) => {
+                    outcome.replies.push(*reply);
+                    continue;
+                }
+            };
+            self.process_one(message, context, &mut outcome).await;
+        }
+        if !self.inner.options.extensions.is_empty() {
+            for reply in &mut outcome.replies {
+                self.outgoing(reply, context).await;
+            }
+        }
+        outcome
+    }
+
+    async fn process_one(&self, mut message: Message, context: &Context, outcome: &mut Outcome) {
+        for extension in &self.inner.options.extensions {
+            if let Err(error) = extension.incoming(&mut message, context).await {
+                outcome.replies.push(self.failure(message.reply(), &error));
+                return;
+            }
+        }
+        let request = match Request::classify(&message) {
+            Ok(request) => request,
+            Err(error) => {
+                outcome.replies.push(self.failure(message.reply(), &error));
+                return;
+            }
+        };
+        let reply = match request {
+            Request::Handshake => self.handshake(&message),
+            Request::Connect => match self.connect(&message) {
+                Ok(pending) => {
+                    // One outstanding connect per client (bayeux.md b.4): an earlier connect in the same
+                    // batch is answered at once.
+                    if let Some(earlier) = outcome.connect.replace(pending) {
+                        outcome.replies.push(earlier.reply);
+                    }
+                    return;
+                }
+                Err(reply) => *reply,
+            },
+            Request::Subscribe => self.subscribe(&message),
+            Request::Unsubscribe => self.unsubscribe(&message),
+            Request::Disconnect => {
+                let reply = self.disconnect(&message);
+                if reply.successful == Some(true) {
+                    outcome.disconnected.extend(message.client_id.as_deref().map(ClientId::from));
+                }
+                reply
+            }
+            Request::Publish { service } => self.client_publish(&message, service, context),
+        };
+        outcome.replies.push(reply);
+    }
+
+    /// Applies outgoing extensions to a reply, turning it into a failure if one refuses it.
+    pub(crate) async fn outgoing(&self, reply: &mut Message, context: &Context) {
+        for extension in &self.inner.options.extensions {
+            if let Err(error) = extension.outgoing(reply, context).await {
+                let failed = std::mem::take(reply).fail(&error);
+                *reply = failed;
+                return;
+            }
+        }
+    }
+
+    /// A failed reply; every 401 carries handshake advice (pitfall 3) and no clientId (as faye on connect).
+    fn failure(&self, mut reply: Message, error: &Error) -> Message {
+        if error.code() == 401 {
+            reply.advice = Some(Advice::handshake(millis(self.inner.options.unknown_client_interval)));
+            reply.client_id = None;
+        }
+        reply.fail(error)
+    }
+
+    /// The session named by the message's `clientId`.
+    fn session(&self, message: &Message) -> Result<Arc<Session>, Error> {
+        let id = message.client_id.as_deref().unwrap_or_default();
+        read(&self.inner.sessions).get(id).cloned().ok_or_else(|| Error::UnknownClient(id.to_owned()))
+    }
+
+    fn handshake(&self, message: &Message) -> Message {
+        let mut reply = message.reply();
+        reply.version = Some("1.0".to_owned());
+        reply.supported_connection_types = Some(self.inner.supported.clone());
+        let types = match (&message.version, &message.supported_connection_types) {
+            (None, _) => Err(Error::MissingParameter("version")),
+            (_, None) => Err(Error::MissingParameter("supportedConnectionTypes")),
+            (Some(_), Some(types)) if !types.iter().any(|t| self.inner.supported.contains(t)) => {
+                Err(Error::ConnectionTypes(types.join(",")))
+            }
+            (Some(_), Some(_)) => Ok(()),
+        };
+        if let Err(error) = types {
+            // faye's bare `handshake` advice makes a rejected client retry ~80 times a second (a.4).
+            reply.advice = Some(Advice::handshake(millis(self.inner.options.unknown_client_interval)));
+            return reply.fail(&error);
+        }
+        let key = self.inner.next_key.fetch_add(1, Ordering::Relaxed);
+        let session = Arc::new(Session::new(key, ClientId::random()));
+        reply.client_id = Some(session.id.as_str().to_owned());
+        write(&self.inner.sessions).insert(session.id.as_str().into(), session);
+        self.ensure_sweeper();
+        reply.advice = Some(Advice::retry(millis(self.inner.options.timeout)));
+        reply.succeed()
+    }
+
+    fn connect(&self, message: &Message) -> Result<PendingConnect, Box<Message>> {
+        let fail = |error: Error| {
+            let mut reply = self.failure(message.reply(), &error);
+            // faye advises a handshake on every connect failure (bayeux.md a.5.1).
+            reply.advice = Some(Advice::handshake(millis(self.inner.options.unknown_client_interval)));
+            Box::new(reply)
+        };
+        let session = self.session(message).map_err(fail)?;
+        match message.connection_type.as_deref() {
+            None => return Err(fail(Error::MissingParameter("connectionType"))),
+            Some(kind) if !self.inner.supported.iter().any(|s| s == kind) => {
+                return Err(fail(Error::ConnectionTypes(kind.to_owned())));
+            }
+            Some(_) => {}
+        }
+        let timeout = self.inner.options.timeout;
+        let before = session.connected();
+        // The first connect is answered at once (CometD waits for it before anything else), and so is one
+        // whose client asks for `advice.timeout: 0`; a client may shorten the hold, never lengthen it.
+        let hold = match message.advice.and_then(|advice| advice.timeout) {
+            _ if before == 0 => Duration::ZERO,
+            Some(ms) => timeout.min(Duration::from_millis(ms)),
+            None => timeout,
+        };
+        let mut reply = message.reply();
+        reply.advice = Some(Advice::retry(millis(timeout)));
+        Ok(PendingConnect { reply: reply.succeed(), session, hold })
+    }
+
+    fn subscribe(&self, message: &Message) -> Message {
+        self.change_subscriptions(message, true)
+    }
+
+    fn unsubscribe(&self, message: &Message) -> Message {
+        self.change_subscriptions(message, false)
+    }
+
+    fn change_subscriptions(&self, message: &Message, subscribe: bool) -> Message {
+        let mut reply = message.reply();
+        reply.subscription = message.subscription.clone();
+        let session = match self.session(message) {
+            Ok(session) => session,
+            Err(error) => return self.failure(reply, &error),
+        };
+        let names = match message::subscriptions(message) {
+            Ok(names) => names,
+            Err(error) => {
+                if matches!(error, Error::MissingParameter(_)) {
+                    reply.subscription = Some(Value::Array(Vec::new()));
+                }
+                return reply.fail(&error);
+            }
+        };
+        // Validate every name before changing anything, so a batch is all or nothing.
+        for name in &names {
+            if channel::is_meta(name) || channel::is_service(name) {
+                return reply.fail(&Error::ForbiddenChannel((*name).to_owned()));
+            }
+            if channel::parse(name).is_err() {
+                return reply.fail(&Error::InvalidChannel((*name).to_owned()));
+            }
+        }
+        let mut index = write(&self.inner.index);
+        for name in names {
+            if subscribe {
+                if session.is_full(name, self.inner.options.max_subscriptions) {
+                    return reply.fail(&Error::custom(403, [name], "Too many subscriptions"));
+                }
+                let name: Arc<str> = name.into();
+                // The session's own set makes a repeated subscribe a no-op: faye 1.4.3 sends one subscribe
+                // per `subscribe()` call but a single unsubscribe (pitfall 12).
+                if session.add_subscription(&name) {
+                    index.entry(name).or_default().insert(session.key, Arc::clone(&session));
+                }
+            } else if session.remove_subscription(name) {
+                remove_from_index(&mut index, name, session.key);
+            }
+        }
+        reply.succeed()
+    }
+
+    fn disconnect(&self, message: &Message) -> Message {
+        match self.session(message) {
+            Ok(session) => {
+                self.destroy(&session);
+                message.reply().succeed()
+            }
+            Err(error) => self.failure(message.reply(), &error),
+        }
+    }
+
+    fn client_publish(&self, message: &Message, service: bool, context: &Context) -> Message {
+        let reply = message.reply();
+        let name = message.channel.as_deref().unwrap_or_default();
+        let known = match message.client_id {
+            Some(_) => self.session(message).map(|_| ()),
+            // Anonymous publishes are off by default: faye's acceptance of them is pitfall 14.
+            None if self.inner.options.unconnected_publish => Ok(()),
+            None => Err(Error::UnknownClient(String::new())),
+        };
+        if let Err(error) = known {
+            return self.failure(reply, &error);
+        }
+        let Some(data) = &message.data else {
+            return reply.fail(&Error::MissingParameter("data"));
+        };
+        if service {
+            // Acked, delivered to no remote client (bayeux.md a.3).
+            return reply.succeed();
+        }
+        if !self.inner.options.may_publish(name, context) {
+            return reply.fail(&Error::ForbiddenChannel(name.to_owned()));
+        }
+        match Event::new(name, data) {
+            Ok(event) => {
+                self.route(name, &event);
+                reply.succeed()
+            }
+            Err(_) => reply.fail(&Error::custom(500, Vec::<String>::new(), "Internal server error")),
+        }
+    }
+
+    /// Removes a session and its subscriptions, and wakes whoever waits on it.
+    pub(crate) fn destroy(&self, session: &Arc<Session>) {
+        {
+            let mut sessions = write(&self.inner.sessions);
+            if sessions.get(session.id.as_str()).is_some_and(|s| Arc::ptr_eq(s, session)) {
+                sessions.remove(session.id.as_str());
+            }
+        }
+        let mut index = write(&self.inner.index);
+        for name in session.close() {
+            remove_from_index(&mut index, &name, session.key);
+        }
+    }
+
+    /// Starts the expiry sweeper once, from inside the runtime (the first handshake). The task holds only a
+    /// weak reference, so it ends at its next tick after the last clone of the server is dropped.
+    fn ensure_sweeper(&self) {
+        if self.inner.sweeper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.inner.sweeper_started.store(false, Ordering::Release);
+            return;
+        };
+        let expiry = self.inner.options.expiry();
+        let period = (expiry / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                Server { inner }.sweep(expiry);
+            }
+        });
+    }
+
+    /// Destroys sessions with no consumer that have been silent for `expiry` (faye: 2 × timeout, a.14).
+    fn sweep(&self, expiry: Duration) {
+        let now = Instant::now();
+        let expired: Vec<Arc<Session>> =
+            read(&self.inner.sessions).values().filter(|s| s.is_expired(now, expiry)).cloned().collect();
+        for session in expired {
+            tracing::debug!(client_id = %session.id, "bayeux session expired");
+            self.destroy(&session);
+        }
+    }
+}
+
+fn remove_from_index(index: &mut HashMap<Arc<str>, Subscribers>, name: &str, key: u64) {
+    if let Some(subscribers) = index.get_mut(name) {
+        subscribers.remove(&key);
+        if subscribers.is_empty() {
+            index.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bayeux::Transport;
+    use serde_json::json;
+
+    fn context() -> Context {
+        Context::new(Arc::default(), Transport::LongPolling)
+    }
+
+    async fn send(server: &Server, message: Value) -> Outcome {
+        server.process(vec![message], &context()).await
+    }
+
+    async fn handshake(server: &Server) -> String {
+        let outcome = send(
+            server,
+            json!({"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}),
+        )
+        .await;
+        outcome.replies[0].client_id.clone().expect("handshake succeeds")
+    }
+
+    async fn subscribe(server: &Server, id: &str, subscription: Value) -> Message {
+        let message = json!({"channel":"/meta/subscribe","clientId":id,"subscription":subscription,"id":"s"});
+        send(server, message).await.replies.remove(0)
+    }
+
+    fn queued(server: &Server, id: &str) -> Vec<Event> {
+        let session = read(&server.inner.sessions).get(id).cloned().expect("session exists");
+        match session.attach().take() {
+            crate::bayeux::session::Take::Events(events) => events,
+            _ => Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn handshake_reply_has_what_faye_needs() {
+        let server = Server::new(Options::default());
+        let outcome = send(
+            &server,
+            json!({"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}),
+        )
+        .await;
+        let reply = serde_json::to_value(&outcome.replies[0]).expect("serializes");
+        assert_eq!(reply["successful"], json!(true));
+        assert_eq!(reply["id"], json!("1"));
+        assert_eq!(reply["supportedConnectionTypes"], json!(["long-polling", "websocket"]));
+        assert_eq!(reply["advice"], json!({"reconnect":"retry","interval":0,"timeout":25000}));
+        assert!(reply["clientId"].as_str().is_some_and(|id| id.len() >= 26));
+    }
+
+    #[tokio::test]
+    async fn wildcards_deliver_once_per_session() {
+        let server = Server::new(Options::default());
+        let id = handshake(&server).await;
+        let reply = subscribe(&server, &id, json!(["/api/todos", "/api/*", "/api/**", "/**"])).await;
+        assert_eq!(reply.successful, Some(true));
+        assert_eq!(server.publish("/api/todos", json!({"n":1})).expect("publishes"), 1);
+        assert_eq!(queued(&server, &id).len(), 1);
+        // `/api/*` does not cover a two-segment tail, `/api/**` and `/**` do: still one delivery.
+        assert_eq!(server.publish("/api/todos/42", json!({"n":2})).expect("publishes"), 1);
+        assert_eq!(server.publish("/other", json!({"n":3})).expect("publishes"), 1);
+        assert_eq!(server.publish("/service/x", json!({})).expect("publishes"), 0);
+    }
+
+    #[tokio::test]
+    async fn duplicate_subscribe_then_one_unsubscribe_stops_delivery() {
+        let server = Server::new(Options::default());
+        let id = handshake(&server).await;
+        subscribe(&server, &id, json!("/chat/a")).await;
+        subscribe(&server, &id, json!("/chat/a")).await;
+        let message = json!({"channel":"/meta/unsubscribe","clientId":id,"subscription":"/chat/a","id":"u"});
+        assert_eq!(send(&server, message).await.replies[0].successful, Some(true));
+        assert_eq!(server.publish("/chat/a", json!(1)).expect("publishes"), 0);
+        assert!(read(&server.inner.index).is_empty());
+    }
+
+    #[tokio::test]
+    async fn server_publish_refuses_reserved_and_patterns() {
+        let server = Server::new(Options::default());
+        assert!(matches!(server.publish("/meta/connect", json!(1)), Err(PublishError::Reserved(_))));
+        assert!(matches!(server.publish("/api/*", json!(1)), Err(PublishError::InvalidChannel(_))));
+        assert!(matches!(server.publish("/api/v1.0", json!(1)), Err(PublishError::InvalidChannel(_))));
+        assert!(matches!(server.publish_json("/api", "{nope"), Err(PublishError::Data(_))));
+        assert_eq!(server.publish_json("/api", r#"{"ok":true}"#).expect("valid"), 0);
+    }
+
+    #[tokio::test]
+    async fn overflow_drops_the_session() {
+        let server = Server::new(Options::default().queue_limit(2));
+        let id = handshake(&server).await;
+        subscribe(&server, &id, json!("/a")).await;
+        for n in 0..2 {
+            assert_eq!(server.publish("/a", json!(n)).expect("publishes"), 1);
+        }
+        assert_eq!(server.publish("/a", json!(3)).expect("publishes"), 0);
+        assert!(!server.has_session(&id));
+        assert!(read(&server.inner.index).is_empty());
+    }
+
+    #[tokio::test]
+    async fn subscriptions_are_bounded() {
+        let server = Server::new(Options::default().max_subscriptions(2));
+        let id = handshake(&server).await;
+        assert_eq!(subscribe(&server, &id, json!(["/a", "/b"])).await.successful, Some(true));
+        // Re-subscribing to a channel already held does not count against the bound.
+        assert_eq!(subscribe(&server, &id, json!("/a")).await.successful, Some(true));
+        let reply = subscribe(&server, &id, json!("/c")).await;
+        assert_eq!(reply.error.as_deref(), Some("403:/c:Too many subscriptions"));
+    }
+}

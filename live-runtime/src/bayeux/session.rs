@@ -1,0 +1,326 @@
+//! Sessions: one per successful handshake, holding the client's subscription set, its bounded queue of
+//! undelivered events, and who is currently waiting to deliver them (a held long-poll connect or a bound
+//! WebSocket: the *consumer*).
+//!
+//! Locking: each session has its own `std::sync::Mutex`, never held across `.await`, and taken last (the
+//! server's subscription index may be locked while a session is, never the other way round).
+//!
+//! Queue overflow policy: when a session's queue is full, the session is destroyed. Its client then gets a
+//! 401 with handshake advice on its next connect (or sees its WebSocket closed), handshakes again and, per
+//! bayeux.md (d), re-fetches over REST. Dropping events silently instead would leave the client with a gap it
+//! cannot see.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::message::Event;
+
+/// Locks `mutex`, ignoring poisoning: session state stays consistent across a panicking holder because
+/// every critical section is a few field updates.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A session id: 160 random bits in 32 lowercase base-32 characters (bayeux.md a.1 asks for at least 128
+/// random bits, alphanumeric).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(Arc<str>);
+
+impl ClientId {
+    /// A fresh random id.
+    pub(crate) fn random() -> Self {
+        // Two v4 UUIDs give 244 random bits; bytes 6 and 8 hold the fixed version and variant bits, so
+        // they are skipped and 20 random bytes remain.
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let random = a
+            .as_bytes()
+            .iter()
+            .chain(b.as_bytes().iter())
+            .enumerate()
+            .filter(|(i, _)| !matches!(i % 16, 6 | 8))
+            .map(|(_, byte)| *byte)
+            .take(20);
+        const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+        let mut id = String::with_capacity(32);
+        let (mut acc, mut bits) = (0u32, 0u32);
+        for byte in random {
+            acc = (acc << 8) | u32::from(byte);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                id.push(char::from(ALPHABET[((acc >> bits) & 31) as usize]));
+            }
+        }
+        Self(id.into())
+    }
+
+    /// The id as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ClientId {
+    fn from(id: &str) -> Self {
+        Self(id.into())
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One client session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Small integer key for the subscription index (cheaper to hash than the id string).
+    pub(crate) key: u64,
+    pub(crate) id: ClientId,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Event>,
+    /// Channel names and patterns. Changed only while the server's index is write-locked, so the two agree.
+    subscriptions: HashSet<Arc<str>>,
+    /// Last sign of life: handshake, the start and end of every connect, a WebSocket unbinding.
+    last_seen: Instant,
+    /// Connects seen; the first is answered at once (a CometD need).
+    connects: u64,
+    /// Generation of the latest consumer; a consumer whose generation is older has been superseded.
+    generation: u64,
+    /// The current consumer's wake-up, if one is attached.
+    consumer: Option<Arc<Notify>>,
+    closed: bool,
+}
+
+/// What [`Session::push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// Queued, and the consumer (if any) woken.
+    Queued,
+    /// The queue was full: the caller destroys the session.
+    Overflow,
+    /// The session is already closed; nothing to do.
+    Closed,
+}
+
+/// What a consumer finds when it looks at its session.
+#[derive(Debug)]
+pub(crate) enum Take {
+    /// Still the consumer: these events (maybe none) are now its to deliver.
+    Events(Vec<Event>),
+    /// A newer connect took over, on this or another transport.
+    Superseded,
+    /// The session was destroyed (disconnect, expiry, overflow).
+    Closed,
+}
+
+impl Session {
+    pub(crate) fn new(key: u64, id: ClientId) -> Self {
+        let state = State {
+            queue: VecDeque::new(),
+            subscriptions: HashSet::new(),
+            last_seen: Instant::now(),
+            connects: 0,
+            generation: 0,
+            consumer: None,
+            closed: false,
+        };
+        Self { key, id, state: Mutex::new(state) }
+    }
+
+    /// Queues `event` unless the queue already holds `limit` events.
+    pub(crate) fn push(&self, event: Event, limit: usize) -> Push {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Push::Closed;
+        }
+        if state.queue.len() >= limit {
+            return Push::Overflow;
+        }
+        state.queue.push_back(event);
+        if let Some(consumer) = &state.consumer {
+            // A stored permit covers the case where the consumer is between two waits.
+            consumer.notify_one();
+        }
+        Push::Queued
+    }
+
+    /// Records a connect and refreshes liveness; returns how many connects came before this one.
+    pub(crate) fn connected(&self) -> u64 {
+        let mut state = lock(&self.state);
+        state.last_seen = Instant::now();
+        state.connects += 1;
+        state.connects - 1
+    }
+
+    /// Makes a new consumer current and wakes the previous one so it answers at once: the spec allows one
+    /// outstanding connect per client (bayeux.md b.4).
+    pub(crate) fn attach(self: &Arc<Self>) -> Consumer {
+        let notify = Arc::new(Notify::new());
+        let mut state = lock(&self.state);
+        state.generation += 1;
+        if let Some(previous) = state.consumer.replace(Arc::clone(&notify)) {
+            previous.notify_one();
+        }
+        if !state.queue.is_empty() {
+            notify.notify_one();
+        }
+        Consumer { session: Arc::clone(self), generation: state.generation, notify }
+    }
+
+    /// Whether the session may be expired at `now`: no consumer attached and silent for `expiry`.
+    pub(crate) fn is_expired(&self, now: Instant, expiry: std::time::Duration) -> bool {
+        let state = lock(&self.state);
+        !state.closed && state.consumer.is_none() && now.saturating_duration_since(state.last_seen) >= expiry
+    }
+
+    /// Marks the session closed, wakes its consumer, drops its queue, and returns its subscriptions so the
+    /// caller can remove them from the index (which it holds write-locked).
+    pub(crate) fn close(&self) -> HashSet<Arc<str>> {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        state.queue = VecDeque::new();
+        if let Some(consumer) = state.consumer.take() {
+            consumer.notify_one();
+        }
+        std::mem::take(&mut state.subscriptions)
+    }
+
+    /// Adds `name` to the set; returns whether it was new. Call with the index write-locked.
+    pub(crate) fn add_subscription(&self, name: &Arc<str>) -> bool {
+        let mut state = lock(&self.state);
+        !state.closed && state.subscriptions.insert(Arc::clone(name))
+    }
+
+    /// Whether adding `name` would take the set past `limit` entries.
+    pub(crate) fn is_full(&self, name: &str, limit: usize) -> bool {
+        let state = lock(&self.state);
+        !state.subscriptions.contains(name) && state.subscriptions.len() >= limit
+    }
+
+    /// Removes `name` from the set; returns whether it was there. Call with the index write-locked.
+    pub(crate) fn remove_subscription(&self, name: &str) -> bool {
+        lock(&self.state).subscriptions.remove(name)
+    }
+
+    /// Puts undelivered events back at the front of the queue (a WebSocket write failed), so the next
+    /// connect gets them instead of losing them (pitfall 5).
+    pub(crate) fn requeue(&self, events: impl DoubleEndedIterator<Item = Event>) {
+        let mut state = lock(&self.state);
+        if !state.closed {
+            for event in events.rev() {
+                state.queue.push_front(event);
+            }
+        }
+    }
+}
+
+/// A registered deliverer of a session's events: a held long-poll connect, or a WebSocket bound by its
+/// connect. Dropping it (the response was sent, the socket closed, or axum dropped the request future)
+/// detaches it, so the session becomes expirable again.
+#[derive(Debug)]
+pub(crate) struct Consumer {
+    session: Arc<Session>,
+    generation: u64,
+    notify: Arc<Notify>,
+}
+
+impl Consumer {
+    pub(crate) fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
+    /// Waits until something may have changed: an event, being superseded, the session closing.
+    /// Cancel-safe; spurious wake-ups are possible, so callers look again with [`Consumer::take`].
+    pub(crate) async fn changed(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Takes every queued event if this consumer is still current.
+    pub(crate) fn take(&self) -> Take {
+        let mut state = lock(&self.session.state);
+        if state.closed {
+            Take::Closed
+        } else if state.generation != self.generation {
+            Take::Superseded
+        } else {
+            Take::Events(state.queue.drain(..).collect())
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let mut state = lock(&self.session.state);
+        if state.generation == self.generation {
+            state.consumer = None;
+            state.last_seen = Instant::now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn event(n: u32) -> Event {
+        Event::new("/a", &n).expect("a number serializes")
+    }
+
+    #[test]
+    fn client_ids_are_long_random_and_alphanumeric() {
+        let (a, b) = (ClientId::random(), ClientId::random());
+        assert_eq!(a.as_str().len(), 32);
+        assert!(a.as_str().bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let session = Session::new(1, ClientId::random());
+        assert_eq!(session.push(event(1), 2), Push::Queued);
+        assert_eq!(session.push(event(2), 2), Push::Queued);
+        assert_eq!(session.push(event(3), 2), Push::Overflow);
+        session.close();
+        assert_eq!(session.push(event(4), 2), Push::Closed);
+    }
+
+    #[test]
+    fn a_new_consumer_supersedes_the_old_one() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        let old = session.attach();
+        session.push(event(1), 10);
+        let new = session.attach();
+        assert!(matches!(old.take(), Take::Superseded));
+        drop(old);
+        // Dropping the superseded consumer must not detach the current one.
+        assert!(!session.is_expired(Instant::now() + Duration::from_secs(3600), Duration::from_secs(1)));
+        match new.take() {
+            Take::Events(events) => assert_eq!(events, vec![event(1)]),
+            other => panic!("expected events, got {other:?}"),
+        }
+        drop(new);
+        assert!(session.is_expired(Instant::now() + Duration::from_secs(3600), Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn requeued_events_keep_their_order() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        session.push(event(3), 10);
+        session.requeue([event(1), event(2)].into_iter());
+        match session.attach().take() {
+            Take::Events(events) => assert_eq!(events, vec![event(1), event(2), event(3)]),
+            other => panic!("expected events, got {other:?}"),
+        }
+    }
+}

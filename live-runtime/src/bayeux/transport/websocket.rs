@@ -1,0 +1,236 @@
+//! WebSocket: an upgrade on the endpoint's paths (bayeux.md a.12.4, b.9).
+//!
+//! Each text frame holds an array or an object; the replies to one frame go back in one frame. A
+//! `/meta/connect` binds the socket to its session: from then on every event is pushed at once in its own
+//! `[event]` frame, while the connect itself is still answered when its hold runs out, so the client's
+//! connect cycle keeps going. A later connect on this socket rebinds it (for another session too); a
+//! connect for the same session on another transport unbinds it. `/meta/handshake` may be the first frame
+//! (CometD). A frame that is not a JSON array or object gets a `400::Bad request` reply and the socket
+//! stays open. The socket is closed with code 1000 when its session ends (disconnect, expiry, overflow),
+//! as faye does (bayeux.md a.7, pitfall 16); a client whose session expired then reconnects, gets a 401
+//! with handshake advice and starts over.
+//!
+//! One task serves a connection and sleeps on a single timer (the held connect's deadline or the next
+//! ping), so an idle socket costs little more than its buffers, which are sized down from tungstenite's
+//! 128 KiB defaults.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::bayeux::message::{self, Message};
+use crate::bayeux::session::{Consumer, Take};
+use crate::bayeux::{Context, Error, Server, Transport};
+
+/// Initial read buffer: a faye frame is one message of a few hundred bytes; larger frames grow it.
+const READ_BUFFER: usize = 2 * 1024;
+
+/// Accepts the upgrade and spawns the connection's task.
+pub(crate) fn upgrade(server: Server, upgrade: WebSocketUpgrade, headers: HeaderMap) -> Response {
+    static NO_HEADERS: OnceLock<Arc<HeaderMap>> = OnceLock::new();
+    // Upgrade headers are kept for the connection's life only when a hook can look at them.
+    let headers = if server.options().needs_headers() {
+        Arc::new(headers)
+    } else {
+        Arc::clone(NO_HEADERS.get_or_init(Arc::default))
+    };
+    let context = Context::new(headers, Transport::WebSocket);
+    let limit = server.options().max_message_size;
+    // Frames up to twice the limit are read and answered with a Bayeux error; past that tungstenite closes
+    // the socket (1009) rather than buffer without bound.
+    let hard_limit = limit.saturating_mul(2).max(64 * 1024);
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        // Write each frame out at once instead of collecting 128 KiB first.
+        .write_buffer_size(0)
+        .max_write_buffer_size(hard_limit.saturating_mul(4))
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| Connection::new(server, socket, context).run())
+}
+
+/// Why the connection loop stops.
+struct Closed;
+
+struct Connection {
+    server: Server,
+    socket: WebSocket,
+    context: Context,
+    /// The session this socket delivers for, once a connect bound it.
+    bound: Option<Consumer>,
+    /// The held connect's reply and when to send it.
+    pending: Option<(Message, Instant)>,
+    ping_every: Option<Duration>,
+    next_ping: Option<Instant>,
+    pings: u64,
+}
+
+enum Step {
+    Frame(Option<Result<Frame, axum::Error>>),
+    Wake,
+    Timer,
+}
+
+impl Connection {
+    fn new(server: Server, socket: WebSocket, context: Context) -> Self {
+        let ping_every = server.options().ws_ping_interval.filter(|every| !every.is_zero());
+        let next_ping = ping_every.map(|every| Instant::now() + every);
+        Self { server, socket, context, bound: None, pending: None, ping_every, next_ping, pings: 0 }
+    }
+
+    async fn run(mut self) {
+        loop {
+            let timer = match (self.pending.as_ref().map(|(_, at)| *at), self.next_ping) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let step = tokio::select! {
+                frame = self.socket.recv() => Step::Frame(frame),
+                () = changed(self.bound.as_ref()) => Step::Wake,
+                () = sleep_until(timer) => Step::Timer,
+            };
+            let result = match step {
+                Step::Frame(Some(Ok(frame))) => self.on_frame(frame).await,
+                Step::Frame(Some(Err(_)) | None) => Err(Closed),
+                Step::Wake => self.on_wake().await,
+                Step::Timer => self.on_timer().await,
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        // Dropping the consumer unbinds the session, which may now expire if the client does not return.
+        self.bound = None;
+    }
+
+    async fn on_frame(&mut self, frame: Frame) -> Result<(), Closed> {
+        let bytes: Bytes = match frame {
+            Frame::Text(text) => text.into(),
+            Frame::Binary(bytes) => bytes,
+            // tungstenite answers pings itself; a pong needs nothing.
+            Frame::Ping(_) | Frame::Pong(_) => return Ok(()),
+            Frame::Close(_) => return Err(Closed),
+        };
+        if bytes.len() > self.server.options().max_message_size {
+            return self.send_error("Message too large").await;
+        }
+        let Some(values) = serde_json::from_slice::<Value>(&bytes).ok().and_then(message::split_body) else {
+            return self.send_error("Bad request").await;
+        };
+        // Boxed so that the idle connection's future stays small; processing is the rare path.
+        let outcome = Box::pin(self.server.process(values, &self.context)).await;
+        let mut replies = outcome.replies;
+        if let Some(connect) = outcome.connect {
+            let mut reply = connect.reply;
+            Box::pin(self.server.outgoing(&mut reply, &self.context)).await;
+            // Binding makes this socket the session's consumer; an older consumer (a held long-poll, or this
+            // socket's previous binding) is superseded. Queued events flush on the next wake.
+            self.bound = Some(connect.session.attach());
+            // One outstanding connect per client: an earlier one held on this socket is answered now.
+            if let Some((earlier, _)) = self.pending.take() {
+                replies.push(earlier);
+            }
+            if connect.hold.is_zero() {
+                replies.push(reply);
+            } else {
+                self.pending = Some((reply, Instant::now() + connect.hold));
+            }
+        }
+        if !replies.is_empty() {
+            self.send(message::encode_batch(&replies, &[])).await?;
+        }
+        let bound_gone = self
+            .bound
+            .as_ref()
+            .is_some_and(|consumer| outcome.disconnected.iter().any(|id| *id == consumer.session().id));
+        if bound_gone {
+            return self.close().await;
+        }
+        Ok(())
+    }
+
+    async fn on_wake(&mut self) -> Result<(), Closed> {
+        let Some(consumer) = &self.bound else { return Ok(()) };
+        match consumer.take() {
+            Take::Events(events) => {
+                let mut events = events.into_iter();
+                while let Some(event) = events.next() {
+                    let frame = Utf8Bytes::try_from(event.frame().clone()).map_err(|_| Closed)?;
+                    if self.socket.send(Frame::Text(frame)).await.is_err() {
+                        // Keep what was not written for the client's next connect (pitfall 5).
+                        if let Some(consumer) = &self.bound {
+                            consumer.session().requeue(std::iter::once(event).chain(events));
+                        }
+                        return Err(Closed);
+                    }
+                }
+                Ok(())
+            }
+            Take::Superseded => {
+                self.bound = None;
+                match self.pending.take() {
+                    Some((reply, _)) => self.send(message::encode_batch(&[reply], &[])).await,
+                    None => Ok(()),
+                }
+            }
+            Take::Closed => self.close().await,
+        }
+    }
+
+    async fn on_timer(&mut self) -> Result<(), Closed> {
+        let now = Instant::now();
+        if self.pending.as_ref().is_some_and(|(_, at)| *at <= now)
+            && let Some((reply, _)) = self.pending.take()
+        {
+            self.send(message::encode_batch(&[reply], &[])).await?;
+        }
+        if let (Some(every), Some(at)) = (self.ping_every, self.next_ping)
+            && at <= now
+        {
+            self.pings += 1;
+            self.next_ping = Some(now + every);
+            // A counter as payload, as faye's server pings (bayeux.md a.12.4).
+            let payload = Bytes::from(self.pings.to_string());
+            self.socket.send(Frame::Ping(payload)).await.map_err(|_| Closed)?;
+        }
+        Ok(())
+    }
+
+    async fn send_error(&mut self, text: &'static str) -> Result<(), Closed> {
+        self.send(message::encode_batch(&[Message::default().fail(&Error::BadRequest(text))], &[])).await
+    }
+
+    async fn send(&mut self, json: Vec<u8>) -> Result<(), Closed> {
+        let text = Utf8Bytes::try_from(json).map_err(|_| Closed)?;
+        self.socket.send(Frame::Text(text)).await.map_err(|_| Closed)
+    }
+
+    /// Closes with 1000 (normal closure) when the bound session has ended.
+    async fn close(&mut self) -> Result<(), Closed> {
+        self.bound = None;
+        let frame = CloseFrame { code: close_code::NORMAL, reason: Utf8Bytes::from_static("") };
+        // The peer may already be gone; the loop ends either way.
+        let _ = self.socket.send(Frame::Close(Some(frame))).await;
+        Err(Closed)
+    }
+}
+
+async fn changed(consumer: Option<&Consumer>) {
+    match consumer {
+        Some(consumer) => consumer.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
