@@ -22,7 +22,29 @@ use syn::{DeriveInput, parse_macro_input};
 /// Container attributes: `#[live(path = "/api/todos")]` (required: the REST base path and channel
 /// name), `#[live(table = "todos")]`, `#[live(validate = path::to::fn)]`. Field attributes:
 /// `#[live(id)]` (exactly one), `#[live(rename = "column")]`, `#[live(skip)]`,
-/// `#[live(read_only)]`, `#[live(version)]`.
+/// `#[live(read_only)]`, `#[live(version)]`. A field's JSON name is its name or its
+/// `#[serde(rename = "...")]`.
+///
+/// ```
+/// use live_runtime::{LiveResource, SqlType};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(LiveResource, Serialize, Deserialize)]
+/// #[live(path = "/api/todo-items")]
+/// struct TodoItem {
+///     #[live(id)]
+///     id: i64,
+///     #[serde(rename = "dueAt")]
+///     due_at: Option<chrono::DateTime<chrono::Utc>>,
+/// }
+///
+/// let descriptor = TodoItem::DESCRIPTOR;
+/// assert_eq!(descriptor.table, "todo_items");
+/// assert_eq!(descriptor.columns[1].name, "due_at");
+/// assert_eq!(descriptor.columns[1].field, "dueAt");
+/// assert_eq!(descriptor.columns[1].ty, SqlType::Timestamp);
+/// assert!(descriptor.columns[1].nullable);
+/// ```
 #[proc_macro_derive(LiveResource, attributes(live))]
 pub fn derive_live_resource(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
