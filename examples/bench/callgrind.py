@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Instructions per request, generated routes vs hand-written, by the callgrind difference method.
+
+For each route and implementation the server runs twice under `valgrind --tool=callgrind`, once
+serving R1 requests and once R2 (default 500 and 1500), all on one keep-alive connection, from
+the same freshly seeded database; (Ir(R2) - Ir(R1)) / (R2 - R1) cancels start-up, seeding and
+shutdown and leaves the user-space instructions of one request, SQLite included (it runs in the
+server process). Kernel work is not counted: pair it with the CPU-per-request figure of run.py.
+The request sequence is fixed (random ids from a seeded generator), so both runs of a pair start
+with the same R1 requests, and the figure repeats to a fraction of a percent.
+
+  python3 examples/bench/callgrind.py                       # SQLite, every route
+  python3 examples/bench/callgrind.py --backend postgres    # our process only; PostgreSQL's work is elsewhere
+  python3 examples/bench/callgrind.py --routes post --keep  # keep callgrind.out files for callgrind_annotate
+
+One JSON line per (route, implementation) goes to --out, then a markdown table is printed. Every
+server binds 127.0.0.1, is stopped by PID (SIGTERM; it exits on it so callgrind writes its file),
+and every step has a timeout.
+"""
+import argparse
+import datetime
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import run as bench
+
+ROUTES = bench.ROUTES
+POST_BODY = b'{"title":"write the bench report","completed":false,"order":3}'
+PATCH_BODY = b'{"completed":true,"order":7}'
+ROWS = 10000
+
+
+def requests_for(route, n, seed=7):
+    """The same requests the wrk scripts send, as a fixed sequence."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        if route == "get_id":
+            yield "GET", f"/api/todos/{rng.randint(1, ROWS)}", None
+        elif route == "list":
+            yield "GET", "/api/todos?limit=20", None
+        elif route == "post":
+            yield "POST", "/api/todos", POST_BODY
+        elif route == "patch":
+            yield "PATCH", f"/api/todos/{rng.randint(1, ROWS)}", PATCH_BODY
+
+
+def drive(port, route, n, timeout):
+    """Sends n requests on one keep-alive connection, one at a time; fails on any non-2xx."""
+    deadline = time.monotonic() + timeout
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for method, path, body in requests_for(route, n):
+        headers = {"Content-Type": "application/json"} if body else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        if not 200 <= resp.status < 300:
+            raise RuntimeError(f"{method} {path} answered {resp.status}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{n} requests took longer than {timeout}s")
+    conn.close()
+
+
+def wait_port(port, proc, timeout):
+    """Waits until the port accepts a connection (no HTTP request, so nothing extra is counted
+    beyond one accepted-and-closed connection, the same in both runs)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("server under valgrind did not come up")
+
+
+def total_ir(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
+
+
+def one_run(args, exe, impl, route, n, workdir):
+    """Seeds a fresh database without valgrind, then serves n requests under callgrind; returns Ir."""
+    if args.backend == "sqlite":
+        database = "sqlite://" + os.path.join(workdir, f"cg-{impl}.db")
+    else:
+        database = args.pg_url
+    seed = [exe, "--mode", impl, "--database", database, "--fresh", "--seed", str(ROWS), "--seed-only"]
+    subprocess.run(seed, check=True, capture_output=True, timeout=120)
+    out_file = os.path.join(workdir, f"callgrind.{impl}.{route}.{n}.out")
+    cmd = ["taskset", "-c", str(args.server_cpu), "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+           exe, "--mode", impl, "--database", database, "--port", str(args.port), "--workers", "1"]
+    log = open(os.path.join(workdir, f"callgrind.{impl}.{route}.{n}.log"), "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_port(args.port, proc, 120)
+        drive(args.port, route, n, timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+    return total_ir(out_file)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--impls", default="generated,hand")
+    ap.add_argument("--routes", default=",".join(ROUTES))
+    ap.add_argument("--r1", type=int, default=500)
+    ap.add_argument("--r2", type=int, default=1500)
+    ap.add_argument("--port", type=int, default=8093)
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--pg-url", default=os.environ.get("LIVE_BENCH_POSTGRES",
+                                                       "postgres://postgres@127.0.0.1:5432/live_bench"))
+    ap.add_argument("--keep", action="store_true", help="keep the callgrind.out files (results/callgrind/)")
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--exe", default=None)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    os.makedirs(bench.RESULTS, exist_ok=True)
+    stamp = f"{datetime.datetime.now(datetime.UTC):%Y%m%d-%H%M%S}"
+    out_path = args.out or os.path.join(bench.RESULTS, f"callgrind-{stamp}.jsonl")
+    workdir = os.path.join(bench.RESULTS, "callgrind", stamp)
+    os.makedirs(workdir, exist_ok=True)
+    exe = os.path.abspath(args.exe) if args.no_build else bench.build(args)
+    if args.backend == "postgres":
+        bench.pg_prepare(args)
+    valgrind = subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip()
+    results = []
+    for route in args.routes.split(","):
+        for impl in args.impls.split(","):
+            irs = {n: one_run(args, exe, impl, route, n, workdir) for n in (args.r1, args.r2)}
+            per_req = (irs[args.r2] - irs[args.r1]) / (args.r2 - args.r1)
+            res = {"impl": impl, "backend": args.backend, "route": route, "r1": args.r1, "r2": args.r2,
+                   "ir_r1": irs[args.r1], "ir_r2": irs[args.r2], "instructions_per_request": round(per_req),
+                   "git": bench.git_rev(), "valgrind": valgrind, "machine": bench.machine_line(),
+                   "at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            results.append(res)
+            print(json.dumps(res), flush=True)
+            with open(out_path, "a") as f:
+                f.write(json.dumps(res) + "\n")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nresults: {os.path.relpath(out_path)}\n")
+    summarize([out_path])
+    return 0
+
+
+def summarize(paths):
+    runs = []
+    for p in paths:
+        with open(p) as fh:
+            runs += [json.loads(line) for line in fh if line.strip()]
+    by = {}
+    for r in runs:
+        by.setdefault((r["backend"], r["route"], r["impl"]), []).append(r["instructions_per_request"])
+    for backend in ("sqlite", "postgres"):
+        if not any(k[0] == backend for k in by):
+            continue
+        print(f"Instructions per request ({backend}, callgrind difference method):\n")
+        print("| route | (a) generated | (b) hand-written | (a)÷(b), target ≤ 1.10 |")
+        print("| --- | --- | --- | --- |")
+        for route in ROUTES:
+            g, h = by.get((backend, route, "generated")), by.get((backend, route, "hand"))
+            if not g and not h:
+                continue
+            cell = lambda v: "—" if not v else " / ".join(f"{x:,}" for x in v)
+            ratio = f"{g[-1] / h[-1]:.3f}" if g and h else "—"
+            print(f"| {bench.ROUTE_NAMES[route]} | {cell(g)} | {cell(h)} | {ratio} |")
+        print()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--summarize":
+        summarize(sys.argv[2:])
+        sys.exit(0)
+    sys.exit(main())

@@ -1,0 +1,157 @@
+//! Hand-written todo routes on SQLite.
+//!
+//! The SQL text, the transaction steps (`BEGIN IMMEDIATE`, row change, event append, `COMMIT`)
+//! and the pool settings are the store's for the same requests; keep them in step with
+//! `live-runtime/src/store/`, since that equivalence is what the benchmark compares.
+
+use std::error::Error;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Json, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use tokio::sync::broadcast;
+
+use super::{ListParams, NewTodo, PATH, Refusal, TodoPatch, created, json_with_etag, page};
+use crate::todo::{Todo, validate_todo};
+
+// The store's DDL for `Todo` (`live-runtime/src/store/sql.rs`), byte for byte.
+const CREATE_TODOS: &str = r#"CREATE TABLE IF NOT EXISTS "todos" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "title" TEXT NOT NULL, "completed" INTEGER NOT NULL, "order" INTEGER NOT NULL, "_version" INTEGER NOT NULL)"#;
+const CREATE_EVENTS: &str = "CREATE TABLE IF NOT EXISTS live_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, method TEXT NOT NULL, body TEXT NOT NULL, version INTEGER NOT NULL, origin TEXT, at TEXT NOT NULL)";
+const CREATE_EVENTS_INDEX: &str = "CREATE INDEX IF NOT EXISTS live_events_channel_seq ON live_events (channel, seq)";
+
+// The statements the store issues for these requests, byte for byte.
+const SELECT_ONE: &str = r#"SELECT "id", "title", "completed", "order", "_version" FROM "todos" WHERE "id" = ?"#;
+const SELECT_PAGE: &str =
+    r#"SELECT "id", "title", "completed", "order", "_version" FROM "todos" ORDER BY "id" LIMIT ?"#;
+const SELECT_PAGE_AFTER: &str =
+    r#"SELECT "id", "title", "completed", "order", "_version" FROM "todos" ORDER BY "id" LIMIT ? OFFSET ?"#;
+const INSERT: &str = r#"INSERT INTO "todos" ("title", "completed", "order", "_version") VALUES (?, ?, ?, ?) RETURNING "id", "title", "completed", "order", "_version""#;
+const UPDATE: &str = r#"UPDATE "todos" SET "title" = ?, "completed" = ?, "order" = ?, "_version" = ? WHERE "id" = ? RETURNING "id", "title", "completed", "order", "_version""#;
+const APPEND_EVENT: &str =
+    "INSERT INTO live_events (channel, method, body, version, origin, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq";
+
+/// What every handler needs.
+#[derive(Clone)]
+struct AppState {
+    pool: SqlitePool,
+    /// Rung after each commit with the event's channel and seq, as the store does.
+    commits: broadcast::Sender<(&'static str, i64)>,
+}
+
+/// Opens the pool with the store's settings, creates the tables, and returns the routes.
+pub(super) async fn router(url: &str) -> Result<Router, Box<dyn Error>> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+    sqlx::query(CREATE_TODOS).execute(&pool).await?;
+    sqlx::query(CREATE_EVENTS).execute(&pool).await?;
+    sqlx::query(CREATE_EVENTS_INDEX).execute(&pool).await?;
+    let (commits, _) = broadcast::channel(1024);
+    let state = AppState { pool, commits };
+    Ok(Router::new()
+        .route(PATH, get(list).post(create))
+        .route(&format!("{PATH}/{{id}}"), get(get_one).patch(patch))
+        .with_state(state))
+}
+
+/// The event time as the store writes it on SQLite: RFC 3339 UTC with six fractional digits.
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn decode(row: &SqliteRow) -> Result<(Todo, i64), sqlx::Error> {
+    let todo = Todo { id: row.try_get(0)?, title: row.try_get(1)?, completed: row.try_get(2)?, order: row.try_get(3)? };
+    Ok((todo, row.try_get(4)?))
+}
+
+async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Refusal> {
+    let id: i64 = id.parse().map_err(|_| Refusal::NotFound)?;
+    let row = sqlx::query(SELECT_ONE).bind(id).fetch_optional(&state.pool).await?;
+    let (todo, version) = decode(&row.ok_or(Refusal::NotFound)?)?;
+    let body = serde_json::to_string(&todo)?;
+    Ok(json_with_etag(StatusCode::OK, version, body))
+}
+
+async fn list(State(state): State<AppState>, Query(params): Query<ListParams>) -> Result<Response, Refusal> {
+    let limit = params.limit()?;
+    let rows = if params.offset == 0 {
+        sqlx::query(SELECT_PAGE).bind(limit).fetch_all(&state.pool).await
+    } else {
+        sqlx::query(SELECT_PAGE_AFTER).bind(limit).bind(params.offset).fetch_all(&state.pool).await
+    };
+    let todos = rows?.iter().map(|row| decode(row).map(|(todo, _)| todo)).collect::<Result<Vec<_>, _>>()?;
+    page(&todos, &params, limit)
+}
+
+async fn create(State(state): State<AppState>, Json(new): Json<NewTodo>) -> Result<Response, Refusal> {
+    let new = new.validated()?;
+    let mut tx = state.pool.begin_with("BEGIN IMMEDIATE").await?;
+    let row = sqlx::query(INSERT)
+        .bind(&new.title)
+        .bind(new.completed)
+        .bind(new.order)
+        .bind(1_i64)
+        .fetch_one(&mut *tx)
+        .await?;
+    let (todo, version) = decode(&row)?;
+    let body = serde_json::to_string(&todo)?;
+    let seq: i64 = sqlx::query_scalar(APPEND_EVENT)
+        .bind(PATH)
+        .bind("POST")
+        .bind(&body)
+        .bind(version)
+        .bind(None::<String>)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let _ = state.commits.send((PATH, seq));
+    Ok(created(&todo, version, body))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(change): Json<TodoPatch>,
+) -> Result<Response, Refusal> {
+    let id: i64 = id.parse().map_err(|_| Refusal::NotFound)?;
+    let mut tx = state.pool.begin_with("BEGIN IMMEDIATE").await?;
+    let row = sqlx::query(SELECT_ONE).bind(id).fetch_optional(&mut *tx).await?;
+    let (current, version) = decode(&row.ok_or(Refusal::NotFound)?)?;
+    let next = change.apply(current)?;
+    validate_todo(&next).map_err(Refusal::Invalid)?;
+    let row = sqlx::query(UPDATE)
+        .bind(&next.title)
+        .bind(next.completed)
+        .bind(next.order)
+        .bind(version + 1)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let (todo, version) = decode(&row)?;
+    let body = serde_json::to_string(&todo)?;
+    let seq: i64 = sqlx::query_scalar(APPEND_EVENT)
+        .bind(PATH)
+        .bind("PATCH")
+        .bind(&body)
+        .bind(version)
+        .bind(None::<String>)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let _ = state.commits.send((PATH, seq));
+    Ok(json_with_etag(StatusCode::OK, version, body))
+}

@@ -1,0 +1,165 @@
+//! `live-bench`: the server of the REST benchmark (`docs/benchmarks.md`).
+//!
+//! It serves the todo resource of `examples/todo` at `/api/todos` in one of two ways, chosen by
+//! `--mode`: `generated`, the routes of `#[derive(LiveResource)]` wired exactly as the example
+//! wires them, or `hand`, axum + sqlx handlers written for this one struct that issue the same SQL
+//! statements in the same transactions with the same pool settings and answer the same JSON. The
+//! ratio between the two is the cost of the generic code. Both modes start from the same seeded
+//! table, so the runner (`run.py`) can alternate them.
+//!
+//! ```text
+//! live-bench --mode generated|hand --database sqlite://results/bench.db [--fresh] [--seed 10000]
+//!            [--port 8080] [--workers N] [--seed-only]
+//! ```
+
+mod hand;
+mod seed;
+mod todo;
+
+use std::error::Error;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use live_runtime::Live;
+
+use crate::todo::Todo;
+
+/// Which implementation of the routes to serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// The routes of `#[derive(LiveResource)]` through `live_runtime`.
+    Generated,
+    /// Hand-written axum + sqlx handlers issuing the same SQL.
+    Hand,
+}
+
+/// The database family, from the URL scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// `sqlite:...`
+    Sqlite,
+    /// `postgres://...` or `postgresql://...`
+    Postgres,
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Backend, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(format!("unsupported database URL `{url}`: expected sqlite:... or postgres://..."))
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Command line of the benchmark server.
+#[derive(Debug, Parser)]
+#[command(name = "live-bench", about = "Serves the todo resource for the REST benchmark")]
+struct Args {
+    /// Which routes to serve.
+    #[arg(long, value_enum)]
+    mode: Mode,
+    /// Database URL: `sqlite://file.db` (WAL, synchronous=NORMAL, as the store sets) or `postgres://...`.
+    #[arg(long, default_value = "sqlite://bench.db")]
+    database: String,
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Insert this many rows when the table is empty.
+    #[arg(long, default_value_t = 0)]
+    seed: u32,
+    /// Start from an empty database: delete the SQLite file, or drop the PostgreSQL tables.
+    #[arg(long)]
+    fresh: bool,
+    /// Exit after creating and seeding the tables (to prepare a database file once).
+    #[arg(long)]
+    seed_only: bool,
+    /// Tokio worker threads (default: one per CPU the process may run on, as `#[tokio::main]` does).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = Args::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(workers) = args.workers {
+        runtime.worker_threads(workers);
+    }
+    runtime.build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    let backend = Backend::of(&args.database)?;
+    if args.fresh {
+        seed::wipe(backend, &args.database).await?;
+    }
+
+    // The tables exist once the routes are set up: the store creates them in generated mode, the
+    // hand-written setup in hand mode, with the same DDL.
+    let router = match args.mode {
+        Mode::Generated => Live::builder().resource::<Todo>().connect(&args.database).await?.router(),
+        Mode::Hand => hand::router(backend, &args.database).await?,
+    };
+    let rows = seed::seed(backend, &args.database, args.seed).await?;
+    if args.seed_only {
+        println!("{{\"event\":\"seeded\",\"rows\":{rows}}}");
+        return Ok(());
+    }
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
+    let mode = match args.mode {
+        Mode::Generated => "generated",
+        Mode::Hand => "hand",
+    };
+    let workers = args.workers.map_or_else(|| "default".to_owned(), |n| n.to_string());
+    // One JSON line the runner reads: what is being served, and the pid it samples.
+    println!(
+        "{{\"event\":\"listening\",\"mode\":\"{mode}\",\"backend\":\"{}\",\"port\":{},\"pid\":{},\"rows\":{rows},\
+         \"workers\":\"{workers}\"}}",
+        backend.name(),
+        args.port,
+        std::process::id(),
+    );
+    // Keep-alive connections of a load generator may stay open after the stop signal: give
+    // in-flight requests a moment to finish, then return (and exit) regardless.
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let stopping = stop.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        stopping.notify_one();
+    });
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            stop.notified().await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        } => {}
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT. The runner stops the server with SIGTERM, and callgrind only
+/// writes its counts when the process exits normally.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // Without signal handlers the server can only be killed; serving is still useful.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
