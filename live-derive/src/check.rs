@@ -221,7 +221,12 @@ fn version_column_is_free(cx: &Ctxt, resource: &Resource<'_>) {
 /// Whether `ty` is a plain path whose last segment is one of `names` and has no arguments. A
 /// syntactic check: the compiler checks the real type through `ColumnType` anyway.
 fn type_is_one_of(ty: &Type, names: &[&str]) -> bool {
-    let Type::Path(path) = ty else { return false };
+    let path = match ty {
+        // A type passed to a `macro_rules!` as `$t:ty` arrives wrapped in an invisible group.
+        Type::Group(group) => return type_is_one_of(&group.elem, names),
+        Type::Path(path) => path,
+        _ => return false,
+    };
     if path.qself.is_some() {
         return false;
     }

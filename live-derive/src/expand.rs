@@ -37,22 +37,26 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
     let writes = columns.iter().map(|field| {
         let member = field.ident;
         let ty = field.ty;
-        quote_spanned!(ty.span()=> __out.write::<#ty>(&self.#member);)
+        quote!(__out.write::<#ty>(&self.#member);)
     });
     let reads = resource.fields.iter().map(|field| {
         let member = field.ident;
         let ty = field.ty;
         if field.attrs.skip.is_some() {
-            quote_spanned!(ty.span()=> #member: <#ty as ::core::default::Default>::default())
+            // At the type, so that a type without `Default` is reported there.
+            let default = quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default());
+            quote!(#member: #default)
         } else {
-            quote_spanned!(ty.span()=> #member: __input.read::<#ty>()?)
+            quote!(#member: __input.read::<#ty>()?)
         }
     });
     let validate = resource.attrs.validate.as_ref().map(|function| {
-        let call = quote_spanned!(function.span()=> #function(self));
+        // Coerced to the expected signature first, so that a function of another type is
+        // reported at the path in the attribute, naming both signatures.
         quote! {
             fn validate(&self) -> ::core::result::Result<(), ::live_runtime::ValidationErrors> {
-                #call
+                let __validate: fn(&Self) -> ::core::result::Result<(), ::live_runtime::ValidationErrors> = #function;
+                __validate(self)
             }
         }
     });
@@ -98,14 +102,13 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
     }
 }
 
-/// One `Column` of the descriptor; its type is read through `ColumnType` with the field type's
-/// span, so an unsupported type is reported at the field by the trait's `on_unimplemented`.
+/// One `Column` of the descriptor, its SQL type and nullability read through `ColumnType`.
 fn column(field: &Field<'_>) -> TokenStream {
     let name = field.column();
     let json = field.json_name();
     let ty = field.ty;
-    let sql_type = quote_spanned!(ty.span()=> <#ty as ::live_runtime::ColumnType>::SQL_TYPE);
-    let nullable = quote_spanned!(ty.span()=> <#ty as ::live_runtime::ColumnType>::NULLABLE);
+    let sql_type = quote!(<#ty as ::live_runtime::ColumnType>::SQL_TYPE);
+    let nullable = quote!(<#ty as ::live_runtime::ColumnType>::NULLABLE);
     let read_only = field.attrs.read_only.map(|_| quote!(.read_only()));
     quote!(::live_runtime::Column::new(#name, #json, #sql_type, #nullable) #read_only)
 }

@@ -50,3 +50,39 @@ fn derive_compiles_where_the_prelude_is_shadowed() {
     assert_eq!(back.map(|value| (value.id, value.cache)), Ok((1, Vec::new())));
     assert_eq!(shadowed::Shadowed::DESCRIPTOR.version, Some(3));
 }
+
+/// The derive written inside a `macro_rules!` body, with some field types from the body and some
+/// from the caller: the two carry different hygiene, and the generated locals must resolve with
+/// either.
+macro_rules! resource_in_a_macro {
+    ($name:ident, $id:ty, $title:ty) => {
+        #[derive(::live_runtime::LiveResource, ::serde::Serialize, ::serde::Deserialize)]
+        #[live(path = "/api/from-macro", validate = check_from_macro)]
+        struct $name {
+            #[live(id)]
+            id: $id,
+            title: $title,
+            done: bool,
+            #[live(skip)]
+            cache: ::std::vec::Vec<u8>,
+        }
+
+        fn check_from_macro(_: &$name) -> ::core::result::Result<(), ::live_runtime::ValidationErrors> {
+            ::core::result::Result::Ok(())
+        }
+    };
+}
+
+resource_in_a_macro!(FromMacro, i64, String);
+
+#[test]
+fn derive_works_inside_macro_rules() {
+    use live_runtime::LiveResource;
+    use live_runtime::resource::{from_row, to_row};
+
+    let value = FromMacro { id: 5, title: "m".to_owned(), done: true, cache: vec![1] };
+    assert_eq!(value.validate(), Ok(()));
+    let back = from_row::<FromMacro>(to_row(&value)).map(|value| (value.id, value.title, value.done, value.cache));
+    assert_eq!(back, Ok((5, "m".to_owned(), true, Vec::new())));
+    assert_eq!(FromMacro::DESCRIPTOR.table, "from_macro");
+}
