@@ -134,7 +134,8 @@ pub(crate) fn field(cx: &Ctxt, field: &syn::Field) -> Field {
     let mut skip = Attr::new(SKIP, "field");
     let mut read_only = Attr::new(READ_ONLY, "field");
     let mut rename = Attr::new(RENAME, "field");
-    let mut serde_rename = Attr::new(SERDE_RENAME, "field");
+    // A repeated `#[serde(rename)]` is serde's error to report, so the first one simply wins.
+    let mut serde_rename = None;
 
     for attr in &field.attrs {
         if attr.path().is_ident(LIVE) {
@@ -186,7 +187,7 @@ pub(crate) fn field(cx: &Ctxt, field: &syn::Field) -> Field {
         skip: skip.value,
         read_only: read_only.value,
         rename: rename.value,
-        serde_rename: serde_rename.value,
+        serde_rename,
     }
 }
 
@@ -210,13 +211,13 @@ fn serde_container(cx: &Ctxt, attr: &Attribute) {
 
 /// Takes the field's JSON name from `#[serde(rename)]`, rejecting the forms where that name is not
 /// one string: the descriptor maps every JSON field to exactly one column.
-fn serde_field(cx: &Ctxt, attr: &Attribute, field: &syn::Field, serde_rename: &mut Attr<String>) {
+fn serde_field(cx: &Ctxt, attr: &Attribute, field: &syn::Field, serde_rename: &mut Option<String>) {
     let _ = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident(SERDE_RENAME) {
             if meta.input.peek(Token![=]) {
                 // #[serde(rename = "name")]
                 let value: LitStr = meta.value()?.parse()?;
-                serde_rename.set(cx, &meta.path, value.value());
+                serde_rename.get_or_insert(value.value());
             } else {
                 // #[serde(rename(serialize = "a", deserialize = "b"))]: one name only when both agree
                 let mut serialize = None;
@@ -235,7 +236,7 @@ fn serde_field(cx: &Ctxt, attr: &Attribute, field: &syn::Field, serde_rename: &m
                 let serialize = serialize.unwrap_or_else(|| own_name.clone());
                 let deserialize = deserialize.unwrap_or(own_name);
                 if serialize == deserialize {
-                    serde_rename.set(cx, &meta.path, serialize);
+                    serde_rename.get_or_insert(serialize);
                 } else {
                     cx.error_spanned_by(
                         &meta.path,

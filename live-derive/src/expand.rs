@@ -28,6 +28,7 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
     let path = resource.path.value();
     let table = resource.table();
     let columns: Vec<&Field<'_>> = resource.columns().collect();
+    // `check` has made sure that exactly one stored field is the id.
     let id = columns.iter().position(|field| field.attrs.id.is_some()).unwrap_or_default();
     let version = match columns.iter().position(|field| field.attrs.version.is_some()) {
         Some(index) => quote!(::core::option::Option::Some(#index)),
