@@ -123,6 +123,11 @@ impl Server {
         read(&self.inner.sessions).contains_key(client_id)
     }
 
+    /// Whether a held connect or a bound WebSocket is waiting to deliver to `client_id` right now.
+    pub fn is_listening(&self, client_id: &str) -> bool {
+        read(&self.inner.sessions).get(client_id).is_some_and(|session| session.is_attached())
+    }
+
     /// Publishes `data` on `channel` to every subscribed session (exact name, `/*` or `/**`), once per
     /// session, as `{channel, data}`. Returns how many sessions it was queued for. A `/service` channel
     /// reaches no remote client and returns 0.

@@ -177,6 +177,11 @@ impl Session {
         Consumer { session: Arc::clone(self), generation: state.generation, notify }
     }
 
+    /// Whether a consumer is attached.
+    pub(crate) fn is_attached(&self) -> bool {
+        lock(&self.state).consumer.is_some()
+    }
+
     /// Whether the session may be expired at `now`: no consumer attached and silent for `expiry`.
     pub(crate) fn is_expired(&self, now: Instant, expiry: std::time::Duration) -> bool {
         let state = lock(&self.state);

@@ -1,0 +1,255 @@
+//! The Bayeux server over WebSocket, on a real socket (`../shared/docs/bayeux.md` a.12.4, b.9): per-event
+//! frames while the connect is held, CometD's handshake frame, pings, closing on disconnect, and bad
+//! frames answered without closing the socket.
+
+mod bayeux_support;
+
+use std::time::{Duration, Instant};
+
+use bayeux_support::*;
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+fn ws_connect(id: &str, message_id: &str) -> Value {
+    json!({"channel":"/meta/connect","clientId":id,"connectionType":"websocket","id":message_id})
+}
+
+#[tokio::test]
+async fn events_are_pushed_in_their_own_frames_while_the_connect_is_held() {
+    let t = start(options().timeout(Duration::from_millis(800))).await;
+    // faye handshakes over HTTP, then connects over the socket (node-websocket trace).
+    let id = t.handshake().await;
+    let mut ws = t.ws().await;
+    // The first connect is answered at once (CometD).
+    let first = ws.call(ws_connect(&id, "2")).await;
+    assert_eq!(first[0]["successful"], json!(true));
+    let subscribed =
+        ws.call(json!({"channel":"/meta/subscribe","clientId":id,"subscription":"/api/todos","id":"3"})).await;
+    assert_eq!(
+        subscribed,
+        vec![json!({"id":"3","channel":"/meta/subscribe","clientId":id,"successful":true,"subscription":"/api/todos"})]
+    );
+
+    // The next connect is held; events meanwhile arrive at once, one frame each.
+    ws.send(json!([ws_connect(&id, "4")])).await;
+    eventually("the socket to be bound", || t.server.is_listening(&id)).await;
+    let started = Instant::now();
+    for method in ["POST", "PUT", "DELETE"] {
+        assert_eq!(t.server.publish("/api/todos", json!({"method":method})).expect("publish"), 1);
+    }
+    for method in ["POST", "PUT", "DELETE"] {
+        assert_eq!(ws.recv().await, json!([{"channel":"/api/todos","data":{"method":method}}]));
+    }
+    assert!(started.elapsed() < Duration::from_millis(700), "pushed at once, not with the connect reply");
+    // The held connect is still answered at its timeout, with no events inside (pitfall 15).
+    let connect = ws.recv().await;
+    assert_eq!(
+        connect,
+        json!([{"id":"4","channel":"/meta/connect","clientId":id,"successful":true,
+        "advice":{"reconnect":"retry","interval":0,"timeout":800}}])
+    );
+    assert!(started.elapsed() >= Duration::from_millis(600));
+}
+
+#[tokio::test]
+async fn events_queued_before_binding_are_flushed_on_connect() {
+    let t = start(options()).await;
+    let id = t.connected().await;
+    t.subscribe(&id, json!("/chat/a")).await;
+    t.server.publish("/chat/a", json!(1)).expect("publish");
+    let mut ws = t.ws().await;
+    ws.send(json!([ws_connect(&id, "5")])).await;
+    // The connect is held (not the first one), so the first frame is the queued event.
+    assert_eq!(ws.recv().await, json!([{"channel":"/chat/a","data":1}]));
+}
+
+#[tokio::test]
+async fn handshake_may_be_the_first_frame() {
+    let t = start(options()).await;
+    let mut ws = t.ws().await;
+    let replies = ws.call(handshake_message()).await;
+    assert_eq!(replies[0]["successful"], json!(true));
+    let id = replies[0]["clientId"].as_str().expect("a clientId").to_owned();
+    // A bare object works as well as an array.
+    ws.send(ws_connect(&id, "2")).await;
+    assert_eq!(ws.recv().await[0]["successful"], json!(true));
+}
+
+#[tokio::test]
+async fn client_timeout_zero_is_honoured_over_websocket() {
+    let t = start(options().timeout(Duration::from_secs(20))).await;
+    let id = t.connected().await;
+    let mut ws = t.ws().await;
+    let started = Instant::now();
+    let mut connect = ws_connect(&id, "3");
+    connect["advice"] = json!({"timeout": 0});
+    assert_eq!(ws.call(connect).await[0]["successful"], json!(true));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn wildcards_deliver_once_per_client_over_websocket() {
+    let t = start(options()).await;
+    let id = t.handshake().await;
+    let mut ws = t.ws().await;
+    ws.call(ws_connect(&id, "1")).await;
+    ws.call(
+        json!({"channel":"/meta/subscribe","clientId":id,"subscription":["/api/todos","/api/*","/api/**"],"id":"2"}),
+    )
+    .await;
+    t.server.publish("/api/todos", json!("once")).expect("publish");
+    t.server.publish("/api/other", json!("marker")).expect("publish");
+    assert_eq!(ws.recv().await, json!([{"channel":"/api/todos","data":"once"}]));
+    // The next frame is the marker, not a second copy.
+    assert_eq!(ws.recv().await, json!([{"channel":"/api/other","data":"marker"}]));
+}
+
+#[tokio::test]
+async fn client_publish_over_websocket_reaches_other_clients() {
+    let t = start(options()).await;
+    let (listener, talker) = (t.handshake().await, t.handshake().await);
+    let mut ws = t.ws().await;
+    ws.call(ws_connect(&listener, "1")).await;
+    ws.call(json!({"channel":"/meta/subscribe","clientId":listener,"subscription":"/chat/lobby","id":"2"})).await;
+    let mut other = t.ws().await;
+    let ack = other.call(json!({"channel":"/chat/lobby","clientId":talker,"data":{"text":"hi"},"id":"7"})).await;
+    assert_eq!(ack, vec![json!({"id":"7","channel":"/chat/lobby","clientId":talker,"successful":true})]);
+    assert_eq!(ws.recv().await, json!([{"channel":"/chat/lobby","data":{"text":"hi"}}]));
+    let denied = other.call(json!({"channel":"/api/todos","clientId":talker,"data":{},"id":"8"})).await;
+    assert_eq!(denied[0]["error"], json!("403:/api/todos:Forbidden channel"));
+}
+
+#[tokio::test]
+async fn bad_frames_are_answered_and_the_socket_keeps_serving() {
+    let t = start(options().max_message_size(4096)).await;
+    let mut ws = t.ws().await;
+    let bad = json!([{"successful":false,"error":"400::Bad request"}]);
+    ws.send_text("this is not JSON".to_owned()).await;
+    assert_eq!(ws.recv().await, bad);
+    ws.send_text("42".to_owned()).await;
+    assert_eq!(ws.recv().await, bad);
+    ws.send_text(format!("[{{\"channel\":\"/chat/a\",\"data\":\"{}\"}}]", "x".repeat(5000))).await;
+    assert_eq!(ws.recv().await, json!([{"successful":false,"error":"400::Message too large"}]));
+    // Unknown clients get the same 401 and advice as over HTTP.
+    let unknown = ws.call(ws_connect("nosuchclient", "9")).await;
+    assert_eq!(unknown[0]["error"], json!("401:nosuchclient:Unknown client"));
+    assert_eq!(unknown[0]["advice"]["reconnect"], json!("handshake"));
+    // The same socket, and the server, still work.
+    assert_eq!(ws.call(handshake_message()).await[0]["successful"], json!(true));
+    t.handshake().await;
+}
+
+async fn assert_closed_normally(ws: &mut Ws) {
+    loop {
+        match ws.frame().await {
+            Some(Frame::Close(Some(close))) => {
+                assert_eq!(close.code, CloseCode::Normal);
+                return;
+            }
+            Some(Frame::Ping(_) | Frame::Pong(_) | Frame::Text(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn disconnect_over_the_socket_closes_it_with_1000() {
+    let t = start(options()).await;
+    let id = t.handshake().await;
+    let mut ws = t.ws().await;
+    ws.call(ws_connect(&id, "1")).await;
+    let reply = ws.call(json!({"channel":"/meta/disconnect","clientId":id,"id":"2"})).await;
+    assert_eq!(reply, vec![json!({"id":"2","channel":"/meta/disconnect","clientId":id,"successful":true})]);
+    assert_closed_normally(&mut ws).await;
+    assert!(!t.server.has_session(&id));
+}
+
+#[tokio::test]
+async fn disconnect_over_http_closes_the_bound_socket() {
+    let t = start(options()).await;
+    let id = t.handshake().await;
+    let mut ws = t.ws().await;
+    ws.call(ws_connect(&id, "1")).await;
+    ws.send(json!([ws_connect(&id, "2")])).await;
+    eventually("the socket to be bound", || t.server.is_listening(&id)).await;
+    let reply = t.post(json!({"channel":"/meta/disconnect","clientId":id,"id":"3"})).await;
+    assert_eq!(reply[0]["successful"], json!(true));
+    assert_closed_normally(&mut ws).await;
+}
+
+#[tokio::test]
+async fn an_http_connect_takes_over_from_the_socket() {
+    let t = start(options().timeout(Duration::from_secs(20))).await;
+    let id = t.handshake().await;
+    let mut ws = t.ws().await;
+    ws.call(ws_connect(&id, "1")).await;
+    ws.send(json!([ws_connect(&id, "2")])).await;
+    eventually("the socket to be bound", || t.server.is_listening(&id)).await;
+    // After a transport switch the newest connect wins; the socket's held connect is answered at once.
+    let started = Instant::now();
+    let replies = t.post(connect_now(&id, "3")).await;
+    assert_eq!(replies[0]["successful"], json!(true));
+    assert_eq!(ws.recv().await[0]["id"], json!("2"));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Events now queue for the next HTTP connect instead of going to the socket.
+    t.subscribe(&id, json!("/chat/a")).await;
+    t.server.publish("/chat/a", json!("via http")).expect("publish");
+    assert_eq!(events(&t.post(connect_now(&id, "4")).await), vec![&json!({"channel":"/chat/a","data":"via http"})]);
+}
+
+#[tokio::test]
+async fn pings_keep_the_socket_alive() {
+    let t = start(options().ws_ping_interval(Some(Duration::from_millis(100)))).await;
+    let mut ws = t.ws().await;
+    let mut pings = 0;
+    while pings < 2 {
+        match ws.frame().await {
+            Some(Frame::Ping(payload)) => {
+                pings += 1;
+                assert_eq!(payload, Bytes::from(pings.to_string()), "a counter, as faye sends");
+            }
+            other => panic!("expected a ping, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bound_socket_keeps_its_session_until_it_closes() {
+    let t = start(options().timeout(Duration::from_millis(200)).session_expiry(Duration::from_millis(300))).await;
+    let id = t.handshake().await;
+    let mut ws = t.ws().await;
+    ws.call(ws_connect(&id, "1")).await;
+    // A bound socket keeps the session alive past its expiry (this waits to see that nothing happens)...
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(t.server.has_session(&id));
+    // ...and closing the socket lets it expire.
+    ws.stream.close(None).await.expect("close");
+    eventually("the session to expire", || !t.server.has_session(&id)).await;
+}
+
+#[tokio::test]
+async fn upgrades_are_refused_quickly_when_websocket_is_off() {
+    let t = start(options().websocket(false)).await;
+    let replies = t.post(handshake_message()).await;
+    assert_eq!(replies[0]["supportedConnectionTypes"], json!(["long-polling"]));
+    let url = format!("ws://{}/live", t.addr);
+    let refused = bounded("a refused upgrade", tokio_tungstenite::connect_async(url)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        }
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+    let plain_get = t.request(Method::GET, "/live", None, Bytes::new()).await;
+    assert_eq!(plain_get.headers[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+}
+
+#[tokio::test]
+async fn websocket_works_on_sub_paths() {
+    let t = start(options()).await;
+    let mut ws = t.ws_at("/live/connect").await;
+    assert_eq!(ws.call(handshake_message()).await[0]["successful"], json!(true));
+}
