@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! live-bench --mode generated|hand --database sqlite://results/bench.db [--fresh] [--seed 10000]
-//!            [--port 8080] [--workers N] [--seed-only]
+//!            [--port 8080] [--workers N] [--seed-only] [--log-sql]
 //! ```
 
 mod hand;
@@ -84,6 +84,10 @@ struct Args {
     /// Exit after creating and seeding the tables (to prepare a database file once).
     #[arg(long)]
     seed_only: bool,
+    /// Print every SQL statement sqlx runs (to stderr), to check that both modes issue the same
+    /// ones. Off for measurements: then no tracing subscriber is installed at all.
+    #[arg(long)]
+    log_sql: bool,
     /// Tokio worker threads (default: one per CPU the process may run on, as `#[tokio::main]` does).
     #[arg(long)]
     workers: Option<usize>,
@@ -91,6 +95,14 @@ struct Args {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
+    if args.log_sql {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("sqlx::query=debug"))
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_ansi(false)
+            .init();
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(workers) = args.workers {

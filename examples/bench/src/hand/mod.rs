@@ -13,18 +13,25 @@ mod postgres;
 mod sqlite;
 
 use std::error::Error;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use live_runtime::ValidationErrors;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, broadcast};
 
 use crate::Backend;
 use crate::todo::{Todo, validate_todo};
 
 /// The REST base path, which is also the event channel.
 const PATH: &str = "/api/todos";
+
+/// The store's default pool size and wait for a free connection.
+const MAX_CONNECTIONS: u32 = 8;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds the hand-written routes over a pool to `url`, creating the tables when missing.
 pub(crate) async fn router(backend: Backend, url: &str) -> Result<Router, Box<dyn Error>> {
@@ -88,6 +95,38 @@ impl TodoPatch {
     }
 }
 
+/// The in-process commit bell, as the store has it: a broadcast of committed changes (sent
+/// only when someone listens) and the lock that keeps appends, commits and sends of this
+/// process in seq order.
+struct Bell {
+    sender: broadcast::Sender<Committed>,
+    order: Mutex<()>,
+}
+
+/// A committed change, as the bell announces it.
+#[derive(Clone, Debug)]
+#[allow(dead_code)] // Read by subscribers, of which the benchmark has none.
+struct Committed {
+    seq: i64,
+    method: &'static str,
+    body: String,
+    version: i64,
+}
+
+impl Bell {
+    fn new() -> Arc<Bell> {
+        // The store's capacity (`COMMIT_CHANNEL_CAPACITY`).
+        let (sender, _) = broadcast::channel(1024);
+        Arc::new(Bell { sender, order: Mutex::new(()) })
+    }
+
+    fn ring(&self, committed: Committed) {
+        if self.sender.receiver_count() > 0 {
+            let _ = self.sender.send(committed);
+        }
+    }
+}
+
 /// Page size when a list names no `limit`, and the largest `limit` accepted (the REST default).
 const MAX_LIMIT: i64 = 1000;
 
@@ -133,26 +172,35 @@ impl From<serde_json::Error> for Refusal {
     }
 }
 
+/// The error shape of the generated routes.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a ValidationErrors>,
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let (status, code, message, fields) = match self {
-            Refusal::NotFound => (StatusCode::NOT_FOUND, "not_found", "no todo has that id", None),
-            Refusal::BadQuery(message) => (StatusCode::BAD_REQUEST, "invalid_query", message, None),
+        let (status, code, message, fields) = match &self {
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found".to_owned(), None),
+            Refusal::BadQuery(message) => (StatusCode::BAD_REQUEST, "invalid_query", (*message).to_owned(), None),
             Refusal::Invalid(errors) => {
-                let fields: serde_json::Map<String, serde_json::Value> =
-                    errors.iter().map(|(field, message)| (field.to_owned(), message.into())).collect();
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "the value is not valid", Some(fields))
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation", format!("invalid value: {errors}"), Some(errors))
             }
             Refusal::Internal(cause) => {
                 eprintln!("internal error: {cause}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", None)
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned(), None)
             }
         };
-        let mut error = serde_json::json!({ "code": code, "message": message });
-        if let Some(fields) = fields {
-            error["fields"] = serde_json::Value::Object(fields);
-        }
-        (status, axum::Json(serde_json::json!({ "error": error }))).into_response()
+        let body = ErrorBody { error: ErrorDetail { code, message: &message, fields } };
+        (status, axum::Json(body)).into_response()
     }
 }
 

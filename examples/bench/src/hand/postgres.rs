@@ -5,17 +5,22 @@
 //! `live-runtime/src/store/`, since that equivalence is what the benchmark compares.
 
 use std::error::Error;
+use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Json, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use tokio::sync::broadcast;
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
 
-use super::{ListParams, NewTodo, PATH, Refusal, TodoPatch, created, json_with_etag, page};
+use super::{
+    ACQUIRE_TIMEOUT, Bell, Committed, ListParams, MAX_CONNECTIONS, NewTodo, PATH, Refusal, TodoPatch, created,
+    json_with_etag, page,
+};
 use crate::todo::{Todo, validate_todo};
 
 // The store's DDL for `Todo` (`live-runtime/src/store/sql.rs`), byte for byte.
@@ -41,27 +46,60 @@ const APPEND_EVENT: &str = "INSERT INTO live_events (channel, method, body, vers
 #[derive(Clone)]
 struct AppState {
     pool: PgPool,
-    /// Rung after each commit with the event's channel and seq, as the store does.
-    commits: broadcast::Sender<(&'static str, i64)>,
+    bell: Arc<Bell>,
 }
 
 /// Opens the pool with the store's settings, creates the tables, and returns the routes.
 pub(super) async fn router(url: &str) -> Result<Router, Box<dyn Error>> {
-    let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
-    sqlx::query(CREATE_TODOS).execute(&pool).await?;
-    sqlx::query(CREATE_EVENTS).execute(&pool).await?;
-    sqlx::query(CREATE_EVENTS_INDEX).execute(&pool).await?;
-    let (commits, _) = broadcast::channel(1024);
-    let state = AppState { pool, commits };
+    let pool = PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .connect_with(PgConnectOptions::from_str(url)?)
+        .await?;
+    // In the store's order: the event log on connect, then the resource's table.
+    sqlx::query(CREATE_EVENTS).persistent(false).execute(&pool).await?;
+    sqlx::query(CREATE_EVENTS_INDEX).persistent(false).execute(&pool).await?;
+    sqlx::query(CREATE_TODOS).persistent(false).execute(&pool).await?;
+    let state = AppState { pool, bell: Bell::new() };
     Ok(Router::new()
         .route(PATH, get(list).post(create))
         .route(&format!("{PATH}/{{id}}"), get(get_one).patch(patch))
         .with_state(state))
 }
 
+/// The event time as the store binds it: microseconds, as PostgreSQL keeps them.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
 fn decode(row: &PgRow) -> Result<(Todo, i64), sqlx::Error> {
     let todo = Todo { id: row.try_get(0)?, title: row.try_get(1)?, completed: row.try_get(2)?, order: row.try_get(3)? };
     Ok((todo, row.try_get(4)?))
+}
+
+/// Appends the change to the event log, commits, and rings the bell, under the bell's order
+/// lock: the store's `commit` step.
+async fn commit(
+    mut tx: Transaction<'static, Postgres>,
+    bell: &Bell,
+    method: &'static str,
+    body: &str,
+    version: i64,
+) -> Result<(), Refusal> {
+    let _order = bell.order.lock().await;
+    let seq: i64 = sqlx::query_scalar(APPEND_EVENT)
+        .bind(PATH)
+        .bind(method)
+        .bind(body)
+        .bind(version)
+        .bind(None::<&str>)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    bell.ring(Committed { seq, method, body: body.to_owned(), version });
+    Ok(())
 }
 
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Refusal> {
@@ -95,17 +133,7 @@ async fn create(State(state): State<AppState>, Json(new): Json<NewTodo>) -> Resu
         .await?;
     let (todo, version) = decode(&row)?;
     let body = serde_json::to_string(&todo)?;
-    let seq: i64 = sqlx::query_scalar(APPEND_EVENT)
-        .bind(PATH)
-        .bind("POST")
-        .bind(&body)
-        .bind(version)
-        .bind(None::<String>)
-        .bind(chrono::Utc::now())
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let _ = state.commits.send((PATH, seq));
+    commit(tx, &state.bell, "POST", &body, version).await?;
     Ok(created(&todo, version, body))
 }
 
@@ -130,16 +158,6 @@ async fn patch(
         .await?;
     let (todo, version) = decode(&row)?;
     let body = serde_json::to_string(&todo)?;
-    let seq: i64 = sqlx::query_scalar(APPEND_EVENT)
-        .bind(PATH)
-        .bind("PATCH")
-        .bind(&body)
-        .bind(version)
-        .bind(None::<String>)
-        .bind(chrono::Utc::now())
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let _ = state.commits.send((PATH, seq));
+    commit(tx, &state.bell, "PATCH", &body, version).await?;
     Ok(json_with_etag(StatusCode::OK, version, body))
 }

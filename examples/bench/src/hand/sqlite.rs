@@ -6,6 +6,7 @@
 
 use std::error::Error;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,13 +14,16 @@ use axum::extract::{Json, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use sqlx::Row;
+use chrono::SubsecRound;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use tokio::sync::broadcast;
+use sqlx::{Row, Sqlite, Transaction};
 
-use super::{ListParams, NewTodo, PATH, Refusal, TodoPatch, created, json_with_etag, page};
+use super::{
+    ACQUIRE_TIMEOUT, Bell, Committed, ListParams, MAX_CONNECTIONS, NewTodo, PATH, Refusal, TodoPatch, created,
+    json_with_etag, page,
+};
 use crate::todo::{Todo, validate_todo};
 
 // The store's DDL for `Todo` (`live-runtime/src/store/sql.rs`), byte for byte.
@@ -42,8 +46,7 @@ const APPEND_EVENT: &str =
 #[derive(Clone)]
 struct AppState {
     pool: SqlitePool,
-    /// Rung after each commit with the event's channel and seq, as the store does.
-    commits: broadcast::Sender<(&'static str, i64)>,
+    bell: Arc<Bell>,
 }
 
 /// Opens the pool with the store's settings, creates the tables, and returns the routes.
@@ -53,27 +56,58 @@ pub(super) async fn router(url: &str) -> Result<Router, Box<dyn Error>> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-    sqlx::query(CREATE_TODOS).execute(&pool).await?;
-    sqlx::query(CREATE_EVENTS).execute(&pool).await?;
-    sqlx::query(CREATE_EVENTS_INDEX).execute(&pool).await?;
-    let (commits, _) = broadcast::channel(1024);
-    let state = AppState { pool, commits };
+        .busy_timeout(Duration::from_secs(5))
+        .pragma("case_sensitive_like", "ON");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await?;
+    // In the store's order: the event log on connect, then the resource's table.
+    sqlx::query(CREATE_EVENTS).persistent(false).execute(&pool).await?;
+    sqlx::query(CREATE_EVENTS_INDEX).persistent(false).execute(&pool).await?;
+    sqlx::query(CREATE_TODOS).persistent(false).execute(&pool).await?;
+    let state = AppState { pool, bell: Bell::new() };
     Ok(Router::new()
         .route(PATH, get(list).post(create))
         .route(&format!("{PATH}/{{id}}"), get(get_one).patch(patch))
         .with_state(state))
 }
 
-/// The event time as the store writes it on SQLite: RFC 3339 UTC with six fractional digits.
+/// The event time as the store writes it on SQLite: microseconds, RFC 3339 UTC with six
+/// fractional digits.
 fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    chrono::Utc::now().trunc_subsecs(6).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 fn decode(row: &SqliteRow) -> Result<(Todo, i64), sqlx::Error> {
     let todo = Todo { id: row.try_get(0)?, title: row.try_get(1)?, completed: row.try_get(2)?, order: row.try_get(3)? };
     Ok((todo, row.try_get(4)?))
+}
+
+/// Appends the change to the event log, commits, and rings the bell, under the bell's order
+/// lock: the store's `commit` step.
+async fn commit(
+    mut tx: Transaction<'static, Sqlite>,
+    bell: &Bell,
+    method: &'static str,
+    body: &str,
+    version: i64,
+) -> Result<(), Refusal> {
+    let _order = bell.order.lock().await;
+    let seq: i64 = sqlx::query_scalar(APPEND_EVENT)
+        .bind(PATH)
+        .bind(method)
+        .bind(body)
+        .bind(version)
+        .bind(None::<&str>)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    bell.ring(Committed { seq, method, body: body.to_owned(), version });
+    Ok(())
 }
 
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Refusal> {
@@ -107,17 +141,7 @@ async fn create(State(state): State<AppState>, Json(new): Json<NewTodo>) -> Resu
         .await?;
     let (todo, version) = decode(&row)?;
     let body = serde_json::to_string(&todo)?;
-    let seq: i64 = sqlx::query_scalar(APPEND_EVENT)
-        .bind(PATH)
-        .bind("POST")
-        .bind(&body)
-        .bind(version)
-        .bind(None::<String>)
-        .bind(now())
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let _ = state.commits.send((PATH, seq));
+    commit(tx, &state.bell, "POST", &body, version).await?;
     Ok(created(&todo, version, body))
 }
 
@@ -142,16 +166,6 @@ async fn patch(
         .await?;
     let (todo, version) = decode(&row)?;
     let body = serde_json::to_string(&todo)?;
-    let seq: i64 = sqlx::query_scalar(APPEND_EVENT)
-        .bind(PATH)
-        .bind("PATCH")
-        .bind(&body)
-        .bind(version)
-        .bind(None::<String>)
-        .bind(now())
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let _ = state.commits.send((PATH, seq));
+    commit(tx, &state.bell, "PATCH", &body, version).await?;
     Ok(json_with_etag(StatusCode::OK, version, body))
 }
