@@ -253,3 +253,71 @@ async fn websocket_works_on_sub_paths() {
     let mut ws = t.ws_at("/live/connect").await;
     assert_eq!(ws.call(handshake_message()).await[0]["successful"], json!(true));
 }
+
+/// Resident memory of this process in bytes (Linux only).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// One masked client text frame, written by hand so the measuring side holds nothing but a socket.
+fn client_frame(text: &str) -> Vec<u8> {
+    let payload = text.as_bytes();
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n @ 0..=125 => frame.push(0x80 | u8::try_from(n).unwrap_or(125)),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes());
+        }
+    }
+    // A zero mask key leaves the payload as it is.
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Measures what an idle, subscribed WebSocket client costs the server (a benchmark target is 8 KiB at
+/// 10k subscribers). Ignored by default: run with
+/// `cargo test -p live-tests --test bayeux_websocket -- --ignored --nocapture idle_subscribers`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; opens thousands of sockets"]
+async fn idle_subscribers_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CLIENTS: usize = 4000;
+    let t = start(options().timeout(Duration::from_secs(25))).await;
+    let mut ids = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        ids.push(t.handshake().await);
+    }
+    let mut sockets = Vec::with_capacity(CLIENTS);
+    // Sessions exist before the baseline: this measures what the sockets add.
+    let before = resident_bytes().unwrap_or(0);
+    for id in &ids {
+        let mut socket = tokio::net::TcpStream::connect(t.addr).await.expect("connect");
+        let upgrade = "GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        socket.write_all(upgrade.as_bytes()).await.expect("write");
+        let mut buffer = [0u8; 1024];
+        let n = bounded("the 101", socket.read(&mut buffer)).await.expect("read");
+        assert!(buffer[..n].starts_with(b"HTTP/1.1 101"));
+        let subscribe = json!([{"channel":"/meta/subscribe","clientId":id,"subscription":"/api/todos","id":"2"}]);
+        socket.write_all(&client_frame(&subscribe.to_string())).await.expect("write");
+        for n in 0..2 {
+            let connect =
+                json!([{"channel":"/meta/connect","clientId":id,"connectionType":"websocket","id":format!("c{n}")}]);
+            socket.write_all(&client_frame(&connect.to_string())).await.expect("write");
+        }
+        sockets.push(socket);
+    }
+    let last = ids.last().cloned().unwrap_or_default();
+    eventually("every socket to be bound", || t.server.is_listening(&last)).await;
+    let reached = t.server.publish("/api/todos", json!({"method":"POST"})).expect("publish");
+    assert_eq!(reached, CLIENTS);
+    let after = resident_bytes().unwrap_or(0);
+    let per_client = after.saturating_sub(before) / CLIENTS as u64;
+    println!(
+        "{CLIENTS} idle subscribed WebSocket clients: {per_client} bytes resident each (server side + a client socket)"
+    );
+}

@@ -1,4 +1,4 @@
-//! Transports: thin adapters from HTTP and WebSocket to the engine in [`Server`](super::Server).
+//! Transports: thin adapters from HTTP and WebSocket to the engine in [`Server`].
 //!
 //! Every request on the mount path or any sub-path is Bayeux (CometD clients post to `/live/handshake`,
 //! `/live/connect`, ...; faye treats every path under the mount as its endpoint, bayeux.md a.1): a WebSocket
