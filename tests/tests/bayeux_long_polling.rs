@@ -511,3 +511,27 @@ async fn probe_with_header(t: &TestServer, body: Bytes) -> Vec<Value> {
     })
     .await
 }
+
+/// Refuses every handshake, as an authentication check would.
+struct RefuseHandshakes;
+
+impl Extension for RefuseHandshakes {
+    fn incoming<'a>(&'a self, message: &'a mut Message, _: &'a Context) -> BoxFuture<'a, Result<(), Error>> {
+        let refused = message.channel.as_deref() == Some("/meta/handshake");
+        Box::pin(async move {
+            if refused { Err(Error::custom(403, Vec::<String>::new(), "Authentication failed")) } else { Ok(()) }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_refused_handshake_is_slowed_down() {
+    let t = start(options().extension(RefuseHandshakes)).await;
+    let reply = &t.post(handshake_message()).await[0];
+    assert_eq!(reply["successful"], json!(false));
+    assert_eq!(reply["error"], json!("403::Authentication failed"));
+    assert_eq!(reply["id"], json!("1"));
+    // Without an interval the faye client would handshake ~80 times a second (pitfall 7).
+    assert_eq!(reply["advice"], json!({"reconnect":"handshake","interval":500}));
+    assert_eq!(t.server.session_count(), 0);
+}

@@ -280,6 +280,40 @@ mod tests {
         );
     }
 
+    /// Every message in the captured faye 1.4.3 traces (`../shared/docs/bayeux-traces/`, beside the
+    /// checkout) reads as a [`Message`] and serializes back unchanged, so no field faye uses is lost; every
+    /// client message classifies. The traces are read at test time when present.
+    #[test]
+    fn trace_messages_round_trip() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/docs/bayeux-traces");
+        let Ok(files) = std::fs::read_dir(&dir) else {
+            eprintln!("no traces at {}: round trip not checked", dir.display());
+            return;
+        };
+        let mut checked = 0;
+        for file in files.flatten().map(|f| f.path()).filter(|p| p.extension().is_some_and(|e| e == "json")) {
+            let text = std::fs::read_to_string(&file).expect("a readable trace");
+            let trace: Value = serde_json::from_str(&text).expect("a JSON trace");
+            for entry in trace.as_array().into_iter().flatten() {
+                let body = entry.get("json").or_else(|| entry.pointer("/body_decoded/json"));
+                let Some(messages) = body.cloned().and_then(split_body) else { continue };
+                for original in messages {
+                    let message = read_message(original.clone()).unwrap_or_else(|reply| {
+                        panic!("{}: unreadable {original} ({:?})", file.display(), reply.error)
+                    });
+                    let again = serde_json::to_value(&message).expect("serializes");
+                    assert_eq!(again, original, "{}", file.display());
+                    if entry["dir"] == "C->S" {
+                        let request = Request::classify(&message);
+                        assert!(request.is_ok(), "{}: {original} gives {request:?}", file.display());
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} messages found in {}", dir.display());
+    }
+
     #[test]
     fn cometd_extras_are_tolerated() {
         let message = parse(

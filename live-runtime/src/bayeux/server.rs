@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::advice::Advice;
-use super::channel::{self, Kind};
+use super::channel::{self, Kind, MetaChannel};
 use super::error::Error;
 use super::message::{self, Event, Message, Request};
 use super::session::{ClientId, Push, Session};
@@ -38,15 +38,23 @@ pub enum PublishError {
 }
 
 /// The Bayeux server. Cheap to clone: all clones share one engine.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Server {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("options", &self.inner.options)
+            .field("sessions", &self.session_count())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Sessions subscribed to one name or pattern, by session key.
 type Subscribers = HashMap<u64, Arc<Session>>;
 
-#[derive(Debug)]
 struct Inner {
     options: Options,
     supported: Vec<String>,
@@ -224,7 +232,14 @@ impl Server {
     async fn process_one(&self, mut message: Message, context: &Context, outcome: &mut Outcome) {
         for extension in &self.inner.options.extensions {
             if let Err(error) = extension.incoming(&mut message, context).await {
-                outcome.replies.push(self.failure(message.reply(), &error));
+                let mut reply = self.failure(message.reply(), &error);
+                let channel = message.channel.as_deref().and_then(MetaChannel::from_name);
+                if matches!(channel, Some(MetaChannel::Handshake | MetaChannel::Connect)) && reply.advice.is_none() {
+                    // A refused handshake with faye's bare `handshake` advice retries ~80 times a second
+                    // (pitfall 7); the interval slows it. An outgoing hook may advise `none` instead.
+                    reply.advice = Some(Advice::handshake(millis(self.inner.options.unknown_client_interval)));
+                }
+                outcome.replies.push(reply);
                 return;
             }
         }
