@@ -22,6 +22,7 @@ pub use fixtures::{Doc, Kitchen, Note};
 use std::fmt;
 use std::ops::Deref;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use live_runtime::{Store, StoreError, StoreOptions};
 use sqlx::Connection;
@@ -130,7 +131,10 @@ impl TestDb {
     pub async fn execute(&self, sql: &str) {
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("open the SQLite file");
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)
+                    .expect("a SQLite URL")
+                    .create_if_missing(true);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("open the SQLite file");
                 sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|error| panic!("{sql}: {error}"));
                 let _ = conn.close().await;
             }

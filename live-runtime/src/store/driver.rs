@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use sqlx::{Database, Pool, Transaction};
 
 use super::log::{Event, Notifier};
@@ -140,7 +140,8 @@ async fn commit<D: Driver>(
     // database already serialises this stretch (SQLite's write lock, PostgreSQL's advisory
     // lock), so it adds no waiting of its own.
     let _order = notifier.order().await;
-    let at = Value::Timestamp(Utc::now());
+    // Microseconds are what both databases keep, so the bell and the log agree.
+    let at = Value::Timestamp(Utc::now().trunc_subsecs(6));
     let mut seqs = Vec::with_capacity(changes.len());
     for change in &changes {
         let mut query = sqlx::query(D::DIALECT.insert_event());

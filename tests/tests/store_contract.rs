@@ -1,0 +1,796 @@
+//! The store contract: one set of test bodies, run against SQLite (a temporary file) and the
+//! local PostgreSQL (a fresh schema per test). PostgreSQL being down fails the suite.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use live_runtime::store::{Backend as StoreBackend, Direction, Event, Filter, FilterOp, ListQuery, Order};
+use live_runtime::{LiveResource, Method, Store, StoreError, StoreOptions, Value, Write};
+use live_tests::{Backend, Doc, Kitchen, Note, TestDb, fixture_store};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Runs each listed test body once per backend, as `sqlite::name` and `postgres::name`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(live_tests::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(live_tests::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    every_type_round_trips_with_nulls,
+    string_metacharacters_are_only_data,
+    ids_are_never_reused_after_delete,
+    uuid_ids_are_assigned_and_found_by_text,
+    versions_grow_by_one_per_write,
+    version_field_mirrors_the_row_version,
+    stale_if_version_changes_nothing_and_logs_nothing,
+    rejected_values_change_nothing,
+    create_many_is_all_or_nothing,
+    every_filter_op_selects_the_right_rows,
+    order_limit_and_offset_page_stably,
+    mistyped_filters_are_invalid,
+    missing_rows_are_not_found,
+    unique_violations_are_conflicts,
+    schema_mismatch_names_the_column,
+    matching_hand_made_table_is_accepted,
+    missing_table_with_creation_off_is_a_schema_error,
+    event_log_has_one_entry_per_committed_write,
+    commit_subscribers_get_events_in_seq_order,
+    concurrent_updates_lose_nothing,
+    concurrent_writers_commit_in_seq_order,
+);
+
+/// Every bounded wait in this file.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn at_micros(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).expect("a timestamp in range")
+}
+
+/// Strings that must be stored and matched as data, never as SQL.
+const NASTY: &[&str] = &[
+    "'; DROP TABLE kitchen; --",
+    "Robert'); DROP TABLE notes;--",
+    "100%",
+    "under_score",
+    "it's \"quoted\"",
+    r"back\slash \\ and \%",
+    "日本語 ✓ émoji 🎉 Ω",
+    "",
+    "*star*",
+];
+
+fn full_kitchen(name: &str) -> Kitchen {
+    Kitchen {
+        id: 0,
+        flag: true,
+        small: i16::MIN,
+        medium: i32::MAX,
+        big: i64::MIN + 1,
+        ratio: 1.5,
+        score: -2.25e100,
+        name: name.to_owned(),
+        data: vec![0, 1, 127, 128, 255],
+        key: Uuid::new_v4(),
+        at: at_micros(1_709_251_198_123_456),
+        doc: json!({"a": [1, "x", null, 2.5], "b": {"c": true}, "quote": "'\""}),
+        opt_flag: Some(false),
+        opt_small: Some(i16::MAX),
+        opt_medium: Some(i32::MIN),
+        opt_big: Some(i64::MAX),
+        opt_ratio: Some(-0.25),
+        opt_score: Some(f64::MIN_POSITIVE),
+        opt_name: Some(format!("opt {name}")),
+        opt_data: Some(Vec::new()),
+        opt_key: Some(Uuid::new_v4()),
+        opt_at: Some(at_micros(-86_400_000_001)),
+        opt_doc: Some(json!([])),
+    }
+}
+
+fn filter(column: &str, op: FilterOp, values: Vec<Value>) -> Filter {
+    let (column, _) = Note::DESCRIPTOR.column_by_field(column).expect("a Note field");
+    Filter { column, op, negate: false, values }
+}
+
+fn not(mut filter: Filter) -> Filter {
+    filter.negate = true;
+    filter
+}
+
+fn kitchen_filter(column: &str, op: FilterOp, values: Vec<Value>) -> Filter {
+    let (column, _) = Kitchen::DESCRIPTOR.column_by_field(column).expect("a Kitchen field");
+    Filter { column, op, negate: false, values }
+}
+
+async fn all_events(store: &Store, channel: &str) -> Vec<Event> {
+    store.events_after(channel, 0, 100_000).await.expect("read the event log")
+}
+
+async fn every_type_round_trips_with_nulls(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let records = store.records::<Kitchen>();
+    let write = Write::new();
+
+    let full = records.create(full_kitchen("full"), &write).await.expect("create full");
+    let empty = records.create(Kitchen::sample("empty"), &write).await.expect("create empty");
+    assert!(full.value.id > 0);
+    assert_ne!(full.value.id, empty.value.id);
+    assert_eq!(full.version, 1);
+
+    let expected_full = Kitchen { id: full.value.id, ..full_kitchen("full") };
+    let expected_full = Kitchen { key: full.value.key, opt_key: full.value.opt_key, ..expected_full };
+    assert_eq!(full.value, expected_full, "the create returns what was stored");
+    assert_eq!(records.get(full.value.id).await.expect("get full").value, expected_full);
+    let empty_value = records.get(empty.value.id).await.expect("get empty").value;
+    assert_eq!(empty_value, Kitchen { id: empty.value.id, ..Kitchen::sample("empty") });
+    assert_eq!(empty_value.opt_doc, None, "a NULL JSON column is None, not JSON null");
+
+    let listed = records.list(&ListQuery::default()).await.expect("list");
+    assert_eq!(listed.iter().map(|s| s.value.clone()).collect::<Vec<_>>(), vec![expected_full.clone(), empty_value]);
+
+    // IS NULL and equality on every optional column tell the two rows apart.
+    for field in [
+        "opt_flag",
+        "opt_small",
+        "opt_medium",
+        "opt_big",
+        "opt_ratio",
+        "opt_score",
+        "opt_name",
+        "opt_data",
+        "opt_key",
+        "opt_at",
+        "opt_doc",
+    ] {
+        let nulls = records
+            .list(&ListQuery {
+                filters: vec![kitchen_filter(field, FilterOp::Is, vec![Value::Null])],
+                ..ListQuery::default()
+            })
+            .await
+            .expect("filter IS NULL");
+        assert_eq!(nulls.iter().map(|s| s.value.id).collect::<Vec<_>>(), vec![empty.value.id], "{field} IS NULL");
+    }
+    let eq = |field: &str, value: Value| ListQuery {
+        filters: vec![kitchen_filter(field, FilterOp::Eq, vec![value])],
+        ..ListQuery::default()
+    };
+    for (field, value) in [
+        ("flag", Value::Bool(true)),
+        ("small", Value::Int(i16::MIN.into())),
+        ("medium", Value::Int(i32::MAX.into())),
+        ("big", Value::Int(i64::MIN + 1)),
+        ("ratio", Value::Float(1.5)),
+        ("score", Value::Float(-2.25e100)),
+        ("data", Value::Bytes(vec![0, 1, 127, 128, 255])),
+        ("key", Value::Uuid(full.value.key)),
+        ("at", Value::Timestamp(at_micros(1_709_251_198_123_456))),
+    ] {
+        let found = records.list(&eq(field, value)).await.expect("filter by equality");
+        assert_eq!(found.iter().map(|s| s.value.id).collect::<Vec<_>>(), vec![full.value.id], "{field} =");
+    }
+}
+
+async fn string_metacharacters_are_only_data(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let write = Write::new().origin("'; DROP TABLE live_events; --");
+    let mut ids = Vec::new();
+    for nasty in NASTY {
+        let title = if nasty.is_empty() { "x".to_owned() } else { (*nasty).to_owned() };
+        let mut note = Note::new(&title);
+        note.owner = Some((*nasty).to_owned());
+        note.created_by = (*nasty).to_owned();
+        let stored = notes.create(note.clone(), &write).await.expect("create with metacharacters");
+        assert_eq!(stored.value, Note { id: stored.value.id, ..note.clone() });
+        assert_eq!(notes.get(stored.value.id).await.expect("get").value, stored.value);
+        ids.push(stored.value.id);
+    }
+    for (nasty, id) in NASTY.iter().zip(&ids) {
+        let by_owner =
+            ListQuery { filters: vec![filter("owner", FilterOp::Eq, vec![(*nasty).into()])], ..ListQuery::default() };
+        let found = notes.list(&by_owner).await.expect("filter with metacharacters");
+        assert_eq!(found.iter().map(|s| s.value.id).collect::<Vec<_>>(), vec![*id], "owner = {nasty:?}");
+        let in_list = ListQuery {
+            filters: vec![filter("created_by", FilterOp::In, vec![(*nasty).into(), "no such".into()])],
+            ..ListQuery::default()
+        };
+        assert_eq!(notes.count(&in_list.filters).await.expect("count in"), 1, "created_by in ({nasty:?})");
+    }
+    // LIKE wildcards in a pattern are wildcards; quotes and backslashes are literal.
+    let like = |pattern: &str| ListQuery {
+        filters: vec![filter("owner", FilterOp::Like, vec![pattern.into()])],
+        ..ListQuery::default()
+    };
+    let count = |query: ListQuery| {
+        let notes = notes.clone();
+        async move { notes.list(&query).await.expect("like").len() }
+    };
+    assert_eq!(count(like("'; DROP TABLE kitchen; --")).await, 1);
+    assert_eq!(count(like("it's \"quoted\"")).await, 1);
+    assert_eq!(count(like(r"back\slash \\ and \%")).await, 1, "a backslash is no escape character");
+    assert_eq!(count(like("100%")).await, 1);
+    assert_eq!(count(like("%DROP TABLE%")).await, 2);
+    assert_eq!(count(like("under_score")).await, 1);
+    assert_eq!(count(like("*")).await, NASTY.len(), "* stands for %");
+    let events = all_events(&store, "/api/notes").await;
+    assert!(events.iter().all(|event| event.origin.as_deref() == Some("'; DROP TABLE live_events; --")));
+    assert_eq!(events.len(), NASTY.len());
+}
+
+async fn ids_are_never_reused_after_delete(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let write = Write::new();
+    let first = notes.create(Note::new("one"), &write).await.expect("create");
+    let second = notes.create(Note::new("two"), &write).await.expect("create");
+    notes.delete(second.value.id, &write).await.expect("delete the newest");
+    notes.delete(first.value.id, &write).await.expect("delete the other");
+    let third = notes.create(Note::new("three"), &write).await.expect("create after deletes");
+    assert!(third.value.id > second.value.id, "id {} was handed out again", third.value.id);
+}
+
+async fn uuid_ids_are_assigned_and_found_by_text(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let docs = store.records::<Doc>();
+    let mut doc = Doc::new("uuid");
+    doc.id = Uuid::from_u128(7);
+    let stored = docs.create(doc, &Write::new()).await.expect("create doc");
+    assert_ne!(stored.value.id, Uuid::from_u128(7), "the store assigns the id");
+    assert_eq!(stored.value.id.get_version_num(), 4);
+    let by_text = docs.get(stored.value.id.to_string()).await.expect("get by the id's text");
+    assert_eq!(by_text.value, stored.value);
+    assert!(matches!(docs.get("not a uuid").await, Err(StoreError::NotFound)));
+    assert!(matches!(docs.get(Uuid::new_v4()).await, Err(StoreError::NotFound)));
+}
+
+async fn versions_grow_by_one_per_write(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let write = Write::new();
+    let created = notes.create(Note::new("v"), &write).await.expect("create");
+    assert_eq!(created.version, 1);
+    let id = created.value.id;
+    let second = notes.update(id, &write, |note| note.done = true).await.expect("update");
+    assert_eq!((second.version, second.value.done), (2, true));
+    let mut replacement = Note::new("replaced");
+    replacement.id = 9999;
+    let third = notes.replace(id, replacement, &write).await.expect("replace");
+    assert_eq!(third.version, 3);
+    assert_eq!(third.value.id, id, "the id is kept whatever the change returns");
+    assert_eq!(third.value.title, "replaced");
+    assert_eq!(notes.get(id).await.expect("get").version, 3);
+    let deleted = notes.delete(id, &write).await.expect("delete");
+    assert_eq!((deleted.version, deleted.value.title.as_str()), (3, "replaced"), "delete returns the row as it was");
+}
+
+async fn version_field_mirrors_the_row_version(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let docs = store.records::<Doc>();
+    let write = Write::new();
+    let mut doc = Doc::new("versioned");
+    doc.version = 42;
+    let created = docs.create(doc, &write).await.expect("create");
+    assert_eq!((created.version, created.value.version), (1, 1));
+    let updated = docs
+        .modify(created.value.id, Method::Put, &write, |current| {
+            Ok(Doc { version: 100, title: "again".to_owned(), ..current.value })
+        })
+        .await
+        .expect("modify");
+    assert_eq!((updated.version, updated.value.version), (2, 2));
+    assert_eq!(docs.get(created.value.id).await.expect("get").value.version, 2);
+    let events = all_events(&store, "/api/docs").await;
+    assert_eq!(
+        events.iter().map(|e| (e.version, e.body["version"].clone())).collect::<Vec<_>>(),
+        vec![(1, json!(1)), (2, json!(2))]
+    );
+}
+
+async fn stale_if_version_changes_nothing_and_logs_nothing(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let created = notes.create(Note::new("guarded"), &Write::new()).await.expect("create");
+    let id = created.value.id;
+    notes.update(id, &Write::new().if_version(1), |note| note.rank = 1).await.expect("matching version");
+    let before = all_events(&store, "/api/notes").await;
+
+    let stale = Write::new().if_version(1);
+    let result = notes.update(id, &stale, |note| note.rank = 2).await;
+    assert!(matches!(result, Err(StoreError::VersionMismatch { current: 2 })), "{result:?}");
+    let result = notes.delete(id, &stale).await;
+    assert!(matches!(result, Err(StoreError::VersionMismatch { current: 2 })), "{result:?}");
+    let result = notes.delete(id + 1000, &stale).await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+
+    let now = notes.get(id).await.expect("still there");
+    assert_eq!((now.version, now.value.rank), (2, 1));
+    assert_eq!(all_events(&store, "/api/notes").await, before, "nothing logged");
+    notes.delete(id, &Write::new().if_version(2)).await.expect("delete at the current version");
+}
+
+async fn rejected_values_change_nothing(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let write = Write::new();
+    let result = notes.create(Note::new("   "), &write).await;
+    let Err(StoreError::Invalid(errors)) = result else { panic!("blank title accepted: {result:?}") };
+    assert_eq!(errors.get("title"), Some("must not be empty"));
+
+    let created = notes.create(Note::new("valid"), &write).await.expect("create");
+    let result = notes.update(created.value.id, &write, |note| note.title.clear()).await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    // An error from the change itself rolls back too.
+    let result = notes
+        .modify(created.value.id, Method::Patch, &write, |_| Err(StoreError::Conflict("refused".to_owned())))
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+
+    let now = notes.get(created.value.id).await.expect("get");
+    assert_eq!((now.version, now.value.title.as_str()), (1, "valid"));
+    assert_eq!(notes.count(&[]).await.expect("count"), 1);
+    assert_eq!(all_events(&store, "/api/notes").await.len(), 1, "only the successful create is logged");
+}
+
+async fn create_many_is_all_or_nothing(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let write = Write::new().origin("batch");
+    let result = notes.create_many(vec![Note::new("a"), Note::new(""), Note::new("c")], &write).await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    assert_eq!(notes.count(&[]).await.expect("count"), 0);
+
+    // A failure in the database half-way (a unique index) rolls back the earlier rows too.
+    store.db.execute("CREATE UNIQUE INDEX notes_title ON notes (title)").await;
+    let result = notes.create_many(vec![Note::new("a"), Note::new("b"), Note::new("a")], &write).await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    assert_eq!(notes.count(&[]).await.expect("count"), 0);
+    assert!(all_events(&store, "/api/notes").await.is_empty());
+
+    let created =
+        notes.create_many(vec![Note::new("a"), Note::new("b"), Note::new("c")], &write).await.expect("create many");
+    assert_eq!(created.iter().map(|s| s.value.title.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert!(created.windows(2).all(|pair| pair[0].value.id < pair[1].value.id));
+    let events = all_events(&store, "/api/notes").await;
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e.method == Method::Post && e.origin.as_deref() == Some("batch")));
+}
+
+/// Notes with titles a..f, ranks 1..6, done on even ranks, owners alice / Bob / none.
+async fn seed_notes(store: &Store) -> Vec<Note> {
+    let notes = store.records::<Note>();
+    let owners = [Some("alice"), Some("Bob"), None, Some("alice"), Some("ALICE"), None];
+    let mut seeded = Vec::new();
+    for (i, owner) in owners.iter().enumerate() {
+        let rank = i32::try_from(i).expect("small") + 1;
+        let mut note = Note::new(&format!("{}", char::from(b'a' + u8::try_from(i).expect("small"))));
+        note.rank = rank;
+        note.done = rank % 2 == 0;
+        note.owner = owner.map(str::to_owned);
+        seeded.push(notes.create(note, &Write::new()).await.expect("seed").value);
+    }
+    seeded
+}
+
+async fn every_filter_op_selects_the_right_rows(backend: Backend) {
+    let store = fixture_store(backend).await;
+    seed_notes(&store).await;
+    let notes = store.records::<Note>();
+    let titles = |filters: Vec<Filter>| {
+        let notes = notes.clone();
+        async move {
+            let query = ListQuery { filters: filters.clone(), ..ListQuery::default() };
+            let listed: String = notes.list(&query).await.expect("list").into_iter().map(|s| s.value.title).collect();
+            let counted = notes.count(&filters).await.expect("count");
+            assert_eq!(usize::try_from(counted).expect("small"), listed.len(), "count agrees with list");
+            listed
+        }
+    };
+    let rank = |op, value: i64| filter("rank", op, vec![Value::Int(value)]);
+    assert_eq!(titles(vec![rank(FilterOp::Eq, 3)]).await, "c");
+    assert_eq!(titles(vec![rank(FilterOp::Neq, 3)]).await, "abdef");
+    assert_eq!(titles(vec![rank(FilterOp::Gt, 4)]).await, "ef");
+    assert_eq!(titles(vec![rank(FilterOp::Gte, 4)]).await, "def");
+    assert_eq!(titles(vec![rank(FilterOp::Lt, 2)]).await, "a");
+    assert_eq!(titles(vec![rank(FilterOp::Lte, 2)]).await, "ab");
+    assert_eq!(titles(vec![not(rank(FilterOp::Lte, 2))]).await, "cdef");
+    assert_eq!(titles(vec![rank(FilterOp::Gt, 100_000)]).await, "", "a bound wider than the column");
+    assert_eq!(titles(vec![rank(FilterOp::Gt, 1), rank(FilterOp::Lt, 5)]).await, "bcd", "filters all hold");
+
+    let owner = |op, value: &str| filter("owner", op, vec![value.into()]);
+    assert_eq!(titles(vec![owner(FilterOp::Like, "ali*")]).await, "ad", "like is case-sensitive");
+    assert_eq!(titles(vec![owner(FilterOp::Like, "_ob")]).await, "b");
+    assert_eq!(titles(vec![owner(FilterOp::Ilike, "ali*")]).await, "ade");
+    assert_eq!(titles(vec![owner(FilterOp::Ilike, "%B")]).await, "b");
+    assert_eq!(titles(vec![not(owner(FilterOp::Ilike, "alice"))]).await, "b", "NULL owners match neither");
+
+    let ranks_in = |values: Vec<i64>| filter("rank", FilterOp::In, values.into_iter().map(Value::Int).collect());
+    assert_eq!(titles(vec![ranks_in(vec![1, 3, 99])]).await, "ac");
+    assert_eq!(titles(vec![not(ranks_in(vec![1, 3]))]).await, "bdef");
+    assert_eq!(titles(vec![ranks_in(vec![])]).await, "", "in () holds for nothing");
+    assert_eq!(titles(vec![not(ranks_in(vec![]))]).await, "abcdef");
+    let owners_in = filter("owner", FilterOp::In, vec!["alice".into(), "Bob".into()]);
+    assert_eq!(titles(vec![owners_in]).await, "abd");
+
+    let is = |field: &str, value: Value| filter(field, FilterOp::Is, vec![value]);
+    assert_eq!(titles(vec![is("owner", Value::Null)]).await, "cf");
+    assert_eq!(titles(vec![not(is("owner", Value::Null))]).await, "abde");
+    assert_eq!(titles(vec![is("done", Value::Bool(true))]).await, "bdf");
+    assert_eq!(titles(vec![is("done", Value::Bool(false))]).await, "ace");
+    assert_eq!(titles(vec![not(is("done", Value::Bool(true)))]).await, "ace");
+    assert_eq!(titles(vec![filter("done", FilterOp::Eq, vec![Value::Bool(true)])]).await, "bdf");
+}
+
+async fn order_limit_and_offset_page_stably(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let seeded = seed_notes(&store).await;
+    let notes = store.records::<Note>();
+    let page = |order: Vec<(&str, Direction)>, limit: Option<u64>, offset: u64| {
+        let notes = notes.clone();
+        let order = order
+            .into_iter()
+            .map(|(field, direction)| Order {
+                column: Note::DESCRIPTOR.column_by_field(field).expect("a Note field").0,
+                direction,
+            })
+            .collect();
+        async move {
+            let query = ListQuery { filters: Vec::new(), order, limit, offset };
+            notes.list(&query).await.expect("list").into_iter().map(|s| s.value.title).collect::<String>()
+        }
+    };
+    assert_eq!(page(vec![], None, 0).await, "abcdef", "by id when no order is given");
+    assert_eq!(page(vec![("rank", Direction::Desc)], None, 0).await, "fedcba");
+    assert_eq!(page(vec![("done", Direction::Asc)], None, 0).await, "acebdf", "the id breaks ties");
+    assert_eq!(page(vec![("done", Direction::Desc), ("rank", Direction::Desc)], None, 0).await, "fdbeca");
+    // Only where NULLs go is checked: how "alice", "ALICE" and "Bob" sort is the collation's.
+    assert!(page(vec![("owner", Direction::Asc)], None, 0).await.ends_with("cf"), "NULLs last ascending");
+    assert!(page(vec![("owner", Direction::Desc)], None, 0).await.starts_with("cf"), "NULLs first descending");
+    assert_eq!(page(vec![], Some(2), 0).await, "ab");
+    assert_eq!(page(vec![], Some(2), 2).await, "cd");
+    assert_eq!(page(vec![], None, 4).await, "ef", "an offset without a limit");
+    assert_eq!(page(vec![], Some(10), 5).await, "f");
+    assert_eq!(page(vec![], Some(0), 0).await, "");
+    assert_eq!(page(vec![], Some(u64::MAX), u64::MAX).await, "", "huge numbers are clamped, not errors");
+    assert_eq!(seeded.len(), 6);
+}
+
+async fn mistyped_filters_are_invalid(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let cases = [
+        filter("rank", FilterOp::Eq, vec!["three".into()]),
+        filter("rank", FilterOp::Like, vec!["1*".into()]),
+        filter("rank", FilterOp::Eq, vec![]),
+        filter("done", FilterOp::Is, vec!["maybe".into()]),
+        Filter { column: 99, op: FilterOp::Eq, negate: false, values: vec![Value::Int(1)] },
+    ];
+    for case in cases {
+        let query = ListQuery { filters: vec![case.clone()], ..ListQuery::default() };
+        let result = notes.list(&query).await;
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{case:?}: {result:?}");
+    }
+    // Text that reads as the column's type is accepted, as a query string would carry it.
+    let query = ListQuery { filters: vec![filter("rank", FilterOp::Eq, vec!["3".into()])], ..ListQuery::default() };
+    assert!(notes.list(&query).await.expect("numeric text").is_empty());
+}
+
+async fn missing_rows_are_not_found(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let write = Write::new();
+    assert!(matches!(notes.get(12345).await, Err(StoreError::NotFound)));
+    assert!(matches!(notes.get("abc").await, Err(StoreError::NotFound)), "an id of the wrong type");
+    assert!(matches!(notes.delete(12345, &write).await, Err(StoreError::NotFound)));
+    assert!(matches!(notes.update(12345, &write, |_| {}).await, Err(StoreError::NotFound)));
+    assert!(all_events(&store, "/api/notes").await.is_empty());
+}
+
+async fn unique_violations_are_conflicts(backend: Backend) {
+    let store = fixture_store(backend).await;
+    store.db.execute("CREATE UNIQUE INDEX notes_title ON notes (title)").await;
+    let notes = store.records::<Note>();
+    let write = Write::new();
+    let first = notes.create(Note::new("same"), &write).await.expect("first");
+    let result = notes.create(Note::new("same"), &write).await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    let other = notes.create(Note::new("other"), &write).await.expect("other");
+    let result = notes.update(other.value.id, &write, |note| note.title = "same".to_owned()).await;
+    assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}");
+    assert_eq!(notes.get(other.value.id).await.expect("get").version, 1);
+    assert_eq!(all_events(&store, "/api/notes").await.len(), 2);
+    assert_eq!(first.version, 1);
+}
+
+/// The `detail` of the schema error `prepare::<Note>()` reports for a `notes` table made by
+/// `ddl`.
+async fn schema_error(backend: Backend, ddl: &str) -> String {
+    let db = TestDb::new(backend).await;
+    db.execute(ddl).await;
+    let store = db.connect().await;
+    match store.prepare::<Note>().await {
+        Err(StoreError::Schema { table, detail }) => {
+            assert_eq!(table, "notes");
+            detail
+        }
+        other => panic!("{ddl}: expected a schema error, got {other:?}"),
+    }
+}
+
+async fn schema_mismatch_names_the_column(backend: Backend) {
+    let id = match backend {
+        Backend::Sqlite => "id INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    };
+    let table = |columns: &str| format!("CREATE TABLE notes ({id}, {columns})");
+    let good = "title TEXT NOT NULL, done BOOLEAN NOT NULL, rank INTEGER NOT NULL, owner TEXT, \
+                created_by TEXT NOT NULL, _version BIGINT NOT NULL";
+
+    let detail = schema_error(backend, &table(&good.replace("owner TEXT, ", ""))).await;
+    assert!(detail.contains("`owner`") && detail.contains("missing"), "{detail}");
+    let detail = schema_error(backend, &table(&good.replace("rank INTEGER", "rank TEXT"))).await;
+    assert!(detail.contains("`rank`") && detail.contains("expected INTEGER"), "{detail}");
+    let detail = schema_error(backend, &table(&good.replace("title TEXT NOT NULL", "title TEXT"))).await;
+    assert!(detail.contains("`title`") && detail.contains("expected NOT NULL"), "{detail}");
+    let detail = schema_error(backend, &table(&good.replace("owner TEXT", "owner TEXT NOT NULL"))).await;
+    assert!(detail.contains("`owner`") && detail.contains("expected nullable"), "{detail}");
+    let detail = schema_error(backend, &table(&format!("{good}, secret TEXT NOT NULL"))).await;
+    assert!(detail.contains("`secret`"), "{detail}");
+    let detail = schema_error(backend, &table(&good.replace(", _version BIGINT NOT NULL", ""))).await;
+    assert!(detail.contains("`_version`"), "{detail}");
+    let detail = schema_error(backend, &format!("CREATE TABLE notes (id BIGINT PRIMARY KEY, {good})")).await;
+    assert!(detail.contains("`id`") && detail.contains("assigned by the database"), "{detail}");
+}
+
+async fn matching_hand_made_table_is_accepted(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let id = match backend {
+        Backend::Sqlite => "id INTEGER PRIMARY KEY",
+        Backend::Postgres => "id BIGSERIAL PRIMARY KEY",
+    };
+    db.execute(&format!(
+        "CREATE TABLE notes ({id}, title VARCHAR(200) NOT NULL, done BOOLEAN NOT NULL, rank INT NOT NULL, \
+         owner TEXT, created_by TEXT NOT NULL, _version BIGINT NOT NULL, \
+         note TEXT, added TEXT NOT NULL DEFAULT 'x')"
+    ))
+    .await;
+    let store = db.connect().await;
+    store.prepare::<Note>().await.expect("a compatible table with extra optional columns is accepted");
+    let created = store.records::<Note>().create(Note::new("fits"), &Write::new()).await.expect("create");
+    assert_eq!(created.version, 1);
+}
+
+async fn missing_table_with_creation_off_is_a_schema_error(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut options = StoreOptions::default();
+    options.create_tables = false;
+    let store = db.connect_with(options.clone()).await.expect("connect");
+    let result = store.prepare::<Note>().await;
+    let Err(StoreError::Schema { table, detail }) = result else { panic!("missing table accepted: {result:?}") };
+    assert_eq!(table, "notes");
+    assert!(detail.contains("does not exist"), "{detail}");
+
+    // Once the table exists (made by a default store), the same options accept it.
+    db.connect().await.prepare::<Note>().await.expect("create the table");
+    let store = db.connect_with(options).await.expect("connect again");
+    store.prepare::<Note>().await.expect("an existing table is checked, not created");
+    assert_eq!(store.backend(), if backend == Backend::Sqlite { StoreBackend::Sqlite } else { StoreBackend::Postgres });
+}
+
+async fn event_log_has_one_entry_per_committed_write(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    assert_eq!(store.last_seq("/api/notes").await.expect("last seq"), 0);
+    let created = notes.create(Note::new("logged"), &Write::new().origin("req-1")).await.expect("create");
+    let id = created.value.id;
+    let put = notes.replace(id, Note::new("put"), &Write::new()).await.expect("put");
+    let patch = notes.update(id, &Write::new().origin("req-3"), |note| note.done = true).await.expect("patch");
+    // Rejected and rolled-back writes in between leave no trace.
+    assert!(notes.update(id, &Write::new().if_version(1), |_| {}).await.is_err());
+    assert!(notes.update(id, &Write::new(), |note| note.title.clear()).await.is_err());
+    assert!(notes.create(Note::new(""), &Write::new()).await.is_err());
+    let deleted = notes.delete(id, &Write::new().origin("req-4")).await.expect("delete");
+    // Another channel's writes are logged on their own channel.
+    store.records::<Doc>().create(Doc::new("elsewhere"), &Write::new()).await.expect("doc");
+
+    let events = all_events(&store, "/api/notes").await;
+    let summary: Vec<_> =
+        events.iter().map(|e| (e.channel.as_str(), e.method, e.version, e.origin.as_deref())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("/api/notes", Method::Post, 1, Some("req-1")),
+            ("/api/notes", Method::Put, 2, None),
+            ("/api/notes", Method::Patch, 3, Some("req-3")),
+            ("/api/notes", Method::Delete, 3, Some("req-4")),
+        ]
+    );
+    let bodies: Vec<_> = events.iter().map(|e| e.body.clone()).collect();
+    let json = |note: &Note| serde_json::to_value(note).expect("serialise");
+    assert_eq!(bodies, vec![json(&created.value), json(&put.value), json(&patch.value), json(&deleted.value)]);
+    assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    assert!(events.iter().all(|e| (Utc::now() - e.at).num_minutes().abs() < 5), "at is the write time");
+
+    let last = store.last_seq("/api/notes").await.expect("last seq");
+    assert_eq!(last, events[3].seq);
+    let after = store.events_after("/api/notes", events[1].seq, 1).await.expect("page");
+    assert_eq!(after, vec![events[2].clone()], "after and limit page through the log");
+    assert_eq!(all_events(&store, "/api/docs").await.len(), 1);
+    assert!(store.events_after("/api/notes", last, 10).await.expect("tail").is_empty());
+}
+
+async fn commit_subscribers_get_events_in_seq_order(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let mut commits = store.subscribe_commits();
+    let notes = store.records::<Note>();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let notes = notes.clone();
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    notes.create(Note::new(&format!("{w}-{i}")), &Write::new()).await.expect("create");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 40 {
+        let event = tokio::time::timeout(WAIT, commits.recv()).await.expect("an event in time").expect("no lag");
+        seen.push(event);
+    }
+    assert_eq!(seen, all_events(&store, "/api/notes").await, "the bell carries the log, in seq order");
+}
+
+async fn concurrent_updates_lose_nothing(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let id = notes.create(Note::new("counter"), &Write::new()).await.expect("create").value.id;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let notes = notes.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    notes.update(id, &Write::new(), |note| note.rank += 1).await.expect("update");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let now = notes.get(id).await.expect("get");
+    assert_eq!((now.value.rank, now.version), (80, 81), "every read-modify-write saw the one before");
+    let versions: Vec<_> = all_events(&store, "/api/notes").await.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=81).collect::<Vec<_>>(), "versions are logged in seq order");
+}
+
+/// The outbox pitfall (design §4): a reader that polls the log while writers commit
+/// concurrently must never see seq N+1 before N. The reader keeps a cursor, as a subscriber
+/// resuming with `since` does; at the end it must have seen every committed seq exactly once,
+/// in order. The writers use two stores (two pools, as two server processes would), so only
+/// the database can keep their appends in order.
+async fn concurrent_writers_commit_in_seq_order(backend: Backend) {
+    const WRITERS: usize = 8;
+    const WRITES: usize = 50;
+    let store = fixture_store(backend).await;
+    let other = store.db.connect().await;
+    let mut bell = store.subscribe_commits();
+    let (finished, writers_done) = tokio::sync::watch::channel(false);
+
+    let reader = {
+        let store = store.store.clone();
+        tokio::spawn(async move {
+            let mut seen: Vec<i64> = Vec::new();
+            let mut cursor = 0;
+            loop {
+                // Read before polling: once the writers are done, one empty poll means the
+                // reader has everything it will ever get.
+                let done = *writers_done.borrow();
+                let batch = store.events_after("/api/notes", cursor, 37).await.expect("poll");
+                for event in &batch {
+                    assert!(event.seq > cursor, "seq {} after cursor {cursor}", event.seq);
+                    cursor = event.seq;
+                    seen.push(event.seq);
+                }
+                if batch.is_empty() {
+                    if done {
+                        break seen;
+                    }
+                    // Wait for the next commit of this store, or re-poll soon for the other's.
+                    let _ = tokio::time::timeout(Duration::from_millis(20), bell.recv()).await;
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let notes = if w % 2 == 0 { store.records::<Note>() } else { other.records::<Note>() };
+            tokio::spawn(async move {
+                let mut mine = None;
+                for i in 0..WRITES {
+                    // Mix inserts and updates so transactions of different lengths overlap.
+                    match mine {
+                        Some(id) if i % 2 == 1 => {
+                            notes.update(id, &Write::new(), |note: &mut Note| note.rank += 1).await.expect("update");
+                        }
+                        _ => {
+                            let created = notes.create(Note::new(&format!("w{w}")), &Write::new()).await;
+                            mine = Some(created.expect("create").value.id);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        tokio::time::timeout(WAIT, writer).await.expect("writers finish in time").expect("writer");
+    }
+    finished.send_replace(true);
+    let seen = tokio::time::timeout(WAIT, reader).await.expect("the reader catches up in time").expect("reader");
+    let logged: Vec<i64> = all_events(&store, "/api/notes").await.iter().map(|e| e.seq).collect();
+    assert_eq!(logged.len(), WRITERS * WRITES);
+    assert_eq!(seen, logged, "the reader saw every seq exactly once, in order");
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
+}
+
+#[tokio::test]
+async fn unknown_url_schemes_are_unsupported() {
+    for url in ["mysql://localhost/db", "file.db", "redis://x"] {
+        let result = Store::connect(url).await;
+        assert!(matches!(result, Err(StoreError::Unsupported(_))), "{url}: {result:?}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable() {
+    let mut options = StoreOptions::default();
+    options.acquire_timeout = Duration::from_secs(2);
+    // Port 9 (discard) on loopback refuses connections.
+    let result = Store::connect_with("postgres://postgres@127.0.0.1:9/test", options).await;
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn sqlite_memory_keeps_its_data_on_one_connection() {
+    let store = Store::connect("sqlite::memory:").await.expect("connect");
+    store.prepare::<Note>().await.expect("prepare");
+    let notes = store.records::<Note>();
+    let created = notes.create(Note::new("in memory"), &Write::new()).await.expect("create");
+    let found = notes.get(created.value.id).await.expect("the same database on the next call");
+    assert_eq!(found.value.title, "in memory");
+    assert_eq!(store.events_after("/api/notes", 0, 10).await.expect("log").len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_when_missing() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.connect().await;
+    store.prepare::<Kitchen>().await.expect("prepare");
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    assert!(std::path::Path::new(&path).exists(), "{path}");
+    // A second store on the same file sees the first one's rows.
+    store.records::<Kitchen>().create(Kitchen::sample("shared"), &Write::new()).await.expect("create");
+    let again = db.connect().await;
+    assert_eq!(again.records::<Kitchen>().count(&[]).await.expect("count"), 1);
+}
