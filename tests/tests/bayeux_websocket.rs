@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bayeux_support::*;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -139,6 +140,23 @@ async fn bad_frames_are_answered_and_the_socket_keeps_serving() {
     assert_eq!(unknown[0]["advice"]["reconnect"], json!("handshake"));
     // The same socket, and the server, still work.
     assert_eq!(ws.call(handshake_message()).await[0]["successful"], json!(true));
+    t.handshake().await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_only_its_own_socket() {
+    let t = start(options().max_message_size(4096)).await;
+    let mut bystander = t.ws().await;
+    let mut ws = t.ws().await;
+    // Past twice the limit (and at least 64 KiB) the frame is not even buffered: the socket is closed.
+    ws.send_text("x".repeat(200_000)).await;
+    loop {
+        match bounded("the socket to close", ws.stream.next()).await {
+            Some(Ok(Frame::Close(_))) | Some(Err(_)) | None => break,
+            Some(Ok(other)) => panic!("expected the socket to close, got {other:?}"),
+        }
+    }
+    assert_eq!(bystander.call(handshake_message()).await[0]["successful"], json!(true));
     t.handshake().await;
 }
 

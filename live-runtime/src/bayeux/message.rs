@@ -222,12 +222,14 @@ pub(crate) fn encode_batch(replies: &[Message], events: &[Event]) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 * replies.len() + events.iter().map(|e| e.0.len()).sum::<usize>() + 2);
     out.push(b'[');
     for reply in replies {
+        let mark = out.len();
         if out.len() > 1 {
             out.push(b',');
         }
-        // Serializing a `Message` cannot fail: every field is a string, bool, number or `Value`.
+        // Serializing a `Message` does not fail in practice (strings, bools, numbers and `Value`s); if it
+        // ever did, the reply is left out rather than the array broken.
         if serde_json::to_writer(&mut out, reply).is_err() {
-            out.truncate(out.len().saturating_sub(usize::from(out.len() > 1)));
+            out.truncate(mark);
         }
     }
     for event in events {

@@ -6,6 +6,20 @@
 //! path and every sub-path) and WebSocket (an upgrade on the same paths). The rest of the runtime publishes
 //! with [`Server::publish`]. This module knows nothing of SQL or resources.
 //!
+//! Choices worth knowing (each explained where it is made):
+//!
+//! - Delivery is at most once, as in faye (bayeux.md d): events published while a session is gone are
+//!   lost, so clients re-fetch after a re-handshake.
+//! - A session whose queue fills up ([`Options::queue_limit`]) is dropped; its client is told to handshake
+//!   again instead of silently missing events.
+//! - Clients may publish only where [`Options::allow_publish`] (or [`Options::publish_policy`]) says, and
+//!   only with a valid `clientId` unless [`Options::unconnected_publish`] is set; a missing or unknown
+//!   `clientId` gets a 401 with handshake advice, like every other unknown-client reply.
+//! - Delivered events are `{channel, data}`: no `id`, no `clientId`, no `ext`. Extensions see incoming
+//!   messages and outgoing replies, not each delivery, so an event is serialized once per publish.
+//! - The first `/meta/connect` of a session, and any connect with `advice.timeout: 0`, is answered at
+//!   once; later ones are held for [`Options::timeout`] at most.
+//!
 //! ```no_run
 //! use live_runtime::bayeux::{Options, Server};
 //! use std::time::Duration;
