@@ -55,6 +55,8 @@ contract!(
     commit_subscribers_get_events_in_seq_order,
     concurrent_updates_lose_nothing,
     concurrent_writers_commit_in_seq_order,
+    closed_store_is_unavailable,
+    f32_columns_match_their_decimal_text,
 );
 
 /// Every bounded wait in this file.
@@ -179,6 +181,7 @@ async fn every_type_round_trips_with_nulls(backend: Backend) {
         ("medium", Value::Int(i32::MAX.into())),
         ("big", Value::Int(i64::MIN + 1)),
         ("ratio", Value::Float(1.5)),
+        ("opt_ratio", Value::Float(-0.25)),
         ("score", Value::Float(-2.25e100)),
         ("data", Value::Bytes(vec![0, 1, 127, 128, 255])),
         ("key", Value::Uuid(full.value.key)),
@@ -752,6 +755,28 @@ async fn concurrent_writers_commit_in_seq_order(backend: Backend) {
     assert_eq!(logged.len(), WRITERS * WRITES);
     assert_eq!(seen, logged, "the reader saw every seq exactly once, in order");
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
+}
+
+async fn closed_store_is_unavailable(backend: Backend) {
+    let store = fixture_store(backend).await;
+    store.close().await;
+    let result = store.records::<Note>().get(1).await;
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+    let result = store.records::<Note>().create(Note::new("late"), &Write::new()).await;
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+}
+
+/// An `f32` column filtered by the decimal a client would send (as an `f64`) still matches.
+async fn f32_columns_match_their_decimal_text(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let kitchen = store.records::<Kitchen>();
+    let mut value = Kitchen::sample("tenth");
+    value.ratio = 0.1;
+    let id = kitchen.create(value, &Write::new()).await.expect("create").value.id;
+    let filters = [kitchen_filter("ratio", FilterOp::Eq, vec![Value::Float(0.1)])];
+    let found = kitchen.list(&ListQuery { filters: filters.to_vec(), ..ListQuery::default() }).await.expect("list");
+    assert_eq!(found.iter().map(|s| s.value.id).collect::<Vec<_>>(), vec![id]);
+    assert_eq!(found[0].value.ratio, 0.1_f32);
 }
 
 #[tokio::test]

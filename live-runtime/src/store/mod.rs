@@ -4,6 +4,22 @@
 //! [`Descriptor`](crate::Descriptor) and knows nothing of HTTP. Every write runs in one
 //! transaction that changes the row and appends the change to the event log (design §4), so a
 //! rolled-back write leaves neither. `sqlx::Error` is classified here, once, into [`StoreError`].
+//!
+//! Layout: `sql.rs` builds the SQL text from a descriptor (once per resource and database, then
+//! cached); `driver.rs` holds the logic, written once over a small `Driver` trait that
+//! `sqlite.rs` and `postgres.rs` implement (binding and decoding values, beginning a write);
+//! `schema.rs` checks existing tables; `log.rs` is the event log's public face.
+//!
+//! Seq order is commit order, so a reader that resumes after the last seq it saw never skips
+//! one: SQLite write transactions begin `IMMEDIATE` and so run one at a time; on PostgreSQL the
+//! event append first takes a transaction-level advisory lock, held until commit, so appends
+//! from concurrent transactions (from this process or others) queue for the short stretch from
+//! the append to the commit. The contract suite's concurrent-writer test fails without it.
+//!
+//! Storage per type: PostgreSQL uses the native types (`smallint`, `integer`, `bigint`, `real`,
+//! `double precision`, `boolean`, `text`, `bytea`, `uuid`, `timestamptz`, `jsonb`); SQLite
+//! uses `INTEGER` for booleans and integers, `REAL`, `BLOB`, and `TEXT` for UUIDs (hyphenated),
+//! timestamps (RFC 3339 UTC with microseconds, so text order is time order) and JSON.
 
 mod driver;
 mod log;

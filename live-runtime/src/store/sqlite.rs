@@ -86,10 +86,13 @@ impl Driver for SqliteDriver {
     type DB = Sqlite;
     const DIALECT: Dialect = Dialect::Sqlite;
 
-    fn bind<'q>(query: Query<'q, Sqlite>, value: &'q Value, _ty: SqlType) -> Query<'q, Sqlite> {
+    fn bind<'q>(query: Query<'q, Sqlite>, value: &'q Value, ty: SqlType) -> Query<'q, Sqlite> {
         // SQLite columns are dynamically typed, so every value binds by its own kind; the
-        // column type matters only for decoding.
+        // column type matters only for the precision of `f32` columns.
         match value {
+            // Rounded as the stored `f32` field was, so that a filter value equal to it as an
+            // `f32` matches, as it does in a PostgreSQL `real` column.
+            Value::Float(value) if ty == SqlType::F32 => query.bind(f64::from(*value as f32)),
             Value::Null => query.bind(None::<i64>),
             Value::Bool(value) => query.bind(*value),
             Value::Int(value) => query.bind(*value),
