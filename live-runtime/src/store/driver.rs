@@ -118,21 +118,24 @@ struct Change {
     method: Method,
     body: String,
     version: i64,
+    /// Set when the event is appended.
+    seq: i64,
 }
 
 impl Change {
     fn of<R: LiveResource>(method: Method, stored: &Stored<R>) -> Result<Change, StoreError> {
         let body = serde_json::to_string(&stored.value).map_err(|error| StoreError::Body(error.to_string()))?;
-        Ok(Change { method, body, version: stored.version })
+        Ok(Change { method, body, version: stored.version, seq: 0 })
     }
 }
 
-/// Appends `changes` to the event log, commits, and tells in-process subscribers.
+/// Appends `changes` to the event log, commits, and tells in-process subscribers. A slice, so
+/// that the usual single change needs no allocation.
 async fn commit<D: Driver>(
     mut tx: Transaction<'static, D::DB>,
     notifier: &Notifier,
     channel: &'static str,
-    changes: Vec<Change>,
+    changes: &mut [Change],
     write: &Write,
 ) -> Result<(), StoreError> {
     // Held from the first append until the subscribers are told, so that this store's events
@@ -141,32 +144,30 @@ async fn commit<D: Driver>(
     // lock), so it adds no waiting of its own.
     let _order = notifier.order().await;
     // Microseconds are what both databases keep, so the bell and the log agree.
-    let at = Value::Timestamp(Utc::now().trunc_subsecs(6));
-    let mut seqs = Vec::with_capacity(changes.len());
-    for change in &changes {
+    let at = Utc::now().trunc_subsecs(6);
+    let at_value = Value::Timestamp(at);
+    for change in changes.iter_mut() {
         let mut query = sqlx::query(D::DIALECT.insert_event());
         query = D::bind_text(query, Some(channel));
         query = D::bind_text(query, Some(change.method.as_str()));
         query = D::bind_text(query, Some(&change.body));
         query = D::bind_i64(query, change.version);
         query = D::bind_text(query, write.origin.as_deref());
-        query = D::bind(query, &at, SqlType::Timestamp);
+        query = D::bind(query, &at_value, SqlType::Timestamp);
         let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?;
-        let seq = match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+        change.seq = match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
             Some(Ok(Value::Int(seq))) => seq,
             Some(Err(error)) => return Err(classify(error)),
             _ => return Err(StoreError::Database(sqlx::Error::RowNotFound)),
         };
-        seqs.push(seq);
     }
     tx.commit().await.map_err(classify)?;
     if notifier.has_subscribers() {
-        let Value::Timestamp(at) = at else { return Ok(()) };
-        for (change, seq) in changes.into_iter().zip(seqs) {
+        for change in changes.iter() {
             // The body was serialised from the stored value a moment ago, so it parses.
             let body = serde_json::from_str(&change.body).unwrap_or(serde_json::Value::Null);
             notifier.send(Event {
-                seq,
+                seq: change.seq,
                 channel: channel.to_owned(),
                 method: change.method,
                 body,
@@ -225,41 +226,66 @@ pub(crate) async fn count<D: Driver, R: LiveResource>(
     }
 }
 
-/// Inserts `values` in one transaction and logs a `POST` for each.
+/// Inserts one validated value in the open transaction; returns it as stored.
+async fn insert<D: Driver, R: LiveResource>(
+    tx: &mut Transaction<'static, D::DB>,
+    statements: &Statements,
+    value: R,
+) -> Result<Stored<R>, StoreError> {
+    let descriptor = R::DESCRIPTOR;
+    let first = Value::Int(1);
+    let mut row = resource::to_row(&value);
+    drop(value);
+    if !statements.id_generated {
+        row[descriptor.id] = Value::Uuid(uuid::Uuid::new_v4());
+    }
+    if let Some(version) = descriptor.version {
+        row[version] = first.clone();
+    }
+    let separate = statements.separate_version.then_some(&first);
+    let query =
+        bind_columns::<D>(sqlx::query(&statements.insert), descriptor, &row, !statements.id_generated, separate);
+    let returned = D::fetch_optional(tx, query).await.map_err(classify)?;
+    let returned = returned.ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+    decode_stored::<D, R>(&returned, statements).map(|(stored, _)| stored)
+}
+
+/// Inserts `value` and logs a `POST`.
 pub(crate) async fn create<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    notifier: &Notifier,
+    value: R,
+    write: &Write,
+) -> Result<Stored<R>, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    value.validate().map_err(StoreError::Invalid)?;
+    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let stored = insert::<D, R>(&mut tx, statements, value).await?;
+    let mut changes = [Change::of(Method::Post, &stored)?];
+    commit::<D>(tx, notifier, R::DESCRIPTOR.path, &mut changes, write).await?;
+    Ok(stored)
+}
+
+/// Inserts `values` in one transaction and logs a `POST` for each: all or none.
+pub(crate) async fn create_many<D: Driver, R: LiveResource>(
     pool: &Pool<D::DB>,
     notifier: &Notifier,
     values: Vec<R>,
     write: &Write,
 ) -> Result<Vec<Stored<R>>, StoreError> {
-    let descriptor = R::DESCRIPTOR;
     let statements = sql::statements::<R>(D::DIALECT);
     for value in &values {
         value.validate().map_err(StoreError::Invalid)?;
     }
-    let first = Value::Int(1);
     let mut tx = D::begin_write(pool).await.map_err(classify)?;
     let mut stored = Vec::with_capacity(values.len());
     let mut changes = Vec::with_capacity(values.len());
     for value in values {
-        let mut row = resource::to_row(&value);
-        drop(value);
-        if !statements.id_generated {
-            row[descriptor.id] = Value::Uuid(uuid::Uuid::new_v4());
-        }
-        if let Some(version) = descriptor.version {
-            row[version] = first.clone();
-        }
-        let separate = statements.separate_version.then_some(&first);
-        let query =
-            bind_columns::<D>(sqlx::query(&statements.insert), descriptor, &row, !statements.id_generated, separate);
-        let returned = D::fetch_optional(&mut tx, query).await.map_err(classify)?;
-        let returned = returned.ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-        let (value, _) = decode_stored::<D, R>(&returned, statements)?;
+        let value = insert::<D, R>(&mut tx, statements, value).await?;
         changes.push(Change::of(Method::Post, &value)?);
         stored.push(value);
     }
-    commit::<D>(tx, notifier, descriptor.path, changes, write).await?;
+    commit::<D>(tx, notifier, R::DESCRIPTOR.path, &mut changes, write).await?;
     Ok(stored)
 }
 
@@ -302,8 +328,8 @@ where
     query = D::bind(query, &values[descriptor.id], descriptor.id_column().ty);
     let returned = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
     let (stored, _) = decode_stored::<D, R>(&returned, statements)?;
-    let changes = vec![Change::of(method, &stored)?];
-    commit::<D>(tx, notifier, descriptor.path, changes, write).await?;
+    let mut changes = [Change::of(method, &stored)?];
+    commit::<D>(tx, notifier, descriptor.path, &mut changes, write).await?;
     Ok(stored)
 }
 
@@ -337,8 +363,8 @@ pub(crate) async fn delete<D: Driver, R: LiveResource>(
         return Err(StoreError::VersionMismatch { current: current.version });
     };
     let (stored, _) = decode_stored::<D, R>(&row, statements)?;
-    let changes = vec![Change::of(Method::Delete, &stored)?];
-    commit::<D>(tx, notifier, descriptor.path, changes, write).await?;
+    let mut changes = [Change::of(Method::Delete, &stored)?];
+    commit::<D>(tx, notifier, descriptor.path, &mut changes, write).await?;
     Ok(stored)
 }
 

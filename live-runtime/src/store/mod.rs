@@ -324,9 +324,7 @@ impl<R: LiveResource> Records<R> {
     /// change.
     pub async fn create(&self, value: R, write: &Write) -> Result<Stored<R>, StoreError> {
         let notifier = &self.store.inner.notifier;
-        let mut created =
-            dispatch!(self.store, |pool, D| driver::create::<D, R>(pool, notifier, vec![value], write).await)?;
-        created.pop().ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+        dispatch!(self.store, |pool, D| driver::create::<D, R>(pool, notifier, value, write).await)
     }
 
     /// Inserts every value in one transaction: all or none. Each is validated first.
@@ -335,7 +333,7 @@ impl<R: LiveResource> Records<R> {
             return Ok(Vec::new());
         }
         let notifier = &self.store.inner.notifier;
-        dispatch!(self.store, |pool, D| driver::create::<D, R>(pool, notifier, values, write).await)
+        dispatch!(self.store, |pool, D| driver::create_many::<D, R>(pool, notifier, values, write).await)
     }
 
     /// Replaces the row with `id` by `change(current)` in one transaction and logs a `PUT`
