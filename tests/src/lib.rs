@@ -98,8 +98,10 @@ impl TestDb {
                 let _ = admin.close().await;
                 let separator = if admin_url.contains('?') { '&' } else { '?' };
                 // `options` sets the connection's search_path, so every pooled connection of the
-                // store sees only this test's schema.
-                let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
+                // store sees only this test's schema; `application_name` lets the clean-up find
+                // those connections.
+                let url =
+                    format!("{admin_url}{separator}application_name={schema}&options=-c%20search_path%3D{schema}");
                 TestDb { backend, url, cleanup: Cleanup::Schema { admin_url, schema } }
             }
         }
@@ -154,16 +156,27 @@ impl Drop for TestDb {
                 let _ = std::fs::remove_dir_all(dir);
             }
             Cleanup::Schema { admin_url, schema } => {
-                // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived
-                // thread with its own runtime drops the schema and is joined so the schema is
-                // gone when the test ends.
+                // Drop runs inside the test's runtime, which cannot be awaited from here; a
+                // short-lived thread with its own runtime drops the schema and is joined, so the
+                // schema is gone when the test ends. The test's own connections are ended
+                // first: while this thread blocks the test's runtime, a transaction that was
+                // abandoned mid-way cannot roll back, and its locks would hold the DROP forever.
                 let admin_url = admin_url.clone();
-                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                let schema = schema.clone();
                 let dropper = std::thread::spawn(move || {
                     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                     runtime.block_on(async {
                         let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
-                        let _ = sqlx::query(&sql).execute(&mut admin).await;
+                        let _ = sqlx::query("SET lock_timeout = '10s'").execute(&mut admin).await;
+                        let _ = sqlx::query(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                        )
+                        .bind(&schema)
+                        .execute(&mut admin)
+                        .await;
+                        let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                        let _ = sqlx::query(&drop).execute(&mut admin).await;
                         admin.close().await.ok()
                     })
                 });

@@ -819,3 +819,25 @@ async fn sqlite_file_is_created_when_missing() {
     let again = db.connect().await;
     assert_eq!(again.records::<Kitchen>().count(&[]).await.expect("count"), 1);
 }
+
+/// The helpers' clean-up must not hang when a test ends while one of its transactions still
+/// waits to roll back (a current-thread runtime cannot run the rollback while the clean-up
+/// blocks it).
+#[test]
+fn test_db_clean_up_survives_an_abandoned_transaction() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let store = fixture_store(Backend::Postgres).await;
+            let notes = store.records::<Note>();
+            let id = notes.create(Note::new("locked"), &Write::new()).await.expect("create").value.id;
+            // A stale version returns while its transaction, holding the row, still waits for
+            // its rollback to be sent.
+            let result = notes.delete(id, &Write::new().if_version(7)).await;
+            assert!(matches!(result, Err(StoreError::VersionMismatch { current: 1 })), "{result:?}");
+        });
+        let _ = done.send(());
+    });
+    finished.recv_timeout(WAIT / 2).expect("the test database is dropped without hanging");
+}
