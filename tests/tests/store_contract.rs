@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use live_runtime::store::{Backend as StoreBackend, Direction, Event, Filter, FilterOp, ListQuery, Order};
+use live_runtime::store::{Backend as StoreBackend, Direction, Event, Filter, FilterOp, ListQuery, Order, Retention};
 use live_runtime::{LiveResource, Method, Store, StoreError, StoreOptions, Value, Write};
 use live_tests::{Backend, Doc, Kitchen, Note, TestDb, fixture_store};
 use serde_json::json;
@@ -57,6 +57,7 @@ contract!(
     concurrent_writers_commit_in_seq_order,
     closed_store_is_unavailable,
     f32_columns_match_their_decimal_text,
+    pruning_keeps_the_newest_events_and_marks_the_rest,
 );
 
 /// Every bounded wait in this file.
@@ -777,6 +778,37 @@ async fn f32_columns_match_their_decimal_text(backend: Backend) {
     let found = kitchen.list(&ListQuery { filters: filters.to_vec(), ..ListQuery::default() }).await.expect("list");
     assert_eq!(found.iter().map(|s| s.value.id).collect::<Vec<_>>(), vec![id]);
     assert_eq!(found[0].value.ratio, 0.1_f32);
+}
+
+async fn pruning_keeps_the_newest_events_and_marks_the_rest(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    for i in 0..5 {
+        notes.create(Note::new(&format!("n{i}")), &Write::new()).await.expect("create");
+    }
+    let seqs = |events: Vec<Event>| events.into_iter().map(|e| e.seq).collect::<Vec<_>>();
+    let all = seqs(all_events(&store, "/api/notes").await);
+    assert_eq!(store.pruned_through().await.expect("mark"), 0);
+
+    let pruned = store.prune_events(&Retention::default()).await.expect("prune nothing");
+    assert_eq!((pruned.through, seqs(all_events(&store, "/api/notes").await)), (0, all.clone()));
+
+    let pruned = store.prune_events(&Retention::default().max_events(2)).await.expect("prune by count");
+    assert_eq!(pruned.through, all[2]);
+    assert_eq!(seqs(all_events(&store, "/api/notes").await), all[3..].to_vec());
+    assert_eq!(store.pruned_through().await.expect("mark"), all[2]);
+
+    let pruned = store.prune_events(&Retention::default().max_events(10)).await.expect("keep more");
+    assert_eq!(pruned.through, all[2], "the mark never goes back");
+    let pruned = store.prune_events(&Retention::default().max_age(Duration::from_secs(3600))).await;
+    assert_eq!(pruned.expect("prune by a long age").through, all[2], "young events stay");
+    let pruned = store.prune_events(&Retention::default().max_age(Duration::ZERO)).await.expect("prune by age");
+    assert_eq!(pruned.through, all[4]);
+    assert!(all_events(&store, "/api/notes").await.is_empty());
+
+    notes.create(Note::new("after"), &Write::new()).await.expect("create after pruning");
+    let after = seqs(all_events(&store, "/api/notes").await);
+    assert!(after.len() == 1 && after[0] > all[4], "seqs are not reused after pruning: {after:?}");
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::future::Future;
 use chrono::{SubsecRound, Utc};
 use sqlx::{Database, Pool, Transaction};
 
-use super::log::{Event, Notifier};
+use super::log::{Event, Notifier, Pruned, Retention};
 use super::sql::{self, Dialect, Statements};
 use super::{Filter, ListQuery, Method, StoreError, Stored, Write, classify};
 use crate::resource::{self, Descriptor, LiveResource, SqlType, Value};
@@ -418,4 +418,46 @@ pub(crate) async fn last_seq<D: Driver>(pool: &Pool<D::DB>, channel: &str) -> Re
         Some(Err(error)) => Err(classify(error)),
         _ => Ok(0),
     }
+}
+
+/// Runs a query that returns one `i64` (0 when it returns nothing).
+async fn scalar<'c, D: Driver>(conn: &'c mut Conn<D::DB>, query: Query<'c, D::DB>) -> Result<i64, StoreError> {
+    let row = D::fetch_optional(conn, query).await.map_err(classify)?;
+    match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+        Some(Ok(Value::Int(value))) => Ok(value),
+        Some(Err(error)) => Err(classify(error)),
+        _ => Ok(0),
+    }
+}
+
+/// Deletes the events `retention` does not keep, in one write transaction, and raises the
+/// pruned-through mark to match.
+pub(crate) async fn prune_events<D: Driver>(pool: &Pool<D::DB>, retention: &Retention) -> Result<Pruned, StoreError> {
+    let sql = D::DIALECT.prune();
+    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let mut through = scalar::<D>(&mut tx, sqlx::query(sql.mark)).await?;
+    if let Some(keep) = retention.max_events {
+        let last = scalar::<D>(&mut tx, sqlx::query(sql.last)).await?;
+        through = through.max(last.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX)));
+    }
+    if let Some(age) = retention.max_age {
+        let cutoff = chrono::Duration::from_std(age).ok().and_then(|age| Utc::now().checked_sub_signed(age));
+        if let Some(cutoff) = cutoff {
+            let cutoff = Value::Timestamp(cutoff);
+            let query = D::bind(sqlx::query(sql.last_before), &cutoff, SqlType::Timestamp);
+            through = through.max(scalar::<D>(&mut tx, query).await?);
+        }
+    }
+    let query = D::bind_i64(sqlx::query(sql.delete_through), through);
+    D::fetch_all(&mut tx, query).await.map_err(classify)?;
+    let query = D::bind_i64(D::bind_i64(sqlx::query(sql.raise_mark), through), through);
+    D::fetch_all(&mut tx, query).await.map_err(classify)?;
+    tx.commit().await.map_err(classify)?;
+    Ok(Pruned { through })
+}
+
+/// The pruned-through mark: events with a seq at or below it may be gone.
+pub(crate) async fn pruned_through<D: Driver>(pool: &Pool<D::DB>) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    scalar::<D>(&mut conn, sqlx::query(D::DIALECT.prune().mark)).await
 }

@@ -6,6 +6,8 @@
 //! that lags, or that needs writes made by other processes, reads the log with
 //! [`Store::events_after`](super::Store::events_after).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{Mutex, MutexGuard, broadcast};
@@ -35,6 +37,47 @@ pub struct Event {
     pub origin: Option<String>,
     /// When the change was written.
     pub at: DateTime<Utc>,
+}
+
+/// How much of the event log [`Store::prune_events`](super::Store::prune_events) keeps. Both
+/// limits apply; `None` means no limit of that kind.
+///
+/// ```
+/// use std::time::Duration;
+/// use live_runtime::store::Retention;
+///
+/// let retention = Retention::default().max_events(10_000).max_age(Duration::from_secs(24 * 3600));
+/// assert_eq!(retention.max_events, Some(10_000));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// Keep only the events among the last this many seqs (of all channels together).
+    pub max_events: Option<u64>,
+    /// Keep only events younger than this.
+    pub max_age: Option<Duration>,
+}
+
+impl Retention {
+    /// The same retention, keeping at most the last `count` seqs.
+    pub fn max_events(mut self, count: u64) -> Retention {
+        self.max_events = Some(count);
+        self
+    }
+
+    /// The same retention, keeping only events younger than `age`.
+    pub fn max_age(mut self, age: Duration) -> Retention {
+        self.max_age = Some(age);
+        self
+    }
+}
+
+/// What [`Store::prune_events`](super::Store::prune_events) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pruned {
+    /// Every event with a seq at or below this is gone (the mark only grows).
+    pub through: i64,
 }
 
 /// The in-process side of the log: orders appends within this process and tells subscribers

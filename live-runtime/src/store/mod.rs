@@ -29,7 +29,7 @@ mod schema;
 mod sql;
 mod sqlite;
 
-pub use log::{COMMIT_CHANNEL_CAPACITY, Event};
+pub use log::{COMMIT_CHANNEL_CAPACITY, Event, Pruned, Retention};
 pub use query::{Direction, Filter, FilterOp, ListQuery, Order};
 
 use std::marker::PhantomData;
@@ -201,6 +201,21 @@ impl Store {
     /// The seq of the last committed event of `channel`, 0 when it has none.
     pub async fn last_seq(&self, channel: &str) -> Result<i64, StoreError> {
         dispatch!(self, |pool, D| driver::last_seq::<D>(pool, channel).await)
+    }
+
+    /// Deletes the events `retention` does not keep and returns the new pruned-through mark.
+    ///
+    /// Run it periodically; it takes the write lock (SQLite) for one short transaction. A reader
+    /// resuming after a seq below [`pruned_through`](Self::pruned_through) may have missed
+    /// events and must reload instead (design §6, `reset`).
+    pub async fn prune_events(&self, retention: &Retention) -> Result<Pruned, StoreError> {
+        dispatch!(self, |pool, D| driver::prune_events::<D>(pool, retention).await)
+    }
+
+    /// Every event with a seq at or below this has been pruned (0 when none was): resuming
+    /// after an older seq cannot be complete.
+    pub async fn pruned_through(&self) -> Result<i64, StoreError> {
+        dispatch!(self, |pool, D| driver::pruned_through::<D>(pool).await)
     }
 
     /// Every event committed through this store from now on, in seq order.

@@ -74,6 +74,10 @@ impl Dialect {
                  origin TEXT, \
                  at TEXT NOT NULL)",
                 "CREATE INDEX IF NOT EXISTS live_events_channel_seq ON live_events (channel, seq)",
+                "CREATE TABLE IF NOT EXISTS live_events_pruned (\
+                 id INTEGER PRIMARY KEY CHECK (id = 1), \
+                 through INTEGER NOT NULL)",
+                "INSERT INTO live_events_pruned (id, through) VALUES (1, 0) ON CONFLICT DO NOTHING",
             ],
             Dialect::Postgres => &[
                 "CREATE TABLE IF NOT EXISTS live_events (\
@@ -85,7 +89,34 @@ impl Dialect {
                  origin TEXT, \
                  at TIMESTAMPTZ NOT NULL)",
                 "CREATE INDEX IF NOT EXISTS live_events_channel_seq ON live_events (channel, seq)",
+                "CREATE TABLE IF NOT EXISTS live_events_pruned (\
+                 id INTEGER PRIMARY KEY CHECK (id = 1), \
+                 through BIGINT NOT NULL)",
+                "INSERT INTO live_events_pruned (id, through) VALUES (1, 0) ON CONFLICT DO NOTHING",
             ],
+        }
+    }
+
+    /// The statements of [`Store::prune_events`](super::Store::prune_events), in the order it
+    /// runs them.
+    pub(crate) fn prune(self) -> &'static PruneSql {
+        const SQLITE: PruneSql = PruneSql {
+            last: "SELECT COALESCE(MAX(seq), 0) FROM live_events",
+            last_before: "SELECT COALESCE(MAX(seq), 0) FROM live_events WHERE at < ?",
+            delete_through: "DELETE FROM live_events WHERE seq <= ?",
+            raise_mark: "UPDATE live_events_pruned SET through = ? WHERE id = 1 AND through < ?",
+            mark: "SELECT through FROM live_events_pruned WHERE id = 1",
+        };
+        const POSTGRES: PruneSql = PruneSql {
+            last: "SELECT COALESCE(MAX(seq), 0)::BIGINT FROM live_events",
+            last_before: "SELECT COALESCE(MAX(seq), 0)::BIGINT FROM live_events WHERE at < $1",
+            delete_through: "DELETE FROM live_events WHERE seq <= $1",
+            raise_mark: "UPDATE live_events_pruned SET through = $1 WHERE id = 1 AND through < $2",
+            mark: "SELECT through FROM live_events_pruned WHERE id = 1",
+        };
+        match self {
+            Dialect::Sqlite => &SQLITE,
+            Dialect::Postgres => &POSTGRES,
         }
     }
 
@@ -137,6 +168,21 @@ impl Dialect {
             Dialect::Postgres => "SELECT COALESCE(MAX(seq), 0)::BIGINT FROM live_events WHERE channel = $1",
         }
     }
+}
+
+/// The SQL of event-log retention.
+#[derive(Debug)]
+pub(crate) struct PruneSql {
+    /// The last seq of the whole log.
+    pub(crate) last: &'static str,
+    /// The last seq written before a time.
+    pub(crate) last_before: &'static str,
+    /// Deletes every event up to a seq.
+    pub(crate) delete_through: &'static str,
+    /// Raises the pruned-through mark to a seq (bound twice).
+    pub(crate) raise_mark: &'static str,
+    /// The pruned-through mark.
+    pub(crate) mark: &'static str,
 }
 
 /// Appends `ident` as a quoted identifier (an embedded `"` is doubled, as both databases expect).
