@@ -300,17 +300,29 @@ fn client_frame(text: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; opens thousands of sockets"]
 async fn idle_subscribers_memory() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const CLIENTS: usize = 4000;
     let t = start(options().timeout(Duration::from_secs(25))).await;
-    let mut ids = Vec::with_capacity(CLIENTS);
-    for _ in 0..CLIENTS {
-        ids.push(t.handshake().await);
-    }
-    let mut sockets = Vec::with_capacity(CLIENTS);
-    // Sessions exist before the baseline: this measures what the sockets add.
     let before = resident_bytes().unwrap_or(0);
-    for id in &ids {
+    let sockets = raw_subscribers(&t, CLIENTS).await;
+    let reached = t.server.publish("/api/todos", json!({"method":"POST"})).expect("publish");
+    assert_eq!(reached, CLIENTS);
+    let after = resident_bytes().unwrap_or(0);
+    let per_client = after.saturating_sub(before) / CLIENTS as u64;
+    println!(
+        "{CLIENTS} idle subscribed WebSocket clients: {per_client} bytes resident each \
+         (session, server socket, and the test's client socket)"
+    );
+    drop(sockets);
+}
+
+/// Opens `clients` subscribed and bound WebSocket clients on `/api/todos`, written by hand so the
+/// measuring side holds nothing but a socket.
+async fn raw_subscribers(t: &TestServer, clients: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sockets = Vec::with_capacity(clients);
+    let mut last = String::new();
+    for _ in 0..clients {
+        let id = t.handshake().await;
         let mut socket = tokio::net::TcpStream::connect(t.addr).await.expect("connect");
         let upgrade = "GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -326,14 +338,50 @@ async fn idle_subscribers_memory() {
             socket.write_all(&client_frame(&connect.to_string())).await.expect("write");
         }
         sockets.push(socket);
+        last = id;
     }
-    let last = ids.last().cloned().unwrap_or_default();
     eventually("every socket to be bound", || t.server.is_listening(&last)).await;
-    let reached = t.server.publish("/api/todos", json!({"method":"POST"})).expect("publish");
-    assert_eq!(reached, CLIENTS);
-    let after = resident_bytes().unwrap_or(0);
-    let per_client = after.saturating_sub(before) / CLIENTS as u64;
+    sockets
+}
+
+/// Measures fan-out over WebSocket: every event to every subscriber, counted on the wire. Ignored by
+/// default: run with `cargo test --release -p live-tests --test bayeux_websocket -- --ignored --nocapture
+/// fan_out`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; opens a thousand sockets"]
+async fn fan_out_throughput() {
+    use tokio::io::AsyncReadExt;
+    const CLIENTS: usize = 1000;
+    const EVENTS: usize = 200;
+    let t = start(options().timeout(Duration::from_secs(25))).await;
+    let sockets = raw_subscribers(&t, CLIENTS).await;
+    // Each event's data is "E": the only uppercase E in anything the server sends these sockets.
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move {
+                let (mut seen, mut buffer) = (0, vec![0u8; 16 * 1024]);
+                while seen < EVENTS {
+                    let n = socket.read(&mut buffer).await.expect("read");
+                    assert!(n > 0, "closed early");
+                    seen += buffer[..n].iter().filter(|b| **b == b'E').count();
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for _ in 0..EVENTS {
+        assert_eq!(t.server.publish("/api/todos", json!("E")).expect("publish"), CLIENTS);
+    }
+    let published = started.elapsed();
+    for reader in readers {
+        bounded("every event to arrive", reader).await.expect("reader");
+    }
+    let elapsed = started.elapsed();
+    let deliveries = (CLIENTS * EVENTS) as f64;
     println!(
-        "{CLIENTS} idle subscribed WebSocket clients: {per_client} bytes resident each (server side + a client socket)"
+        "{CLIENTS} subscribers x {EVENTS} events: published in {published:?}, all delivered in {elapsed:?}: \
+         {:.0} deliveries/s (client reads in the same process)",
+        deliveries / elapsed.as_secs_f64()
     );
 }
