@@ -184,11 +184,16 @@ pub(crate) struct Fields {
 /// unknown fields and fields of the wrong type are refused together, each by name (prefixed with
 /// `prefix`, the item's index in an array). Read-only fields are dropped: Backbone sends the whole
 /// model back on save.
-pub(crate) fn check_fields(descriptor: &Descriptor, body: Json, prefix: &str) -> Result<Fields, ValidationErrors> {
+pub(crate) fn check_fields(descriptor: &Descriptor, body: Json, prefix: &str) -> Result<Fields, ApiError> {
     let mut errors = ValidationErrors::new();
     let Json::Object(object) = body else {
+        if prefix.is_empty() {
+            return Err(ApiError::Unprocessable(
+                "the body must be a JSON object, or an array of them to create many".into(),
+            ));
+        }
         errors.add(prefix.trim_end_matches('.'), "expected a JSON object");
-        return Err(errors);
+        return Err(ApiError::Validation(errors));
     };
     let mut fields = Fields::default();
     for (key, value) in object {
@@ -219,7 +224,7 @@ pub(crate) fn check_fields(descriptor: &Descriptor, body: Json, prefix: &str) ->
             }
         }
     }
-    errors.into_result().map(|()| fields)
+    errors.into_result().map(|()| fields).map_err(ApiError::Validation)
 }
 
 /// Whether `value` is the JSON form of a value of `column`.
@@ -396,7 +401,7 @@ mod tests {
         let body = serde_json::json!({
             "id": 7, "title": "a", "completed": "yes", "rank": 70000, "owner": "x", "version": 2, "extra": 1
         });
-        let errors = check_fields(DESCRIPTOR, body, "").expect_err("bad fields");
+        let Err(ApiError::Validation(errors)) = check_fields(DESCRIPTOR, body, "") else { panic!("bad fields") };
         assert_eq!(errors.get("completed"), Some("expected a boolean"));
         assert!(errors.get("rank").is_some());
         assert_eq!(errors.get("extra"), Some("unknown field"));
@@ -409,7 +414,10 @@ mod tests {
         assert_eq!(fields.version, Some(2));
         assert_eq!(fields.writable.keys().collect::<Vec<_>>(), ["rank", "title"]);
 
-        let errors = check_fields(DESCRIPTOR, serde_json::json!({"title": null}), "3.").expect_err("null");
+        let Err(ApiError::Validation(errors)) = check_fields(DESCRIPTOR, serde_json::json!({"title": null}), "3.")
+        else {
+            panic!("null")
+        };
         assert_eq!(errors.get("3.title"), Some("must not be null"));
     }
 

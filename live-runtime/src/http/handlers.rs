@@ -241,7 +241,7 @@ async fn create<R: LiveResource>(context: &Context<R>, parts: &Parts, body: Body
     match body::parse_json(payload)? {
         Json::Array(items) => create_many(context, items, &write).await,
         item => {
-            let fields = body::check_fields(R::DESCRIPTOR, item, "").map_err(ApiError::Validation)?;
+            let fields = body::check_fields(R::DESCRIPTOR, item, "")?;
             let value = body::new_value::<R>(fields.writable, "")?;
             let stored = context.records.create(value, &write).await?;
             let mut response = stored_response(StatusCode::CREATED, &stored)?;
@@ -265,11 +265,12 @@ async fn create_many<R: LiveResource>(
     for (index, item) in items.into_iter().enumerate() {
         match body::check_fields(R::DESCRIPTOR, item, &format!("{index}.")) {
             Ok(fields) => checked.push(fields.writable),
-            Err(refused) => {
+            Err(ApiError::Validation(refused)) => {
                 for (field, message) in refused.iter() {
                     errors.add(field, message);
                 }
             }
+            Err(other) => return Err(other),
         }
     }
     errors.into_result().map_err(ApiError::Validation)?;
@@ -319,7 +320,7 @@ async fn write<R: LiveResource>(
         let stored = context.records.delete(id, &write).await?;
         return stored_response(StatusCode::OK, &stored);
     }
-    let fields = body::check_fields(R::DESCRIPTOR, body::parse_json(payload)?, "").map_err(ApiError::Validation)?;
+    let fields = body::check_fields(R::DESCRIPTOR, body::parse_json(payload)?, "")?;
     if fields.id.as_ref().is_some_and(|body_id| !body::same_id(body_id, &id)) {
         let mut errors = ValidationErrors::new();
         errors.add(R::DESCRIPTOR.id_column().field, "does not match the id in the URL");
