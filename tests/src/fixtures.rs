@@ -288,3 +288,32 @@ impl Doc {
         Doc { id: Uuid::nil(), version: 0, title: title.to_owned(), body: None }
     }
 }
+
+/// A label with an `i32` id, the narrowest id the store assigns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tag {
+    /// Assigned by the store.
+    pub id: i32,
+    /// The label.
+    pub label: String,
+}
+
+impl LiveResource for Tag {
+    const DESCRIPTOR: &'static Descriptor = &Descriptor {
+        type_name: "Tag",
+        path: "/api/tags",
+        table: "tags",
+        columns: &[column!("id", i32), column!("label", String)],
+        id: 0,
+        version: None,
+    };
+
+    fn write_columns(&self, out: &mut ColumnWriter) {
+        out.write(&self.id);
+        out.write(&self.label);
+    }
+
+    fn read_columns(input: &mut ColumnReader) -> Result<Self, DecodeError> {
+        Ok(Tag { id: input.read()?, label: input.read()? })
+    }
+}

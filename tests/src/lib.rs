@@ -17,7 +17,7 @@
 
 mod fixtures;
 
-pub use fixtures::{Doc, Kitchen, Note};
+pub use fixtures::{Doc, Kitchen, Note, Tag};
 
 use std::fmt;
 use std::ops::Deref;
@@ -212,11 +212,12 @@ pub async fn store(backend: Backend) -> TestStore {
 }
 
 /// A store on a fresh database of `backend` with every fixture resource ([`Kitchen`], [`Note`],
-/// [`Doc`]) prepared.
+/// [`Doc`], [`Tag`]) prepared.
 pub async fn fixture_store(backend: Backend) -> TestStore {
     let test = store(backend).await;
     test.prepare::<Kitchen>().await.expect("prepare kitchen");
     test.prepare::<Note>().await.expect("prepare notes");
     test.prepare::<Doc>().await.expect("prepare docs");
+    test.prepare::<Tag>().await.expect("prepare tags");
     test
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use live_runtime::store::{Backend as StoreBackend, Direction, Event, Filter, FilterOp, ListQuery, Order, Retention};
 use live_runtime::{LiveResource, Method, Store, StoreError, StoreOptions, Value, Write};
-use live_tests::{Backend, Doc, Kitchen, Note, TestDb, fixture_store};
+use live_tests::{Backend, Doc, Kitchen, Note, Tag, TestDb, fixture_store};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -58,6 +58,7 @@ contract!(
     closed_store_is_unavailable,
     f32_columns_match_their_decimal_text,
     pruning_keeps_the_newest_events_and_marks_the_rest,
+    i32_ids_are_assigned_and_kept,
 );
 
 /// Every bounded wait in this file.
@@ -264,6 +265,22 @@ async fn uuid_ids_are_assigned_and_found_by_text(backend: Backend) {
     assert_eq!(by_text.value, stored.value);
     assert!(matches!(docs.get("not a uuid").await, Err(StoreError::NotFound)));
     assert!(matches!(docs.get(Uuid::new_v4()).await, Err(StoreError::NotFound)));
+}
+
+async fn i32_ids_are_assigned_and_kept(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let tags = store.records::<Tag>();
+    let write = Write::new();
+    let first = tags.create(Tag { id: -5, label: "first".to_owned() }, &write).await.expect("create");
+    let second = tags.create(Tag { id: 0, label: "second".to_owned() }, &write).await.expect("create");
+    assert!(first.value.id > 0 && second.value.id > first.value.id, "{first:?} {second:?}");
+    let renamed = tags.update(first.value.id, &write, |tag| tag.label = "renamed".to_owned()).await;
+    assert_eq!(renamed.expect("update").value, Tag { id: first.value.id, label: "renamed".to_owned() });
+    assert_eq!(tags.get(i64::from(second.value.id)).await.expect("get by an i64").value, second.value);
+    assert!(matches!(tags.get(i64::MAX).await, Err(StoreError::NotFound)), "an id out of the column's range");
+    tags.delete(second.value.id, &write).await.expect("delete");
+    let third = tags.create(Tag { id: 0, label: "third".to_owned() }, &write).await.expect("create");
+    assert!(third.value.id > second.value.id);
 }
 
 async fn versions_grow_by_one_per_write(backend: Backend) {
