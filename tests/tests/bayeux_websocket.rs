@@ -247,6 +247,15 @@ async fn a_bound_socket_keeps_its_session_until_it_closes() {
 }
 
 #[tokio::test]
+async fn a_socket_that_never_binds_a_session_is_closed() {
+    let t = start(options().session_expiry(Duration::from_millis(300))).await;
+    let mut ws = t.ws().await;
+    // A handshake over the socket does not bind it; only a connect does.
+    assert_eq!(ws.call(handshake_message()).await[0]["successful"], json!(true));
+    assert_closed_normally(&mut ws).await;
+}
+
+#[tokio::test]
 async fn upgrades_are_refused_quickly_when_websocket_is_off() {
     let t = start(options().websocket(false)).await;
     let replies = t.post(handshake_message()).await;

@@ -10,9 +10,9 @@
 //! as faye does (bayeux.md a.7, pitfall 16); a client whose session expired then reconnects, gets a 401
 //! with handshake advice and starts over.
 //!
-//! One task serves a connection and sleeps on a single timer (the held connect's deadline or the next
-//! ping), so an idle socket costs little more than its buffers, which are sized down from tungstenite's
-//! 128 KiB defaults.
+//! One task serves a connection and sleeps on a single timer (the held connect's deadline, the next ping,
+//! or, while no session is bound, the session expiry after which the socket is closed), so an idle socket
+//! costs little more than its buffers, which are sized down from tungstenite's 128 KiB defaults.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -70,6 +70,9 @@ struct Connection {
     pending: Option<(Box<Message>, Instant)>,
     ping_every: Option<Duration>,
     next_ping: Option<Instant>,
+    /// While no session is bound: when to give up on the socket. A client that never connects (or was
+    /// moved to another transport and never came back) does not keep a socket open for ever.
+    unbound_until: Option<Instant>,
     pings: u64,
 }
 
@@ -83,15 +86,16 @@ impl Connection {
     fn new(server: Server, socket: WebSocket, context: Context) -> Self {
         let ping_every = server.options().ws_ping_interval.filter(|every| !every.is_zero());
         let next_ping = ping_every.map(|every| Instant::now() + every);
-        Self { server, socket, context, bound: None, pending: None, ping_every, next_ping, pings: 0 }
+        let unbound_until = Some(Instant::now() + server.options().expiry());
+        Self { server, socket, context, bound: None, pending: None, ping_every, next_ping, unbound_until, pings: 0 }
     }
 
     async fn run(mut self) {
         loop {
-            let timer = match (self.pending.as_ref().map(|(_, at)| *at), self.next_ping) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let timer = [self.pending.as_ref().map(|(_, at)| *at), self.next_ping, self.unbound_until]
+                .into_iter()
+                .flatten()
+                .min();
             let step = tokio::select! {
                 frame = self.socket.recv() => Step::Frame(frame),
                 () = changed(self.bound.as_ref()) => Step::Wake,
@@ -134,6 +138,7 @@ impl Connection {
             // Binding makes this socket the session's consumer; an older consumer (a held long-poll, or this
             // socket's previous binding) is superseded. Queued events flush on the next wake.
             self.bound = Some(connect.session.attach());
+            self.unbound_until = None;
             // One outstanding connect per client: an earlier one held on this socket is answered now.
             if let Some((earlier, _)) = self.pending.take() {
                 replies.push(*earlier);
@@ -176,6 +181,7 @@ impl Connection {
             }
             Take::Superseded => {
                 self.bound = None;
+                self.unbound_until = Some(Instant::now() + self.server.options().expiry());
                 match self.pending.take() {
                     Some((reply, _)) => self.send(message::encode_batch(&[*reply], &[])).await,
                     None => Ok(()),
@@ -187,6 +193,9 @@ impl Connection {
 
     async fn on_timer(&mut self) -> Result<(), Closed> {
         let now = Instant::now();
+        if self.unbound_until.is_some_and(|at| at <= now) {
+            return self.close().await;
+        }
         if self.pending.as_ref().is_some_and(|(_, at)| *at <= now)
             && let Some((reply, _)) = self.pending.take()
         {
