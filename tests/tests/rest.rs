@@ -31,7 +31,8 @@ on_every_backend!(
     disabled_verbs_are_405,
     method_override_header_and_query,
     form_bodies_carry_the_model,
-    request_id_is_accepted_on_writes,
+    request_id_becomes_the_event_origin,
+    each_write_logs_its_method,
     uuid_ids_round_trip,
     every_column_type_round_trips,
     nested_routers_link_to_their_own_path,
@@ -495,7 +496,7 @@ async fn form_bodies_carry_the_model(backend: Backend) {
     assert_eq!(api.get("/api/notes").await.json(), json!([]));
 }
 
-async fn request_id_is_accepted_on_writes(backend: Backend) {
+async fn request_id_becomes_the_event_origin(backend: Backend) {
     let api = api(backend).await;
     let create = api
         .send(with_header(Method::POST, "/api/notes", "live-request-id", "tab-1:42", Some(&json!({"title": "mine"}))))
@@ -507,6 +508,48 @@ async fn request_id_is_accepted_on_writes(backend: Backend) {
     assert_eq!(update.status, StatusCode::OK);
     let delete = api.send(with_header(Method::DELETE, &uri, "live-request-id", "tab-1:44", None)).await;
     assert_eq!(delete.status, StatusCode::OK);
+    let unnamed = api.json(Method::POST, "/api/notes", &json!({"title": "anonymous"})).await;
+    assert_eq!(unnamed.status, StatusCode::CREATED);
+
+    let events: Vec<_> = api
+        .events::<Note>()
+        .await
+        .into_iter()
+        .map(|event| (event.method, event.origin, event.version, event.body["title"].clone()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (live_runtime::Method::Post, Some("tab-1:42".to_owned()), 1, json!("mine")),
+            (live_runtime::Method::Patch, Some("tab-1:43".to_owned()), 2, json!("mine")),
+            (live_runtime::Method::Delete, Some("tab-1:44".to_owned()), 2, json!("mine")),
+            (live_runtime::Method::Post, None, 1, json!("anonymous")),
+        ]
+    );
+}
+
+async fn each_write_logs_its_method(backend: Backend) {
+    let api = api(backend).await;
+    let note = api.note("a", 0).await;
+    let uri = format!("/api/notes/{}", note["id"]);
+    assert_eq!(api.json(Method::PUT, &uri, &json!({"title": "b"})).await.status, StatusCode::OK);
+    assert_eq!(api.json(Method::PATCH, &uri, &json!({"done": true})).await.status, StatusCode::OK);
+    let form = raw_request(Method::POST, &uri, "application/x-www-form-urlencoded", "_method=DELETE");
+    assert_eq!(api.send(form).await.status, StatusCode::OK);
+    let many = api.json(Method::POST, "/api/notes", &json!([{"title": "c"}, {"title": "d"}])).await;
+    assert_eq!(many.status, StatusCode::CREATED);
+    let events = api.events::<Note>().await;
+    let methods: Vec<_> = events.iter().map(|event| event.method).collect();
+    use live_runtime::Method::{Delete, Patch, Post, Put};
+    assert_eq!(methods, [Post, Put, Patch, Delete, Post, Post]);
+    assert_eq!(
+        events[2].body,
+        json!({"id": note["id"], "title": "b", "done": true, "rank": 0, "owner": null, "created_by": ""})
+    );
+    // Reads log nothing.
+    api.get("/api/notes").await;
+    api.get(&uri).await;
+    assert_eq!(api.events::<Note>().await.len(), events.len());
 }
 
 async fn uuid_ids_round_trip(backend: Backend) {

@@ -149,11 +149,19 @@ fn query_method(query: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "_method").map(|(_, value)| value.into_owned())
 }
 
-/// Refuses query parameters on a route that takes none, apart from `_method` (handled as an
-/// override) and jQuery's cache buster `_`.
-pub(crate) fn no_query(query: Option<&str>) -> Result<(), ApiError> {
+/// Refuses an override on a read: only a `POST` may stand for another method.
+pub(crate) fn no_override(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.contains_key(METHOD_OVERRIDE) {
+        true => Err(ApiError::bad_request("invalid_method_override", "only a POST may override its method")),
+        false => Ok(()),
+    }
+}
+
+/// Refuses query parameters on a route that takes none, apart from jQuery's cache buster `_`
+/// and, on a write, `_method` (handled as an override).
+pub(crate) fn no_query(query: Option<&str>, write: bool) -> Result<(), ApiError> {
     for (key, _) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if key != "_" && key != "_method" {
+        if key != "_" && !(write && key == "_method") {
             return Err(ApiError::bad_request("invalid_query", format!("unknown query parameter `{key}`")));
         }
     }

@@ -110,6 +110,7 @@ fn collection_path(parts: &Parts) -> &str {
 }
 
 async fn list<R: LiveResource>(context: &Context<R>, parts: &Parts) -> Result<Response, ApiError> {
+    body::no_override(&parts.headers)?;
     let raw = parts.uri.query();
     let request = query::parse_list(R::DESCRIPTOR, raw, context.options.max_limit)?;
     let rows = context.records.list(&request.query).await?;
@@ -174,7 +175,8 @@ fn list_body<R: LiveResource>(rows: &[Stored<R>], select: Option<&[usize]>) -> R
 }
 
 async fn get<R: LiveResource>(context: &Context<R>, parts: &Parts, id: Value) -> Result<Response, ApiError> {
-    body::no_query(parts.uri.query())?;
+    body::no_override(&parts.headers)?;
+    body::no_query(parts.uri.query(), false)?;
     let unless = headers::if_none_match(&parts.headers)?;
     let stored = context.records.get(id).await?;
     if unless.is_some_and(|condition| condition.matches(stored.version)) {
@@ -215,7 +217,7 @@ async fn resolve_write(
     if !form_may_name && !serves(&named) {
         return Err(not_allowed(&named, allow));
     }
-    body::no_query(query)?;
+    body::no_query(query, true)?;
     if named == Method::DELETE {
         // A delete's body means nothing; not reading it spares the limit and the parse.
         return Ok((named, Payload::Empty));

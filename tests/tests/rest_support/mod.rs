@@ -172,11 +172,29 @@ impl Api {
         let notes = self.rows::<Note>().await;
         let docs = self.rows::<Doc>().await;
         let kitchen = self.rows::<Kitchen>().await;
+        let seqs = self.last_seqs().await;
         let reply = self.send(request).await;
         let error = reply.error(status, code);
         assert_eq!(self.rows::<Note>().await, notes, "{what} changed the notes");
         assert_eq!(self.rows::<Doc>().await, docs, "{what} changed the docs");
         assert_eq!(self.rows::<Kitchen>().await, kitchen, "{what} changed the kitchen");
+        assert_eq!(self.last_seqs().await, seqs, "{what} logged an event");
         error
+    }
+
+    /// The last logged seq of each fixture's channel.
+    pub async fn last_seqs(&self) -> [i64; 3] {
+        let mut seqs = [0; 3];
+        for (seq, channel) in
+            seqs.iter_mut().zip([Note::DESCRIPTOR.path, Doc::DESCRIPTOR.path, Kitchen::DESCRIPTOR.path])
+        {
+            *seq = self.store.last_seq(channel).await.expect("read the event log");
+        }
+        seqs
+    }
+
+    /// Every logged event of `R`'s channel, oldest first.
+    pub async fn events<R: LiveResource>(&self) -> Vec<live_runtime::store::Event> {
+        self.store.events_after(R::DESCRIPTOR.path, 0, 1000).await.expect("read the event log")
     }
 }
