@@ -535,3 +535,25 @@ async fn a_refused_handshake_is_slowed_down() {
     assert_eq!(reply["advice"], json!({"reconnect":"handshake","interval":500}));
     assert_eq!(t.server.session_count(), 0);
 }
+
+#[tokio::test]
+async fn events_survive_a_client_that_goes_away_mid_hold() {
+    use tokio::io::AsyncWriteExt;
+    let t = start(options().timeout(Duration::from_secs(20))).await;
+    let id = t.connected().await;
+    t.subscribe(&id, json!("/chat/a")).await;
+    let body = connect_message(&id, "held").to_string();
+    let mut socket = tokio::net::TcpStream::connect(t.addr).await.expect("connect");
+    let request = format!(
+        "POST /live HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("write");
+    eventually("the connect to be held", || t.server.is_listening(&id)).await;
+    drop(socket);
+    // The server notices the closed connection and lets go of the held connect.
+    eventually("the held connect to be dropped", || !t.server.is_listening(&id)).await;
+    t.server.publish("/chat/a", json!("kept")).expect("publish");
+    let replies = t.post(connect_now(&id, "next")).await;
+    assert_eq!(events(&replies), vec![&json!({"channel":"/chat/a","data":"kept"})]);
+}
