@@ -59,6 +59,7 @@ contract!(
     f32_columns_match_their_decimal_text,
     pruning_keeps_the_newest_events_and_marks_the_rest,
     i32_ids_are_assigned_and_kept,
+    nul_characters_are_invalid_not_database_errors,
 );
 
 /// Every bounded wait in this file.
@@ -281,6 +282,34 @@ async fn i32_ids_are_assigned_and_kept(backend: Backend) {
     tags.delete(second.value.id, &write).await.expect("delete");
     let third = tags.create(Tag { id: 0, label: "third".to_owned() }, &write).await.expect("create");
     assert!(third.value.id > second.value.id);
+}
+
+async fn nul_characters_are_invalid_not_database_errors(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let notes = store.records::<Note>();
+    let write = Write::new();
+    let result = notes.create(Note::new("nul\0here"), &write).await;
+    let Err(StoreError::Invalid(errors)) = result else { panic!("NUL accepted: {result:?}") };
+    assert!(errors.get("title").is_some());
+    let mut doc = Doc::new("json");
+    doc.body = Some(json!({"key": "nul\u{0}"}));
+    let result = store.records::<Doc>().create(doc, &write).await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    let created = notes.create(Note::new("fine"), &write).await.expect("create");
+    let result = notes.update(created.value.id, &write, |note| note.owner = Some("\0".to_owned())).await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    let result = notes.delete(created.value.id, &Write::new().origin("req\0")).await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    for op in [FilterOp::Eq, FilterOp::Like, FilterOp::Ilike] {
+        let query = ListQuery { filters: vec![filter("title", op, vec!["a\0".into()])], ..ListQuery::default() };
+        let result = notes.list(&query).await;
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{op:?}: {result:?}");
+    }
+    assert!(matches!(notes.get("1\0").await, Err(StoreError::NotFound)));
+    assert!(store.events_after("/api/\0", 0, 10).await.expect("no such channel").is_empty());
+    let now = notes.get(created.value.id).await.expect("unchanged");
+    assert_eq!((now.version, now.value.owner), (1, None));
+    assert_eq!(all_events(&store, "/api/notes").await.len(), 1);
 }
 
 async fn versions_grow_by_one_per_write(backend: Backend) {

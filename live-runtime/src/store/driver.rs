@@ -14,7 +14,7 @@ use sqlx::{Database, Pool, Transaction};
 use super::log::{Event, Notifier, Pruned, Retention};
 use super::sql::{self, Dialect, Statements};
 use super::{Filter, ListQuery, Method, StoreError, Stored, Write, classify};
-use crate::resource::{self, Descriptor, LiveResource, SqlType, Value};
+use crate::resource::{self, Descriptor, LiveResource, SqlType, ValidationErrors, Value};
 
 /// A query with its bound parameters.
 pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
@@ -93,6 +93,24 @@ fn id_value(descriptor: &Descriptor, id: &Value) -> Option<Value> {
     }
 }
 
+/// Refuses text that PostgreSQL cannot store (a NUL character, in a text column or inside a
+/// JSON document), on every backend so that the contract is the same everywhere and such input
+/// is a validation error, not a database failure.
+fn check_storable(descriptor: &Descriptor, values: &[Value]) -> Result<(), StoreError> {
+    let mut errors = ValidationErrors::new();
+    for (column, value) in descriptor.columns.iter().zip(values) {
+        let storable = match value {
+            Value::Text(text) => !text.contains('\0'),
+            Value::Json(json) => sql::json_is_storable(json),
+            _ => true,
+        };
+        if !storable {
+            errors.add(column.field, "must not contain NUL characters");
+        }
+    }
+    errors.into_result().map_err(StoreError::Invalid)
+}
+
 /// Binds the columns of `values` for an insert (`with_id`) or an update (without), then the
 /// version when it is a column of its own.
 fn bind_columns<'q, D: Driver>(
@@ -142,6 +160,11 @@ async fn commit<D: Driver>(
     // reach them in seq order. It is a tokio mutex because it is held across awaits; the
     // database already serialises this stretch (SQLite's write lock, PostgreSQL's advisory
     // lock), so it adds no waiting of its own.
+    if write.origin.as_deref().is_some_and(|origin| origin.contains('\0')) {
+        let mut errors = ValidationErrors::new();
+        errors.add("origin", "must not contain NUL characters");
+        return Err(StoreError::Invalid(errors));
+    }
     let _order = notifier.order().await;
     // Microseconds are what both databases keep, so the bell and the log agree.
     let at = Utc::now().trunc_subsecs(6);
@@ -236,6 +259,7 @@ async fn insert<D: Driver, R: LiveResource>(
     let first = Value::Int(1);
     let mut row = resource::to_row(&value);
     drop(value);
+    check_storable(descriptor, &row)?;
     if !statements.id_generated {
         row[descriptor.id] = Value::Uuid(uuid::Uuid::new_v4());
     }
@@ -319,6 +343,7 @@ where
     next.validate().map_err(StoreError::Invalid)?;
     let mut values = resource::to_row(&next);
     drop(next);
+    check_storable(descriptor, &values)?;
     values[descriptor.id] = stored_id;
     if let Some(index) = descriptor.version {
         values[index] = version.clone();
@@ -375,6 +400,10 @@ pub(crate) async fn events_after<D: Driver>(
     after: i64,
     limit: u32,
 ) -> Result<Vec<Event>, StoreError> {
+    if channel.contains('\0') {
+        // No channel has such a name, and PostgreSQL could not even compare it.
+        return Ok(Vec::new());
+    }
     let mut conn = pool.acquire().await.map_err(classify)?;
     let mut query = sqlx::query(D::DIALECT.events_after());
     query = D::bind_text(query, Some(channel));
@@ -410,6 +439,9 @@ fn decode_event<D: Driver>(row: &Row<D::DB>) -> Result<Event, StoreError> {
 
 /// The last seq of `channel`, 0 when it has no events.
 pub(crate) async fn last_seq<D: Driver>(pool: &Pool<D::DB>, channel: &str) -> Result<i64, StoreError> {
+    if channel.contains('\0') {
+        return Ok(0);
+    }
     let mut conn = pool.acquire().await.map_err(classify)?;
     let query = D::bind_text(sqlx::query(D::DIALECT.last_seq()), Some(channel));
     let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?;

@@ -508,6 +508,9 @@ fn where_clause<'a>(
                 let Value::Text(pattern) = single()? else {
                     return Err(invalid(column.field, "expected a text pattern"));
                 };
+                if pattern.contains('\0') {
+                    return Err(invalid(column.field, "must not contain NUL characters"));
+                }
                 let pattern = Cow::Owned(Value::Text(pattern.replace('*', "%")));
                 // No escape character on either database, so a backslash is an ordinary
                 // character everywhere (PostgreSQL would otherwise treat it as one).
@@ -570,7 +573,26 @@ fn where_clause<'a>(
         }
         built.sql.push(')');
     }
+    // Both databases cap the parameters of one statement (SQLite at 32766, PostgreSQL at
+    // 65535); a longer `in` list is the client's mistake, not a database failure.
+    if built.params.len() > MAX_FILTER_VALUES {
+        return Err(invalid("filters", &format!("too many values: at most {MAX_FILTER_VALUES}")));
+    }
     Ok(())
+}
+
+/// The most values the filters of one list may bind.
+const MAX_FILTER_VALUES: usize = 30_000;
+
+/// Whether a JSON document holds no NUL character in any string or key (PostgreSQL's `jsonb`
+/// cannot store one).
+pub(crate) fn json_is_storable(json: &serde_json::Value) -> bool {
+    match json {
+        serde_json::Value::String(text) => !text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().all(json_is_storable),
+        serde_json::Value::Object(map) => map.iter().all(|(key, item)| !key.contains('\0') && json_is_storable(item)),
+        _ => true,
+    }
 }
 
 /// `value` as a value of a `ty` column, converting what converts without loss of meaning (an
@@ -579,6 +601,9 @@ fn where_clause<'a>(
 pub(crate) fn coerce(value: &Value, ty: SqlType) -> Option<Cow<'_, Value>> {
     let owned = |value: Value| Some(Cow::Owned(value));
     match (value, ty) {
+        // PostgreSQL cannot take a NUL in text; no stored value holds one anyway.
+        (Value::Text(text), _) if text.contains('\0') => None,
+        (Value::Json(json), _) if !json_is_storable(json) => None,
         (Value::Null, _)
         | (Value::Bool(_), SqlType::Bool)
         | (Value::Int(_), SqlType::I16 | SqlType::I32 | SqlType::I64)
@@ -682,6 +707,17 @@ mod tests {
             sql,
             Ok(r#"SELECT "id", "title", "owner", "_version" FROM "notes" ORDER BY "id" LIMIT -1 OFFSET ?"#.to_owned())
         );
+    }
+
+    #[test]
+    fn overlong_in_lists_are_invalid() {
+        let statements = Statements::build(Dialect::Postgres, &NOTE);
+        let values = (0..=MAX_FILTER_VALUES as i64).map(Value::Int).collect();
+        let query = ListQuery {
+            filters: vec![Filter { column: 0, op: FilterOp::In, negate: false, values }],
+            ..ListQuery::default()
+        };
+        assert!(matches!(list(Dialect::Postgres, &NOTE, &statements, &query), Err(StoreError::Invalid(_))));
     }
 
     #[test]
