@@ -37,6 +37,8 @@ on_every_backend!(
     every_column_type_round_trips,
     nested_routers_link_to_their_own_path,
     validation_rules_answer_422,
+    derived_resources_are_served,
+    an_unreachable_database_is_503,
 );
 
 async fn list_is_a_bare_array_with_paging_headers(backend: Backend) {
@@ -624,4 +626,52 @@ async fn validation_rules_answer_422(backend: Backend) {
     let refused = api.json(Method::PATCH, &uri, &json!({"title": ""})).await;
     refused.error(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     assert_eq!(api.get(&uri).await.json(), note);
+}
+
+/// A resource from the derive rather than a hand-written impl: renamed field, version field.
+#[derive(live_runtime::LiveResource, serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[live(path = "/api/todos")]
+struct Todo {
+    #[live(id)]
+    id: i64,
+    title: String,
+    #[serde(default, rename = "isDone")]
+    completed: bool,
+    #[live(version)]
+    #[serde(default)]
+    version: i64,
+}
+
+async fn derived_resources_are_served(backend: Backend) {
+    let store = fixture_store(backend).await;
+    store.prepare::<Todo>().await.expect("prepare todos");
+    let api = Api { router: routes::<Todo>(store.store.clone()), store };
+    let created = api.json(Method::POST, "/api/todos", &json!({"title": "derived", "isDone": true})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&created.bytes));
+    let todo = created.json();
+    assert_eq!(todo, json!({"id": todo["id"], "title": "derived", "isDone": true, "version": 1}));
+    let uri = created.header("location").to_owned();
+    let updated = api.json(Method::PATCH, &uri, &json!({"isDone": false, "version": 1})).await;
+    assert_eq!(updated.json()["version"], 2);
+    assert_eq!(updated.header("etag"), "\"2\"");
+    let listed = api.get("/api/todos?isDone=is.false&select=title,isDone").await;
+    assert_eq!(listed.json(), json!([{"title": "derived", "isDone": false}]));
+    let stale = api.json(Method::PUT, &uri, &json!({"title": "lost", "version": 1})).await;
+    stale.error(StatusCode::CONFLICT, "version_conflict");
+    let unknown = api.json(Method::POST, "/api/todos", &json!({"title": "x", "completed": true})).await;
+    let error = unknown.error(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(error["fields"]["completed"], "unknown field");
+}
+
+async fn an_unreachable_database_is_503(backend: Backend) {
+    let api = api(backend).await;
+    api.note("before the outage", 0).await;
+    api.store.close().await;
+    for (method, uri) in [(Method::GET, "/api/notes"), (Method::GET, "/api/notes/1"), (Method::DELETE, "/api/notes/1")]
+    {
+        let reply = api.call(method, uri).await;
+        let error = reply.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        assert!(reply.headers.contains_key("retry-after"));
+        assert!(!error["message"].as_str().unwrap_or_default().contains("pool"), "{error}");
+    }
 }
