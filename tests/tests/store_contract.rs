@@ -60,6 +60,7 @@ contract!(
     pruning_keeps_the_newest_events_and_marks_the_rest,
     i32_ids_are_assigned_and_kept,
     nul_characters_are_invalid_not_database_errors,
+    timestamps_beyond_the_database_range_are_invalid_or_kept,
 );
 
 /// Every bounded wait in this file.
@@ -310,6 +311,20 @@ async fn nul_characters_are_invalid_not_database_errors(backend: Backend) {
     let now = notes.get(created.value.id).await.expect("unchanged");
     assert_eq!((now.version, now.value.owner), (1, None));
     assert_eq!(all_events(&store, "/api/notes").await.len(), 1);
+}
+
+/// Year 5001 BC fits `DateTime<Utc>` but not PostgreSQL: a validation error there, kept as is
+/// by SQLite; never a database failure.
+async fn timestamps_beyond_the_database_range_are_invalid_or_kept(backend: Backend) {
+    let store = fixture_store(backend).await;
+    let kitchen = store.records::<Kitchen>();
+    let mut value = Kitchen::sample("far past");
+    value.at = "-005000-01-01T00:00:00Z".parse().expect("a far timestamp");
+    let result = kitchen.create(value.clone(), &Write::new()).await;
+    match backend {
+        Backend::Postgres => assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}"),
+        Backend::Sqlite => assert_eq!(result.expect("kept").value.at, value.at),
+    }
 }
 
 async fn versions_grow_by_one_per_write(backend: Backend) {

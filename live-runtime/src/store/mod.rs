@@ -497,7 +497,17 @@ pub(crate) fn classify(error: sqlx::Error) -> StoreError {
             // PostgreSQL: class 08 is a connection exception, 53 insufficient resources
             // (too many connections), 57P0x an operator or crash shutdown. SQLite: 5 and 6
             // (BUSY, LOCKED) mean another writer outlasted the busy timeout.
-            let unavailable = match database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            let postgres = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+            // PostgreSQL class 22 (data exception: a timestamp out of its range, say) is a
+            // value the database cannot hold: the writer's mistake, not a failure.
+            if let Some(postgres) = postgres
+                && code.starts_with("22")
+            {
+                let mut errors = ValidationErrors::new();
+                errors.add(postgres.column().unwrap_or("value"), postgres.message());
+                return StoreError::Invalid(errors);
+            }
+            let unavailable = match postgres {
                 Some(_) => code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0"),
                 None => matches!(code, "5" | "6" | "261" | "262" | "517"),
             };
