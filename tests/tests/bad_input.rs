@@ -29,6 +29,7 @@ on_every_backend!(
     bad_request_ids_are_400,
     bad_method_overrides_are_400,
     bad_forms_are_400,
+    nul_characters_are_refused,
 );
 
 /// An API with a few rows in every table, so that "unchanged" means something.
@@ -463,4 +464,20 @@ async fn bad_forms_are_400(backend: Backend) {
         "method_not_allowed",
     )
     .await;
+}
+
+async fn nul_characters_are_refused(backend: Backend) {
+    let api = seeded(backend).await;
+    for query in ["title=eq.a%00", "title=like.%00*", "title=in.(a,%22%00%22)", "owner=neq.%00"] {
+        let uri = format!("/api/notes?{query}");
+        api.refused(bare(Method::GET, &uri), StatusCode::BAD_REQUEST, "invalid_query").await;
+    }
+    for (method, uri) in [(Method::POST, "/api/notes"), (Method::PUT, "/api/notes/1"), (Method::PATCH, "/api/notes/1")]
+    {
+        let request = json_request(method, uri, &json!({"title": "nul\u{0}here"}));
+        let error = api.refused(request, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+        assert!(error["fields"]["title"].is_string(), "{error}");
+    }
+    let request = json_request(Method::POST, "/api/docs", &json!({"title": "d", "body": {"k": "\u{0}"}}));
+    api.refused(request, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
 }

@@ -258,6 +258,8 @@ pub(crate) fn parse_value(ty: SqlType, text: &str) -> Result<Value, String> {
             .filter(|value| value.is_finite())
             .map(Value::Float)
             .ok_or_else(|| format!("expected a number, got {text:?}")),
+        // No stored text can hold a NUL (PostgreSQL refuses it), so it is a mistake, not a miss.
+        SqlType::Text if text.contains('\0') => Err("text must not contain NUL characters".to_owned()),
         SqlType::Text => Ok(Value::Text(text.to_owned())),
         SqlType::Uuid => Uuid::parse_str(text).map(Value::Uuid).map_err(|_| format!("expected a UUID, got {text:?}")),
         SqlType::Timestamp => text
@@ -418,6 +420,8 @@ mod tests {
             ("order=nope", "nope"),
             ("select=title,nope", "nope"),
             ("limit=1&limit=2", "more than once"),
+            ("title=eq.a%00b", "NUL"),
+            ("title=in.(a,%00)", "NUL"),
         ] {
             let message = parse(raw).expect_err(raw);
             assert!(message.contains(needle), "{raw}: {message}");
