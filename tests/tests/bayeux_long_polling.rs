@@ -203,6 +203,24 @@ async fn a_held_connect_keeps_the_session_alive() {
 }
 
 #[tokio::test]
+async fn a_held_connect_learns_at_once_that_the_server_ended_its_session() {
+    let t = start(options().timeout(Duration::from_secs(20))).await;
+    let id = t.connected().await;
+    let held = {
+        let (addr, id) = (t.addr, id.clone());
+        tokio::spawn(async move { Probe(addr).post(connect_message(&id, "3")).await })
+    };
+    eventually("the connect to be held", || t.server.is_listening(&id)).await;
+    let started = Instant::now();
+    t.server.close_all();
+    let replies = bounded("the held connect", held).await.expect("the task");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0]["id"], json!("3"));
+    assert_unknown_client(&replies[0], &id);
+}
+
+#[tokio::test]
 async fn a_full_queue_ends_the_session() {
     let t = start(options().queue_limit(3)).await;
     let id = t.connected().await;

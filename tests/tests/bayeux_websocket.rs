@@ -197,6 +197,30 @@ async fn disconnect_over_http_closes_the_bound_socket() {
 }
 
 #[tokio::test]
+async fn a_session_ended_by_the_server_gets_a_handshake_advice_on_the_open_socket() {
+    let t = start(options().timeout(Duration::from_secs(20))).await;
+    let id = t.handshake().await;
+    let mut ws = t.ws().await;
+    ws.call(ws_connect(&id, "1")).await;
+    ws.send(json!([ws_connect(&id, "2")])).await;
+    eventually("the socket to be bound", || t.server.is_listening(&id)).await;
+    t.server.close_all();
+    assert_eq!(t.server.session_count(), 0);
+    // The held connect is answered with a 401 at once, so the client re-handshakes without first waiting
+    // out its reconnect delay for a new socket.
+    let reply = ws.recv().await;
+    assert_eq!(
+        reply,
+        json!([{"id":"2","channel":"/meta/connect","successful":false,
+        "error":format!("401:{id}:Unknown client"),"advice":{"reconnect":"handshake","interval":500}}])
+    );
+    // The same socket carries the new session.
+    let handshake = ws.call(handshake_message()).await;
+    let new_id = handshake[0]["clientId"].as_str().expect("a clientId").to_owned();
+    assert_eq!(ws.call(ws_connect(&new_id, "3")).await[0]["successful"], json!(true));
+}
+
+#[tokio::test]
 async fn an_http_connect_takes_over_from_the_socket() {
     let t = start(options().timeout(Duration::from_secs(20))).await;
     let id = t.handshake().await;

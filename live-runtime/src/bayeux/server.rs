@@ -136,6 +136,16 @@ impl Server {
         read(&self.inner.sessions).get(client_id).is_some_and(|session| session.is_attached())
     }
 
+    /// Ends every session, as a restart would but without losing the process: held connects are answered
+    /// with a 401 and handshake advice, as is each client's next message, after which the client handshakes
+    /// and subscribes again (bayeux.md a.15). For drills, tests and shutdown.
+    pub fn close_all(&self) {
+        let sessions: Vec<Arc<Session>> = read(&self.inner.sessions).values().cloned().collect();
+        for session in sessions {
+            self.destroy(&session, false);
+        }
+    }
+
     /// Publishes `data` on `channel` to every subscribed session (exact name, `/*` or `/**`), once per
     /// session, as `{channel, data}`. Returns how many sessions it was queued for. A `/service` channel
     /// reaches no remote client and returns 0.
@@ -199,7 +209,7 @@ impl Server {
         }
         for session in overflowed {
             tracing::debug!(client_id = %session.id, "bayeux queue full, dropping session");
-            self.destroy(&session);
+            self.destroy(&session, false);
         }
         queued
     }
@@ -286,6 +296,15 @@ impl Server {
                 return;
             }
         }
+    }
+
+    /// The reply to a connect whose session the server ended while it was held: a 401 with handshake advice,
+    /// so the client handshakes again at once instead of after its next connect.
+    pub(crate) fn ended(&self, connect: &Message) -> Message {
+        let id = connect.client_id.clone().unwrap_or_default();
+        let mut reply = Message { id: connect.id.clone(), channel: connect.channel.clone(), ..Message::default() };
+        reply.advice = Some(Advice::handshake(millis(self.inner.options.unknown_client_interval)));
+        reply.fail(&Error::UnknownClient(id))
     }
 
     /// A failed reply; every 401 carries handshake advice (pitfall 3) and no clientId (as faye on connect).
@@ -413,7 +432,7 @@ impl Server {
     fn disconnect(&self, message: &Message) -> Message {
         match self.session(message) {
             Ok(session) => {
-                self.destroy(&session);
+                self.destroy(&session, true);
                 message.reply().succeed()
             }
             Err(error) => self.failure(message.reply(), &error),
@@ -451,8 +470,9 @@ impl Server {
         }
     }
 
-    /// Removes a session and its subscriptions, and wakes whoever waits on it.
-    pub(crate) fn destroy(&self, session: &Arc<Session>) {
+    /// Removes a session and its subscriptions, and wakes whoever waits on it; `disconnected` says the
+    /// client asked for it.
+    pub(crate) fn destroy(&self, session: &Arc<Session>, disconnected: bool) {
         {
             let mut sessions = write(&self.inner.sessions);
             if sessions.get(session.id.as_str()).is_some_and(|s| Arc::ptr_eq(s, session)) {
@@ -460,7 +480,7 @@ impl Server {
             }
         }
         let mut index = write(&self.inner.index);
-        for name in session.close() {
+        for name in session.close(disconnected) {
             remove_from_index(&mut index, &name, session.key);
         }
     }
@@ -496,7 +516,7 @@ impl Server {
             read(&self.inner.sessions).values().filter(|s| s.is_expired(now, expiry)).cloned().collect();
         for session in expired {
             tracing::debug!(client_id = %session.id, "bayeux session expired");
-            self.destroy(&session);
+            self.destroy(&session, false);
         }
     }
 }

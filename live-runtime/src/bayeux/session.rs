@@ -5,8 +5,8 @@
 //! Locking: each session has its own `std::sync::Mutex`, never held across `.await`, and taken last (the
 //! server's subscription index may be locked while a session is, never the other way round).
 //!
-//! Queue overflow policy: when a session's queue is full, the session is destroyed. Its client then gets a
-//! 401 with handshake advice on its next connect (or sees its WebSocket closed), handshakes again and, per
+//! Queue overflow policy: when a session's queue is full, the session is destroyed. Its held connect, or its
+//! next connect, gets a 401 with handshake advice, and the client handshakes again and, per
 //! bayeux.md (d), re-fetches over REST. Dropping events silently instead would leave the client with a gap it
 //! cannot see.
 
@@ -99,6 +99,9 @@ struct State {
     /// The current consumer's wake-up, if one is attached.
     consumer: Option<Arc<Notify>>,
     closed: bool,
+    /// Whether the client itself ended the session with `/meta/disconnect` (rather than expiry, overflow or
+    /// the server closing every session): a bound WebSocket is then closed, as faye does.
+    disconnected: bool,
 }
 
 /// What [`Session::push`] did.
@@ -119,8 +122,11 @@ pub(crate) enum Take {
     Events(Vec<Event>),
     /// A newer connect took over, on this or another transport.
     Superseded,
-    /// The session was destroyed (disconnect, expiry, overflow).
-    Closed,
+    /// The session was destroyed: by the client's disconnect, or by the server (expiry, overflow).
+    Closed {
+        /// Whether the client disconnected.
+        disconnected: bool,
+    },
 }
 
 impl Session {
@@ -133,6 +139,7 @@ impl Session {
             generation: 0,
             consumer: None,
             closed: false,
+            disconnected: false,
         };
         Self { key, id, state: Mutex::new(state) }
     }
@@ -188,11 +195,13 @@ impl Session {
         !state.closed && state.consumer.is_none() && now.saturating_duration_since(state.last_seen) >= expiry
     }
 
-    /// Marks the session closed, wakes its consumer, drops its queue, and returns its subscriptions so the
-    /// caller can remove them from the index (which it holds write-locked).
-    pub(crate) fn close(&self) -> HashSet<Arc<str>> {
+    /// Marks the session closed (`disconnected`: at the client's request), wakes its consumer, drops its
+    /// queue, and returns its subscriptions so the caller can remove them from the index (which it holds
+    /// write-locked).
+    pub(crate) fn close(&self, disconnected: bool) -> HashSet<Arc<str>> {
         let mut state = lock(&self.state);
         state.closed = true;
+        state.disconnected = disconnected;
         state.queue = VecDeque::new();
         if let Some(consumer) = state.consumer.take() {
             consumer.notify_one();
@@ -254,7 +263,7 @@ impl Consumer {
     pub(crate) fn take(&self) -> Take {
         let mut state = lock(&self.session.state);
         if state.closed {
-            Take::Closed
+            Take::Closed { disconnected: state.disconnected }
         } else if state.generation != self.generation {
             Take::Superseded
         } else {
@@ -296,7 +305,7 @@ mod tests {
         assert_eq!(session.push(event(1), 2), Push::Queued);
         assert_eq!(session.push(event(2), 2), Push::Queued);
         assert_eq!(session.push(event(3), 2), Push::Overflow);
-        session.close();
+        session.close(false);
         assert_eq!(session.push(event(4), 2), Push::Closed);
     }
 

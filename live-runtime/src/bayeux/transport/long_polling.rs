@@ -73,25 +73,44 @@ pub(crate) async fn respond(server: &Server, values: Vec<Value>, context: &Conte
         // Extensions run before the hold: once events are taken from the queue nothing may await, or a
         // client that goes away would take them with it (pitfall 5).
         server.outgoing(&mut reply, context).await;
-        events = hold(&connect.session, connect.hold).await;
-        replies.push(reply);
+        match hold(&connect.session, connect.hold).await {
+            Held::Events(taken) => {
+                events = taken;
+                replies.push(reply);
+            }
+            Held::Ended => {
+                // Nothing was taken from the queue, so awaiting the hooks again is safe.
+                let mut ended = server.ended(&reply);
+                server.outgoing(&mut ended, context).await;
+                replies.push(ended);
+            }
+        }
     }
     message::encode_batch(&replies, &events)
 }
 
-/// Waits, as the session's consumer, until events are queued or `hold` runs out; returns the events taken.
-async fn hold(session: &Arc<Session>, hold: std::time::Duration) -> Vec<Event> {
+/// How a held connect ended.
+enum Held {
+    /// The hold ran out, events arrived, the client disconnected, or a newer connect took over.
+    Events(Vec<Event>),
+    /// The server ended the session (expiry, overflow, [`Server::close_all`]).
+    Ended,
+}
+
+/// Waits, as the session's consumer, until events are queued or `hold` runs out.
+async fn hold(session: &Arc<Session>, hold: std::time::Duration) -> Held {
     let consumer = session.attach();
     let deadline = Instant::now() + hold;
     loop {
         match consumer.take() {
-            Take::Events(events) if !events.is_empty() => return events,
+            Take::Events(events) if !events.is_empty() => return Held::Events(events),
             Take::Events(_) => {}
-            // A newer connect answers from now on; a closed session (disconnect) answers at once (a.7).
-            Take::Superseded | Take::Closed => return Vec::new(),
+            // A newer connect answers from now on; a disconnect answers the held connect at once (a.7).
+            Take::Superseded | Take::Closed { disconnected: true } => return Held::Events(Vec::new()),
+            Take::Closed { disconnected: false } => return Held::Ended,
         }
         if Instant::now() >= deadline {
-            return Vec::new();
+            return Held::Events(Vec::new());
         }
         tokio::select! {
             () = consumer.changed() => {}

@@ -6,9 +6,9 @@
 //! connect cycle keeps going. A later connect on this socket rebinds it (for another session too); a
 //! connect for the same session on another transport unbinds it. `/meta/handshake` may be the first frame
 //! (CometD). A frame that is not a JSON array or object gets a `400::Bad request` reply and the socket
-//! stays open. The socket is closed with code 1000 when its session ends (disconnect, expiry, overflow),
-//! as faye does (bayeux.md a.7, pitfall 16); a client whose session expired then reconnects, gets a 401
-//! with handshake advice and starts over.
+//! stays open. The socket is closed with code 1000 when its client disconnects, as faye does (bayeux.md
+//! a.7, pitfall 16). When the server ends the session (expiry, overflow), the held connect is answered with
+//! a 401 and handshake advice on the open socket instead, so the client handshakes again at once.
 //!
 //! One task serves a connection and sleeps on a single timer (the held connect's deadline, the next ping,
 //! or, while no session is bound, the session expiry after which the socket is closed), so an idle socket
@@ -187,7 +187,23 @@ impl Connection {
                     None => Ok(()),
                 }
             }
-            Take::Closed => self.close().await,
+            // The client disconnected: close the socket, as faye does (bayeux.md a.7, pitfall 16).
+            Take::Closed { disconnected: true } => self.close().await,
+            Take::Closed { disconnected: false } => {
+                // The server ended the session (expiry, overflow, close_all): answer the held connect with a
+                // 401 and handshake advice and keep the socket, so the client handshakes again at once
+                // instead of first waiting out its reconnect delay for a new socket.
+                self.bound = None;
+                self.unbound_until = Some(Instant::now() + self.server.options().expiry());
+                match self.pending.take() {
+                    Some((reply, _)) => {
+                        let mut ended = self.server.ended(&reply);
+                        Box::pin(self.server.outgoing(&mut ended, &self.context)).await;
+                        self.send(message::encode_batch(&[ended], &[])).await
+                    }
+                    None => Ok(()),
+                }
+            }
         }
     }
 
