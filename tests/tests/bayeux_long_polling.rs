@@ -74,17 +74,17 @@ async fn client_timeout_zero_is_honoured() {
 
 #[tokio::test]
 async fn idle_connect_is_held_for_the_timeout() {
-    let t = start(options().timeout(Duration::from_millis(600))).await;
+    let t = start(options().timeout(Duration::from_secs(2))).await;
     let id = t.connected().await;
     let started = Instant::now();
     let replies = t.post(connect_message(&id, "3")).await;
     let held = started.elapsed();
-    assert!(held >= Duration::from_millis(550), "held {held:?}");
-    assert!(held < Duration::from_secs(3), "held {held:?}");
+    assert!(held >= Duration::from_millis(1950), "held {held:?}");
+    assert!(held < Duration::from_secs(5), "held {held:?}");
     assert_eq!(
         replies,
         vec![json!({"id":"3","channel":"/meta/connect","clientId":id,"successful":true,
-        "advice":{"reconnect":"retry","interval":0,"timeout":600}})]
+        "advice":{"reconnect":"retry","interval":0,"timeout":2000}})]
     );
 
     // A client may ask for a shorter hold, never a longer one.
@@ -92,7 +92,7 @@ async fn idle_connect_is_held_for_the_timeout() {
     let mut message = connect_message(&id, "4");
     message["advice"] = json!({"timeout": 100});
     t.post(message).await;
-    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(started.elapsed() < Duration::from_millis(1500));
 }
 
 #[tokio::test]

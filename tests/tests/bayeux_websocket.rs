@@ -20,7 +20,7 @@ fn ws_connect(id: &str, message_id: &str) -> Value {
 
 #[tokio::test]
 async fn events_are_pushed_in_their_own_frames_while_the_connect_is_held() {
-    let t = start(options().timeout(Duration::from_millis(800))).await;
+    let t = start(options().timeout(Duration::from_secs(2))).await;
     // faye handshakes over HTTP, then connects over the socket (node-websocket trace).
     let id = t.handshake().await;
     let mut ws = t.ws().await;
@@ -44,15 +44,15 @@ async fn events_are_pushed_in_their_own_frames_while_the_connect_is_held() {
     for method in ["POST", "PUT", "DELETE"] {
         assert_eq!(ws.recv().await, json!([{"channel":"/api/todos","data":{"method":method}}]));
     }
-    assert!(started.elapsed() < Duration::from_millis(700), "pushed at once, not with the connect reply");
+    assert!(started.elapsed() < Duration::from_millis(1500), "pushed at once, not with the connect reply");
     // The held connect is still answered at its timeout, with no events inside (pitfall 15).
     let connect = ws.recv().await;
     assert_eq!(
         connect,
         json!([{"id":"4","channel":"/meta/connect","clientId":id,"successful":true,
-        "advice":{"reconnect":"retry","interval":0,"timeout":800}}])
+        "advice":{"reconnect":"retry","interval":0,"timeout":2000}}])
     );
-    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert!(started.elapsed() >= Duration::from_secs(1));
 }
 
 #[tokio::test]
