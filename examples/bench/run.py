@@ -61,10 +61,16 @@ IMPL_NAMES = {"generated": "(a) generated", "hand": "(b) hand-written", "feather
 
 def proc_cpu(pid):
     """utime+stime of a process (all its threads), in seconds."""
+    user, system = proc_cpu_split(pid)
+    return user + system
+
+
+def proc_cpu_split(pid):
+    """(utime, stime) of a process (all its threads), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         s = f.read()
     fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def proc_rss_kb(pid):
@@ -224,6 +230,8 @@ def start_server(args, impl, backend, exe, log_path):
                "--port", str(args.port), "--fresh", "--seed", str(args.seed)]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
+        if args.max_connections:
+            cmd += ["--max-connections", str(args.max_connections)]
         proc = subprocess.Popen(cmd, cwd=HERE, stdout=log, stderr=subprocess.STDOUT)
         ready = base + "/api/todos/1"
     try:
@@ -308,49 +316,73 @@ def run_backend(args, backend, exe, out_path, meta):
 
 
 def run_server(args, backend, impl, rnd, exe, out_path, meta, pg_root):
+    """One round of one implementation: a fresh seeded server, then every route in turn.
+
+    A measured run with any non-2xx answer is recorded with "failed": true and
+    left out of the tables; the server is then restarted on a fresh database and the route run
+    again (at most --retries times), so one broken run does not spoil the routes after it."""
     log_path = os.path.join(RESULTS, f"server-{backend}-{impl}-r{rnd}.log")
     proc, base, log = start_server(args, impl, backend, exe, log_path)
     try:
-        if pg_root and args.pin_postgres:
-            pin_tree(pg_root, str(args.server_cpu))  # the pool's new backends, in case any escaped
         for route in args.routes.split(","):
-            ours_script, ours_path, f_script, f_path = ROUTE_FILES[route]
-            if impl == "feathers":
-                cwd, script, url = args.feathers, f_script, base + f_path
-            else:
-                cwd, script, url = HERE, ours_script, base + ours_path
-            run_wrk(args, cwd, script, url, args.warmup, False)  # warm-up, discarded
-            builds0 = busy_builds()
-            pg0 = tree_cpu(pg_root) if pg_root else {}
-            c0, t0 = proc_cpu(proc.pid), time.monotonic()
-            out, wall, wrk_cpu = run_wrk(args, cwd, script, url, args.duration, True)
-            c1, t1 = proc_cpu(proc.pid), time.monotonic()
-            pg1 = tree_cpu(pg_root) if pg_root else {}
-            builds1 = busy_builds()
-            r = parse_wrk(out)
-            res = {
-                "impl": impl, "backend": backend, "route": route, "round": rnd, "conns": args.conns,
-                "duration_s": args.duration, **r,
-                "server_cpu_s": round(c1 - c0, 3),
-                "server_cpu_util": round((c1 - c0) / (t1 - t0), 3),
-                "server_cpu_us_per_req": round((c1 - c0) * 1e6 / max(r["requests"], 1), 2),
-                "server_rss_kb": proc_rss_kb(proc.pid),
-                "client_cpu_s": round(wrk_cpu, 2),
-                "client_cpu_util": round(wrk_cpu / wall, 3),
-                "builds_running": max(builds0, builds1),
-                **meta,
-            }
-            if pg_root:
-                pg_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
-                res["pg_cpu_s"] = round(pg_cpu, 3)
-                res["pg_cpu_us_per_req"] = round(pg_cpu * 1e6 / max(r["requests"], 1), 2)
-            line = json.dumps(res)
-            print(line, flush=True)
-            with open(out_path, "a") as f:
-                f.write(line + "\n")
+            for attempt in range(args.retries + 1):
+                res = measure_route(args, backend, impl, rnd, route, proc, base, meta, pg_root)
+                res["attempt"] = attempt + 1
+                res["failed"] = res["non_2xx"] > 0
+                line = json.dumps(res)
+                print(line, flush=True)
+                with open(out_path, "a") as f:
+                    f.write(line + "\n")
+                if not res["failed"]:
+                    break
+                stop(proc)
+                log.close()
+                log_path = os.path.join(RESULTS, f"server-{backend}-{impl}-r{rnd}-{route}-retry{attempt + 1}.log")
+                proc, base, log = start_server(args, impl, backend, exe, log_path)
     finally:
         stop(proc)
         log.close()
+
+
+def measure_route(args, backend, impl, rnd, route, proc, base, meta, pg_root):
+    """Warm-up, then the measured wrk run with the server's CPU read around it."""
+    if pg_root and args.pin_postgres:
+        pin_tree(pg_root, str(args.server_cpu))  # backends the pool opened since
+    ours_script, ours_path, f_script, f_path = ROUTE_FILES[route]
+    if impl == "feathers":
+        cwd, script, url = args.feathers, f_script, base + f_path
+    else:
+        cwd, script, url = HERE, ours_script, base + ours_path
+    run_wrk(args, cwd, script, url, args.warmup, False)  # warm-up, discarded
+    builds0 = busy_builds()
+    pg0 = tree_cpu(pg_root) if pg_root else {}
+    (u0, s0), t0 = proc_cpu_split(proc.pid), time.monotonic()
+    out, wall, wrk_cpu = run_wrk(args, cwd, script, url, args.duration, True)
+    (u1, s1), t1 = proc_cpu_split(proc.pid), time.monotonic()
+    c0, c1 = u0 + s0, u1 + s1
+    pg1 = tree_cpu(pg_root) if pg_root else {}
+    builds1 = busy_builds()
+    r = parse_wrk(out)
+    res = {
+        "impl": impl, "backend": backend, "route": route, "round": rnd, "conns": args.conns,
+        "duration_s": args.duration, **r,
+        "server_cpu_s": round(c1 - c0, 3),
+        "server_cpu_util": round((c1 - c0) / (t1 - t0), 3),
+        "server_cpu_us_per_req": round((c1 - c0) * 1e6 / max(r["requests"], 1), 2),
+        "server_user_us_per_req": round((u1 - u0) * 1e6 / max(r["requests"], 1), 2),
+        "server_sys_us_per_req": round((s1 - s0) * 1e6 / max(r["requests"], 1), 2),
+        "server_rss_kb": proc_rss_kb(proc.pid),
+        "client_cpu_s": round(wrk_cpu, 2),
+        "client_cpu_util": round(wrk_cpu / wall, 3),
+        "builds_running": max(builds0, builds1),
+        "max_connections": args.max_connections or "default",
+        **meta,
+    }
+    if pg_root:
+        pg_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
+        res["pg_cpu_s"] = round(pg_cpu, 3)
+        res["pg_cpu_us_per_req"] = round(pg_cpu * 1e6 / max(r["requests"], 1), 2)
+    return res
 
 
 # ---------------------------------------------------------------- summary
@@ -383,8 +415,13 @@ def summarize(paths):
         with open(p) as fh:
             runs += [json.loads(line) for line in fh if line.strip()]
     by = {}
+    failed = {}
     for r in runs:
-        by.setdefault((r["backend"], r["route"], r["impl"]), []).append(r)
+        key = (r["backend"], r["route"], r["impl"])
+        if r.get("failed"):
+            failed[key] = failed.get(key, 0) + 1
+        else:
+            by.setdefault(key, []).append(r)
     for r in by.values():
         r.sort(key=lambda x: x["round"])
     backends = [b for b in ("sqlite", "postgres") if any(k[0] == b for k in by)]
@@ -405,8 +442,8 @@ def summarize(paths):
                 rs = by.get((backend, route, impl))
                 if not rs:
                     continue
-                bad = sum(r["non_2xx"] + r["socket_errors"] for r in rs)
-                note = f" ⚠ {bad} errors" if bad else ""
+                bad = failed.get((backend, route, impl), 0)
+                note = f" ({bad} failed run{'s' if bad > 1 else ''} left out)" if bad else ""
                 busy = "†" if any(r.get("builds_running") for r in rs) else ""
                 row = (f"| {ROUTE_NAMES[route]} | {IMPL_NAMES[impl]}{note}{busy} "
                        f"| {fmt([r['req_per_s'] for r in rs], 2, k=True)} "
@@ -461,6 +498,10 @@ def main():
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--workers", type=int, default=0, help="tokio workers (0: the runtime's default)")
+    ap.add_argument("--max-connections", type=int, default=0,
+                    help="pool size for both of our modes (0: the store's default)")
+    ap.add_argument("--retries", type=int, default=2,
+                    help="re-runs of a route on a fresh server after a run with errors")
     ap.add_argument("--pg-url", default=os.environ.get("LIVE_BENCH_POSTGRES",
                                                        "postgres://postgres@127.0.0.1:5432/live_bench"))
     ap.add_argument("--no-pin-postgres", dest="pin_postgres", action="store_false")

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! live-bench --mode generated|hand --database sqlite://results/bench.db [--fresh] [--seed 10000]
-//!            [--port 8080] [--workers N] [--seed-only] [--log-sql]
+//!            [--port 8080] [--workers N] [--max-connections N] [--seed-only] [--log FILTER]
 //! ```
 
 mod hand;
@@ -21,7 +21,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use live_runtime::Live;
+use live_runtime::{Live, Store, StoreOptions};
 
 use crate::todo::Todo;
 
@@ -84,10 +84,14 @@ struct Args {
     /// Exit after creating and seeding the tables (to prepare a database file once).
     #[arg(long)]
     seed_only: bool,
-    /// Print every SQL statement sqlx runs (to stderr), to check that both modes issue the same
-    /// ones. Off for measurements: then no tracing subscriber is installed at all.
+    /// Log to stderr with this tracing filter, for checks rather than measurements (without it
+    /// no subscriber is installed at all). `sqlx::query=debug` prints every SQL statement, to
+    /// check that both modes issue the same ones; `live_runtime=debug` shows the runtime's errors.
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+    /// Pool size, for experiments; without it both modes use the store's default (8).
     #[arg(long)]
-    log_sql: bool,
+    max_connections: Option<u32>,
     /// Tokio worker threads (default: one per CPU the process may run on, as `#[tokio::main]` does).
     #[arg(long)]
     workers: Option<usize>,
@@ -95,9 +99,9 @@ struct Args {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
-    if args.log_sql {
+    if let Some(filter) = &args.log {
         tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("sqlx::query=debug"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(std::io::stderr)
             .without_time()
             .with_ansi(false)
@@ -119,9 +123,18 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
 
     // The tables exist once the routes are set up: the store creates them in generated mode, the
     // hand-written setup in hand mode, with the same DDL.
-    let router = match args.mode {
-        Mode::Generated => Live::builder().resource::<Todo>().connect(&args.database).await?.router(),
-        Mode::Hand => hand::router(backend, &args.database).await?,
+    let router = match (args.mode, args.max_connections) {
+        // Exactly as the example wires it.
+        (Mode::Generated, None) => Live::builder().resource::<Todo>().connect(&args.database).await?.router(),
+        (Mode::Generated, Some(connections)) => {
+            let mut options = StoreOptions::default();
+            options.max_connections = connections;
+            let store = Store::connect_with(&args.database, options).await?;
+            Live::builder().resource::<Todo>().store(store).await?.router()
+        }
+        (Mode::Hand, connections) => {
+            hand::router(backend, &args.database, connections.unwrap_or(hand::MAX_CONNECTIONS)).await?
+        }
     };
     let rows = seed::seed(backend, &args.database, args.seed).await?;
     if args.seed_only {
@@ -135,10 +148,11 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         Mode::Hand => "hand",
     };
     let workers = args.workers.map_or_else(|| "default".to_owned(), |n| n.to_string());
+    let connections = args.max_connections.map_or_else(|| "default".to_owned(), |n| n.to_string());
     // One JSON line the runner reads: what is being served, and the pid it samples.
     println!(
         "{{\"event\":\"listening\",\"mode\":\"{mode}\",\"backend\":\"{}\",\"port\":{},\"pid\":{},\"rows\":{rows},\
-         \"workers\":\"{workers}\"}}",
+         \"workers\":\"{workers}\",\"max_connections\":\"{connections}\"}}",
         backend.name(),
         args.port,
         std::process::id(),

@@ -30,14 +30,14 @@ use crate::todo::{Todo, validate_todo};
 const PATH: &str = "/api/todos";
 
 /// The store's default pool size and wait for a free connection.
-const MAX_CONNECTIONS: u32 = 8;
+pub(crate) const MAX_CONNECTIONS: u32 = 8;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds the hand-written routes over a pool to `url`, creating the tables when missing.
-pub(crate) async fn router(backend: Backend, url: &str) -> Result<Router, Box<dyn Error>> {
+pub(crate) async fn router(backend: Backend, url: &str, max_connections: u32) -> Result<Router, Box<dyn Error>> {
     match backend {
-        Backend::Sqlite => sqlite::router(url).await,
-        Backend::Postgres => postgres::router(url).await,
+        Backend::Sqlite => sqlite::router(url, max_connections).await,
+        Backend::Postgres => postgres::router(url, max_connections).await,
     }
 }
 

@@ -18,8 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    ACQUIRE_TIMEOUT, Bell, Committed, ListParams, MAX_CONNECTIONS, NewTodo, PATH, Refusal, TodoPatch, created,
-    json_with_etag, page,
+    ACQUIRE_TIMEOUT, Bell, Committed, ListParams, NewTodo, PATH, Refusal, TodoPatch, created, json_with_etag, page,
 };
 use crate::todo::{Todo, validate_todo};
 
@@ -50,9 +49,9 @@ struct AppState {
 }
 
 /// Opens the pool with the store's settings, creates the tables, and returns the routes.
-pub(super) async fn router(url: &str) -> Result<Router, Box<dyn Error>> {
+pub(super) async fn router(url: &str, max_connections: u32) -> Result<Router, Box<dyn Error>> {
     let pool = PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .connect_with(PgConnectOptions::from_str(url)?)

@@ -21,8 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    ACQUIRE_TIMEOUT, Bell, Committed, ListParams, MAX_CONNECTIONS, NewTodo, PATH, Refusal, TodoPatch, created,
-    json_with_etag, page,
+    ACQUIRE_TIMEOUT, Bell, Committed, ListParams, NewTodo, PATH, Refusal, TodoPatch, created, json_with_etag, page,
 };
 use crate::todo::{Todo, validate_todo};
 
@@ -50,7 +49,7 @@ struct AppState {
 }
 
 /// Opens the pool with the store's settings, creates the tables, and returns the routes.
-pub(super) async fn router(url: &str) -> Result<Router, Box<dyn Error>> {
+pub(super) async fn router(url: &str, max_connections: u32) -> Result<Router, Box<dyn Error>> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -59,7 +58,7 @@ pub(super) async fn router(url: &str) -> Result<Router, Box<dyn Error>> {
         .busy_timeout(Duration::from_secs(5))
         .pragma("case_sensitive_like", "ON");
     let pool = SqlitePoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .connect_with(options)
