@@ -246,6 +246,12 @@ async fn unknown_filter_fields_and_operators_are_400(backend: Backend) {
         assert!(error.get("fields").is_none());
     }
     api.refused(bare(Method::GET, "/api/notes/1?colour=red"), StatusCode::BAD_REQUEST, "invalid_query").await;
+    // Writes take no query parameters either, apart from `_method` and `_`.
+    let body = json!({"title": "a"});
+    api.refused(json_request(Method::POST, "/api/notes?title=eq.a", &body), StatusCode::BAD_REQUEST, "invalid_query")
+        .await;
+    api.refused(json_request(Method::PATCH, "/api/notes/1?select=id", &body), StatusCode::BAD_REQUEST, "invalid_query")
+        .await;
 }
 
 async fn bad_paging_is_400(backend: Backend) {
