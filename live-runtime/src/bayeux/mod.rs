@@ -3,7 +3,8 @@
 //!
 //! [`Server`] is the transport-agnostic engine: sessions, subscriptions, routing and the held
 //! `/meta/connect`. The transports under [`transport`] only move bytes: long-polling (HTTP POST on the mount
-//! path and every sub-path) and WebSocket (an upgrade on the same paths). The rest of the runtime publishes
+//! path and every sub-path) and WebSocket (an upgrade on the same paths), plus the opt-in browser transports
+//! (JSONP, CORS, EventSource: see [`transport`]). The rest of the runtime publishes
 //! with [`Server::publish`]. This module knows nothing of SQL or resources.
 //!
 //! Choices worth knowing (each explained where it is made):
@@ -69,6 +70,8 @@ pub enum Transport {
     LongPolling,
     /// A WebSocket frame.
     WebSocket,
+    /// A JSONP GET (`callback-polling`, bayeux.md a.12.3).
+    CallbackPolling,
 }
 
 /// What an extension or a publish policy knows about the request a message came with.
@@ -138,6 +141,8 @@ pub struct Options {
     pub(crate) publish_policy: Option<Arc<PublishPolicy>>,
     pub(crate) unconnected_publish: bool,
     pub(crate) extensions: Vec<Arc<dyn Extension>>,
+    /// CORS, JSONP and EventSource settings, set through the methods in [`transport`].
+    pub(crate) browser: transport::Browser,
 }
 
 impl Default for Options {
@@ -160,6 +165,7 @@ impl Default for Options {
             publish_policy: None,
             unconnected_publish: false,
             extensions: Vec::new(),
+            browser: transport::Browser::default(),
         }
     }
 }
@@ -181,6 +187,7 @@ impl fmt::Debug for Options {
             .field("publish_policy", &self.publish_policy.as_ref().map(|_| "custom"))
             .field("unconnected_publish", &self.unconnected_publish)
             .field("extensions", &self.extensions.len())
+            .field("browser", &self.browser)
             .finish()
     }
 }

@@ -100,11 +100,8 @@ fn millis(duration: Duration) -> u64 {
 impl Server {
     /// A server with `options`.
     pub fn new(options: Options) -> Self {
-        // Only what is implemented is listed: the client picks from this list (bayeux.md a.13, b.3).
-        let mut supported = vec!["long-polling".to_owned()];
-        if options.websocket {
-            supported.push("websocket".to_owned());
-        }
+        // Only what is enabled is listed: the client picks from this list (bayeux.md a.13, b.3).
+        let supported = options.connection_types();
         let inner = Inner {
             options,
             supported,
@@ -263,6 +260,9 @@ impl Server {
         let reply = match request {
             Request::Handshake => self.handshake(&message),
             Request::Connect => match self.connect(&message) {
+                // The EventSource stream delivers; its client's connect is only a heartbeat, answered at once
+                // without taking the stream's place as the session's consumer (bayeux.md a.12.5).
+                Ok(pending) if is_eventsource(&message) => pending.reply,
                 Ok(pending) => {
                     // One outstanding connect per client (bayeux.md b.4): an earlier connect in the same
                     // batch is answered at once.
@@ -314,6 +314,11 @@ impl Server {
             reply.client_id = None;
         }
         reply.fail(error)
+    }
+
+    /// The live session named `client_id`, for a transport that binds to one (EventSource).
+    pub(crate) fn session_by_id(&self, client_id: &str) -> Option<Arc<Session>> {
+        read(&self.inner.sessions).get(client_id).cloned()
     }
 
     /// The session named by the message's `clientId`.
@@ -374,6 +379,10 @@ impl Server {
         };
         let mut reply = message.reply();
         reply.advice = Some(Advice::retry(millis(timeout)));
+        if is_eventsource(message) {
+            // faye's heartbeat advice: the next connect after `timeout`, answered at once (bayeux.md a.12.5).
+            reply.advice = Some(Advice { interval: Some(millis(timeout)), timeout: Some(0), ..Advice::retry(0) });
+        }
         Ok(PendingConnect { reply: reply.succeed(), session, hold })
     }
 
@@ -519,6 +528,10 @@ impl Server {
             self.destroy(&session, false);
         }
     }
+}
+
+fn is_eventsource(message: &Message) -> bool {
+    message.connection_type.as_deref() == Some(super::transport::EVENTSOURCE)
 }
 
 fn remove_from_index(index: &mut HashMap<Arc<str>, Subscribers>, name: &str, key: u64) {
