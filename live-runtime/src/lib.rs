@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod bayeux;
+mod feed;
 pub mod http;
 pub mod resource;
 pub mod store;

@@ -1,15 +1,24 @@
-//! `example-todo`: a live todo list at `/api/todos`, on SQLite by default.
+//! `example-todo`: a live todo list at `/api/todos`, on SQLite by default, whose changes are pushed over
+//! Bayeux at `/live` (channel `/api/todos`; clients may chat on `/chat/**`).
 //!
 //! ```text
-//! example-todo [--bind 127.0.0.1:3000] [--database sqlite://todo.db]
+//! example-todo [--bind 127.0.0.1:3000] [--database sqlite://todo.db] [--hold-ms 25000]
+//!              [--allow-publish /chat/**]... [--no-websocket] [--token TOKEN]
 //! ```
 //!
-//! Each flag falls back to an environment variable (`LIVE_BIND`, `DATABASE_URL`), then to its
-//! default: the server starts with no other set-up, creating the SQLite file and its table.
+//! Each flag falls back to an environment variable (`LIVE_BIND`, `DATABASE_URL`, `LIVE_HOLD_MS`,
+//! `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`), then to its default: the
+//! server starts with no other set-up, creating the SQLite file and its table.
+//!
+//! With `--token`, subscribing to a channel under `/private/` needs `ext: {"token": TOKEN}` on the
+//! `/meta/subscribe` (403 otherwise); the token is removed from every incoming message, so it is never
+//! forwarded.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Parser;
+use live_runtime::bayeux::{self, BoxFuture, Context, Extension, Message};
 use live_runtime::{Live, LiveResource, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
@@ -50,6 +59,51 @@ struct Args {
     /// Database URL: `sqlite://FILE` (created when missing) or `postgres://...`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://todo.db")]
     database: String,
+    /// How long a Bayeux `/meta/connect` is held when nothing happens, in milliseconds.
+    #[arg(long, env = "LIVE_HOLD_MS", default_value_t = 25_000)]
+    hold_ms: u64,
+    /// A channel or pattern clients may publish on (repeatable); resource channels stay server-only.
+    #[arg(long = "allow-publish", env = "LIVE_ALLOW_PUBLISH", value_delimiter = ',', default_value = "/chat/**")]
+    allow_publish: Vec<String>,
+    /// Refuse WebSocket upgrades (400), so clients fall back to long-polling.
+    #[arg(long, env = "LIVE_NO_WEBSOCKET")]
+    no_websocket: bool,
+    /// Require `ext.token` equal to this on subscribes to `/private/**`.
+    #[arg(long, env = "LIVE_TOKEN")]
+    token: Option<String>,
+}
+
+/// Guards `/private/**` subscriptions with a shared token, and strips `ext.token` from every incoming
+/// message so that it is never forwarded or logged further.
+struct TokenGuard {
+    token: String,
+}
+
+impl Extension for TokenGuard {
+    fn incoming<'a>(
+        &'a self,
+        message: &'a mut Message,
+        _context: &'a Context,
+    ) -> BoxFuture<'a, Result<(), bayeux::Error>> {
+        let given = message.ext.as_mut().and_then(|ext| ext.as_object_mut()).and_then(|ext| ext.remove("token"));
+        let private = message.channel.as_deref() == Some("/meta/subscribe") && subscribes_private(message);
+        let allowed = !private || given.as_ref().and_then(|token| token.as_str()) == Some(self.token.as_str());
+        Box::pin(std::future::ready(if allowed {
+            Ok(())
+        } else {
+            Err(bayeux::Error::custom(403, ["/private/**"], "Forbidden channel"))
+        }))
+    }
+}
+
+/// Whether a subscribe names a channel or pattern under `/private`, or a root pattern that covers it.
+fn subscribes_private(message: &Message) -> bool {
+    let private = |name: &str| matches!(name, "/private" | "/*" | "/**") || name.starts_with("/private/");
+    let Some(subscription) = &message.subscription else { return false };
+    match subscription.as_array() {
+        Some(names) => names.iter().filter_map(|name| name.as_str()).any(private),
+        None => subscription.as_str().is_some_and(private),
+    }
 }
 
 #[tokio::main]
@@ -68,8 +122,18 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let mut options =
+        bayeux::Options::default().timeout(Duration::from_millis(args.hold_ms)).websocket(!args.no_websocket);
+    for pattern in &args.allow_publish {
+        options = options.allow_publish(pattern).map_err(|error| format!("--allow-publish {pattern}: {error}"))?;
+    }
+    if let Some(token) = args.token.clone() {
+        options = options.extension(TokenGuard { token });
+    }
+    let mount = options.mount_path().to_owned();
     let live = Live::builder()
         .resource::<Todo>()
+        .bayeux(options)
         .connect(&args.database)
         .await
         .map_err(|error| format!("cannot open the database {}: {error}", args.database))?;
@@ -78,7 +142,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
     let local = listener.local_addr()?;
-    tracing::info!(database = %args.database, "listening on http://{local}");
+    tracing::info!(database = %args.database, "listening on http://{local}; Bayeux at http://{local}{mount}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

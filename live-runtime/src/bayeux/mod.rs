@@ -39,6 +39,7 @@
 pub mod advice;
 pub mod channel;
 pub mod error;
+pub mod history;
 pub mod message;
 mod server;
 pub(crate) mod session;
@@ -55,6 +56,7 @@ use http::HeaderMap;
 pub use advice::{Advice, Reconnect};
 pub use channel::{ChannelError, MetaChannel};
 pub use error::Error;
+pub use history::{Catchup, Caught, History, Replayed};
 pub use message::Message;
 pub use server::{PublishError, Server};
 pub use session::ClientId;
@@ -141,6 +143,7 @@ pub struct Options {
     pub(crate) publish_policy: Option<Arc<PublishPolicy>>,
     pub(crate) unconnected_publish: bool,
     pub(crate) extensions: Vec<Arc<dyn Extension>>,
+    pub(crate) history: Option<Arc<dyn History>>,
     /// CORS, JSONP and EventSource settings, set through the methods in [`transport`].
     pub(crate) browser: transport::Browser,
 }
@@ -165,6 +168,7 @@ impl Default for Options {
             publish_policy: None,
             unconnected_publish: false,
             extensions: Vec::new(),
+            history: None,
             browser: transport::Browser::default(),
         }
     }
@@ -187,6 +191,7 @@ impl fmt::Debug for Options {
             .field("publish_policy", &self.publish_policy.as_ref().map(|_| "custom"))
             .field("unconnected_publish", &self.unconnected_publish)
             .field("extensions", &self.extensions.len())
+            .field("history", &self.history.is_some())
             .field("browser", &self.browser)
             .finish()
     }
@@ -283,6 +288,13 @@ impl Options {
     /// Adds an extension; extensions run in the order added.
     pub fn extension(mut self, extension: impl Extension) -> Self {
         self.extensions.push(Arc::new(extension));
+        self
+    }
+
+    /// Answers `ext.since` and `ext.snapshot` on `/meta/subscribe` with `history` (design.md §6; see
+    /// [`history`]). Without one, such subscribes are refused.
+    pub fn history(mut self, history: impl History) -> Self {
+        self.history = Some(Arc::new(history));
         self
     }
 

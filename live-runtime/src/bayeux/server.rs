@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::advice::Advice;
 use super::channel::{self, Kind, MetaChannel};
 use super::error::Error;
+use super::history::{Catchup, Caught};
 use super::message::{self, Event, Message, Request};
 use super::session::{ClientId, Push, Session};
 use super::{Context, Options};
@@ -157,7 +158,36 @@ impl Server {
         if channel::is_service(channel) {
             return Ok(0);
         }
-        Ok(self.route(channel, &Event::new(channel, data)?))
+        Ok(self.route(channel, &Event::new(channel, data)?, None))
+    }
+
+    /// Like [`Server::publish_serialize`] for an event at stream position `seq`, which lets subscriptions
+    /// that resumed or took a snapshot skip what their catch-up already covered (see [`history`]). The
+    /// events of one channel must be published in seq order.
+    ///
+    /// [`history`]: super::history
+    pub fn publish_serialize_seq<T: Serialize + ?Sized>(
+        &self,
+        channel: &str,
+        seq: i64,
+        data: &T,
+    ) -> Result<usize, PublishError> {
+        self.check_server_channel(channel)?;
+        if channel::is_service(channel) {
+            return Ok(0);
+        }
+        Ok(self.route(channel, &Event::new(channel, data)?, Some(seq)))
+    }
+
+    /// Like [`Server::publish_json`] for an event at stream position `seq` (see
+    /// [`Server::publish_serialize_seq`]).
+    pub fn publish_json_seq(&self, channel: &str, seq: i64, json: &str) -> Result<usize, PublishError> {
+        self.check_server_channel(channel)?;
+        serde_json::from_str::<serde::de::IgnoredAny>(json)?;
+        if channel::is_service(channel) {
+            return Ok(0);
+        }
+        Ok(self.route(channel, &Event::from_json(channel, json)?, Some(seq)))
     }
 
     /// Like [`Server::publish`] for data already serialized as JSON text, which is checked, not re-encoded.
@@ -167,7 +197,7 @@ impl Server {
         if channel::is_service(channel) {
             return Ok(0);
         }
-        Ok(self.route(channel, &Event::from_json(channel, json)?))
+        Ok(self.route(channel, &Event::from_json(channel, json)?, None))
     }
 
     fn check_server_channel(&self, name: &str) -> Result<(), PublishError> {
@@ -180,8 +210,9 @@ impl Server {
         }
     }
 
-    /// Queues `event` for every session whose subscriptions cover `name`, each once.
-    fn route(&self, name: &str, event: &Event) -> usize {
+    /// Queues `event` (at stream position `seq`, if it has one) for every session whose subscriptions
+    /// cover `name`, each once.
+    fn route(&self, name: &str, event: &Event, seq: Option<i64>) -> usize {
         let limit = self.inner.options.queue_limit;
         let mut queued = 0;
         let mut overflowed = Vec::new();
@@ -189,10 +220,11 @@ impl Server {
             let index = read(&self.inner.index);
             let mut groups: Vec<&Subscribers> = Vec::new();
             channel::for_each_key(name, |key| groups.extend(index.get(key)));
-            let mut deliver = |session: &Arc<Session>| match session.push(event.clone(), limit) {
+            let fence = seq.map(|seq| (name, seq));
+            let mut deliver = |session: &Arc<Session>| match session.push_seq(event.clone(), fence, limit) {
                 Push::Queued => queued += 1,
                 Push::Overflow => overflowed.push(Arc::clone(session)),
-                Push::Closed => {}
+                Push::Closed | Push::Covered => {}
             };
             if let [only] = groups.as_slice() {
                 only.values().for_each(&mut deliver);
@@ -273,7 +305,15 @@ impl Server {
                 }
                 Err(reply) => *reply,
             },
-            Request::Subscribe => self.subscribe(&message),
+            Request::Subscribe => match catchup(&message) {
+                Ok(None) => self.subscribe(&message),
+                Ok(Some(catchup)) => self.subscribe_catching_up(&message, catchup, context).await,
+                Err(error) => {
+                    let mut reply = message.reply();
+                    reply.subscription = message.subscription.clone();
+                    reply.fail(&error)
+                }
+            },
             Request::Unsubscribe => self.unsubscribe(&message),
             Request::Disconnect => {
                 let reply = self.disconnect(&message);
@@ -390,6 +430,92 @@ impl Server {
         self.change_subscriptions(message, true)
     }
 
+    /// A subscribe with `ext.since` or `ext.snapshot` (design.md §6): registers the subscription fenced,
+    /// asks the [`History`](super::History) hook, then queues its replay and lifts the fence (history.rs).
+    async fn subscribe_catching_up(&self, message: &Message, catchup: Catchup, context: &Context) -> Message {
+        let mut reply = message.reply();
+        reply.subscription = message.subscription.clone();
+        let session = match self.session(message) {
+            Ok(session) => session,
+            Err(error) => return self.failure(reply, &error),
+        };
+        let name: Arc<str> = match message::subscriptions(message) {
+            Ok(names) => match names.as_slice() {
+                [name] => (*name).into(),
+                _ => return reply.fail(&Error::custom(400, names, "since and snapshot take one channel")),
+            },
+            Err(error) => return reply.fail(&error),
+        };
+        if channel::is_meta(&name) || channel::is_service(&name) {
+            return reply.fail(&Error::ForbiddenChannel(name.to_string()));
+        }
+        match channel::parse(&name) {
+            Ok(Kind::Name) => {}
+            // A pattern spans channels whose events interleave; one `since` cannot resume them all.
+            Ok(Kind::One | Kind::Many) => {
+                return reply.fail(&Error::custom(405, [&*name], "since and snapshot need a channel name"));
+            }
+            Err(_) => return reply.fail(&Error::InvalidChannel(name.to_string())),
+        }
+        let Some(history) = self.inner.options.history.clone() else {
+            return reply.fail(&Error::custom(405, [&*name], "No history on this server"));
+        };
+        let added = {
+            let mut index = write(&self.inner.index);
+            if session.is_full(&name, self.inner.options.max_subscriptions) {
+                return reply.fail(&Error::custom(403, [&*name], "Too many subscriptions"));
+            }
+            if !session.begin_fence(&name) {
+                return reply.fail(&Error::custom(409, [&*name], "A catch-up of this channel is running"));
+            }
+            let added = session.add_subscription(&name);
+            if added {
+                index.entry(Arc::clone(&name)).or_default().insert(session.key, Arc::clone(&session));
+            }
+            added
+        };
+        let limit = self.inner.options.queue_limit;
+        let caught = history.catch_up(&name, catchup, limit, context).await;
+        let (replay, floor, ext) = match caught {
+            Ok(Caught::Replay { events, through }) => {
+                let count = events.len();
+                let replay: Result<Vec<Event>, _> =
+                    events.iter().map(|event| Event::from_json(&name, &event.data)).collect();
+                match replay {
+                    Ok(replay) => (replay, Some(through), serde_json::json!({"seq": through, "replayed": count})),
+                    Err(_) => {
+                        self.abandon(&session, &name, added);
+                        return reply.fail(&Error::custom(500, [&*name], "Internal server error"));
+                    }
+                }
+            }
+            Ok(Caught::Reset) => (Vec::new(), None, serde_json::json!({"reset": true})),
+            Ok(Caught::Snapshot { seq, rows }) => {
+                (Vec::new(), Some(seq), serde_json::json!({"snapshot": {"seq": seq, "rows": rows}}))
+            }
+            Err(error) => {
+                self.abandon(&session, &name, added);
+                return reply.fail(&error);
+            }
+        };
+        if session.end_fence(&name, replay, floor, limit) == Push::Overflow {
+            tracing::debug!(client_id = %session.id, "bayeux queue full after a catch-up, dropping session");
+            self.destroy(&session, false);
+            return self.failure(reply, &Error::UnknownClient(session.id.to_string()));
+        }
+        reply.ext = Some(ext);
+        reply.succeed()
+    }
+
+    /// Undoes a fenced subscribe whose catch-up failed; a subscription that existed before is kept.
+    fn abandon(&self, session: &Arc<Session>, name: &str, added: bool) {
+        let mut index = write(&self.inner.index);
+        session.abort_fence(name);
+        if added && session.remove_subscription(name) {
+            remove_from_index(&mut index, name, session.key);
+        }
+    }
+
     fn unsubscribe(&self, message: &Message) -> Message {
         self.change_subscriptions(message, false)
     }
@@ -472,7 +598,7 @@ impl Server {
         }
         match Event::new(name, data) {
             Ok(event) => {
-                self.route(name, &event);
+                self.route(name, &event, None);
                 reply.succeed()
             }
             Err(_) => reply.fail(&Error::custom(500, Vec::<String>::new(), "Internal server error")),
@@ -532,6 +658,28 @@ impl Server {
 
 fn is_eventsource(message: &Message) -> bool {
     message.connection_type.as_deref() == Some(super::transport::EVENTSOURCE)
+}
+
+/// What a `/meta/subscribe` asks for in `ext` beyond a plain subscription: `since` (a seq, a non-negative
+/// integer) or `snapshot: true`; both at once is refused.
+fn catchup(message: &Message) -> Result<Option<Catchup>, Error> {
+    let Some(ext) = message.ext.as_ref().and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let since = match ext.get("since") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_i64() {
+            Some(seq) if seq >= 0 => Some(seq),
+            _ => return Err(Error::custom(400, ["since"], "since must be a non-negative integer")),
+        },
+    };
+    let snapshot = matches!(ext.get("snapshot"), Some(Value::Bool(true)));
+    match (since, snapshot) {
+        (Some(_), true) => Err(Error::custom(400, ["since", "snapshot"], "since and snapshot exclude each other")),
+        (Some(seq), false) => Ok(Some(Catchup::Since(seq))),
+        (None, true) => Ok(Some(Catchup::Snapshot)),
+        (None, false) => Ok(None),
+    }
 }
 
 fn remove_from_index(index: &mut HashMap<Arc<str>, Subscribers>, name: &str, key: u64) {

@@ -10,7 +10,7 @@
 //! bayeux.md (d), re-fetches over REST. Dropping events silently instead would leave the client with a gap it
 //! cannot see.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -99,9 +99,22 @@ struct State {
     /// The current consumer's wake-up, if one is attached.
     consumer: Option<Arc<Notify>>,
     closed: bool,
+    /// Subscriptions being caught up or just caught up, by channel name (see [`Fence`]). Empty for almost
+    /// every session, so the publish path pays one emptiness check.
+    fences: HashMap<Arc<str>, Fence>,
     /// Whether the client itself ended the session with `/meta/disconnect` (rather than expiry, overflow or
     /// the server closing every session): a bound WebSocket is then closed, as faye does.
     disconnected: bool,
+}
+
+/// The seam between a subscription's catch-up (replay or snapshot) and its live events (history.rs).
+#[derive(Debug)]
+enum Fence {
+    /// The catch-up is running: live events with a seq wait here, in publish order.
+    Pending(Vec<(i64, Event)>),
+    /// The catch-up covered every event up to this seq: later live events at or below it are duplicates.
+    /// Removed by the first event above it, since a channel's events are published in seq order.
+    Floor(i64),
 }
 
 /// What [`Session::push`] did.
@@ -113,6 +126,8 @@ pub(crate) enum Push {
     Overflow,
     /// The session is already closed; nothing to do.
     Closed,
+    /// A duplicate of an event the session's catch-up already covered; dropped.
+    Covered,
 }
 
 /// What a consumer finds when it looks at its session.
@@ -139,16 +154,43 @@ impl Session {
             generation: 0,
             consumer: None,
             closed: false,
+            fences: HashMap::new(),
             disconnected: false,
         };
         Self { key, id, state: Mutex::new(state) }
     }
 
     /// Queues `event` unless the queue already holds `limit` events.
+    #[cfg(test)]
     pub(crate) fn push(&self, event: Event, limit: usize) -> Push {
+        self.push_seq(event, None, limit)
+    }
+
+    /// Queues `event`, published on `seq = Some((channel, seq))`, unless the queue already holds `limit`
+    /// events; a fenced subscription to `channel` buffers or drops it instead (see [`Fence`]).
+    pub(crate) fn push_seq(&self, event: Event, seq: Option<(&str, i64)>, limit: usize) -> Push {
         let mut state = lock(&self.state);
         if state.closed {
             return Push::Closed;
+        }
+        if let Some((channel, seq)) = seq
+            && !state.fences.is_empty()
+        {
+            let queued = state.queue.len();
+            match state.fences.get_mut(channel) {
+                Some(Fence::Pending(buffer)) => {
+                    if queued + buffer.len() >= limit {
+                        return Push::Overflow;
+                    }
+                    buffer.push((seq, event));
+                    return Push::Queued;
+                }
+                Some(Fence::Floor(floor)) if seq <= *floor => return Push::Covered,
+                Some(Fence::Floor(_)) => {
+                    state.fences.remove(channel);
+                }
+                None => {}
+            }
         }
         if state.queue.len() >= limit {
             return Push::Overflow;
@@ -159,6 +201,60 @@ impl Session {
             consumer.notify_one();
         }
         Push::Queued
+    }
+
+    /// Starts buffering live events of `channel` for a catch-up; false if one is already running for it.
+    /// Call with the index write-locked, in the same step as adding the subscription, so that no event
+    /// routed after the subscription exists can bypass the buffer.
+    pub(crate) fn begin_fence(&self, channel: &Arc<str>) -> bool {
+        let mut state = lock(&self.state);
+        if state.closed || matches!(state.fences.get(channel), Some(Fence::Pending(_))) {
+            return false;
+        }
+        state.fences.insert(Arc::clone(channel), Fence::Pending(Vec::new()));
+        true
+    }
+
+    /// Ends the catch-up of `channel`: queues `replay` (events up to `floor`), then the buffered live
+    /// events above `floor`, and drops later live events at or below it. `floor: None` (a reset) lets
+    /// every buffered event through. Returns [`Push::Overflow`] when the queue would pass `limit`.
+    pub(crate) fn end_fence(&self, channel: &str, replay: Vec<Event>, floor: Option<i64>, limit: usize) -> Push {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Push::Closed;
+        }
+        let Some(Fence::Pending(buffer)) = state.fences.remove(channel) else {
+            // Unsubscribed meanwhile: nothing to deliver.
+            return Push::Closed;
+        };
+        let floor_seq = floor.unwrap_or(i64::MIN);
+        state.queue.extend(replay);
+        let mut passed = false;
+        for (seq, event) in buffer {
+            if seq > floor_seq {
+                passed = true;
+                state.queue.push_back(event);
+            }
+        }
+        if state.queue.len() > limit {
+            return Push::Overflow;
+        }
+        if let Some(floor) = floor
+            && !passed
+        {
+            state.fences.insert(channel.into(), Fence::Floor(floor));
+        }
+        if !state.queue.is_empty()
+            && let Some(consumer) = &state.consumer
+        {
+            consumer.notify_one();
+        }
+        Push::Queued
+    }
+
+    /// Forgets the catch-up of `channel` after its hook failed.
+    pub(crate) fn abort_fence(&self, channel: &str) {
+        lock(&self.state).fences.remove(channel);
     }
 
     /// Records a connect and refreshes liveness; returns how many connects came before this one.
@@ -203,6 +299,7 @@ impl Session {
         state.closed = true;
         state.disconnected = disconnected;
         state.queue = VecDeque::new();
+        state.fences = HashMap::new();
         if let Some(consumer) = state.consumer.take() {
             consumer.notify_one();
         }
@@ -223,7 +320,9 @@ impl Session {
 
     /// Removes `name` from the set; returns whether it was there. Call with the index write-locked.
     pub(crate) fn remove_subscription(&self, name: &str) -> bool {
-        lock(&self.state).subscriptions.remove(name)
+        let mut state = lock(&self.state);
+        state.fences.remove(name);
+        state.subscriptions.remove(name)
     }
 
     /// Puts undelivered events back at the front of the queue (a WebSocket write failed), so the next

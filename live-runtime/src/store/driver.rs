@@ -413,6 +413,45 @@ pub(crate) async fn events_after<D: Driver>(
     rows.iter().map(decode_event::<D>).collect()
 }
 
+/// Events of every channel after `after`, oldest first, at most `limit`.
+pub(crate) async fn events_after_any<D: Driver>(
+    pool: &Pool<D::DB>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let query = D::bind_i64(D::bind_i64(sqlx::query(D::DIALECT.events_after_any()), after), limit.into());
+    let rows = D::fetch_all(&mut conn, query).await.map_err(classify)?;
+    rows.iter().map(decode_event::<D>).collect()
+}
+
+/// The last seq of the whole log, 0 when it is empty.
+pub(crate) async fn last_seq_any<D: Driver>(pool: &Pool<D::DB>) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    scalar::<D>(&mut conn, sqlx::query(D::DIALECT.prune().last)).await
+}
+
+/// The values matching `query` and the last seq of the whole log, read in one transaction so
+/// that the values are exactly the state after that seq (seq order is commit order).
+pub(crate) async fn snapshot<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    query: &ListQuery,
+) -> Result<(i64, Vec<Stored<R>>), StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, query)?;
+    let mut tx = pool.begin_with(D::DIALECT.begin_snapshot()).await.map_err(classify)?;
+    let seq = scalar::<D>(&mut tx, sqlx::query(D::DIALECT.prune().last)).await?;
+    let mut sqlx_query = sqlx::query(&built.sql);
+    for (value, ty) in &built.params {
+        sqlx_query = D::bind(sqlx_query, value, *ty);
+    }
+    let rows = D::fetch_all(&mut tx, sqlx_query).await.map_err(classify)?;
+    let values: Result<Vec<_>, _> =
+        rows.iter().map(|row| decode_stored::<D, R>(row, statements).map(|(stored, _)| stored)).collect();
+    tx.rollback().await.map_err(classify)?;
+    Ok((seq, values?))
+}
+
 fn decode_event<D: Driver>(row: &Row<D::DB>) -> Result<Event, StoreError> {
     let get = |index, ty| D::decode(row, index, ty).map_err(classify);
     let malformed =

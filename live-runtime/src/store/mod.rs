@@ -198,6 +198,17 @@ impl Store {
         dispatch!(self, |pool, D| driver::events_after::<D>(pool, channel, after_seq, limit).await)
     }
 
+    /// The events of every channel with a seq greater than `after_seq`, oldest first, at most
+    /// `limit` of them: how a reader that follows the whole log catches up.
+    pub async fn events_after_any(&self, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        dispatch!(self, |pool, D| driver::events_after_any::<D>(pool, after_seq, limit).await)
+    }
+
+    /// The seq of the last committed event of any channel, 0 when the log is empty.
+    pub async fn last_seq_any(&self) -> Result<i64, StoreError> {
+        dispatch!(self, |pool, D| driver::last_seq_any::<D>(pool).await)
+    }
+
     /// The seq of the last committed event of `channel`, 0 when it has none.
     pub async fn last_seq(&self, channel: &str) -> Result<i64, StoreError> {
         dispatch!(self, |pool, D| driver::last_seq::<D>(pool, channel).await)
@@ -328,6 +339,13 @@ impl<R: LiveResource> Records<R> {
     /// The values matching `query`, in its order (then by id).
     pub async fn list(&self, query: &ListQuery) -> Result<Vec<Stored<R>>, StoreError> {
         dispatch!(self.store, |pool, D| driver::list::<D, R>(pool, query).await)
+    }
+
+    /// The values matching `query` together with the seq of the whole log they correspond to,
+    /// read in one transaction: every event with a greater seq changes them, none at or below
+    /// it does (design §6, snapshot).
+    pub async fn snapshot(&self, query: &ListQuery) -> Result<(i64, Vec<Stored<R>>), StoreError> {
+        dispatch!(self.store, |pool, D| driver::snapshot::<D, R>(pool, query).await)
     }
 
     /// How many values match `filters`.

@@ -161,6 +161,30 @@ impl Dialect {
         }
     }
 
+    /// Events of every channel after a seq, oldest first. Parameters: after, limit.
+    pub(crate) fn events_after_any(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                "SELECT seq, channel, method, body, version, origin, at FROM live_events \
+                 WHERE seq > ? ORDER BY seq LIMIT ?"
+            }
+            Dialect::Postgres => {
+                "SELECT seq, channel, method, body, version, origin, at FROM live_events \
+                 WHERE seq > $1 ORDER BY seq LIMIT $2"
+            }
+        }
+    }
+
+    /// Begins the read-only transaction of a snapshot: every read in it sees one committed
+    /// state. SQLite in WAL mode pins its snapshot at the first read of a deferred
+    /// transaction; PostgreSQL needs `REPEATABLE READ` for that.
+    pub(crate) fn begin_snapshot(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN",
+            Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        }
+    }
+
     /// The last seq of one channel, 0 when it has none. Parameter: channel.
     pub(crate) fn last_seq(self) -> &'static str {
         match self {
