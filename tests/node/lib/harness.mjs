@@ -281,13 +281,18 @@ export function fayeClient(server, transport, options = {}) {
       await withTimeout(subscription, ms, `subscribe ${channel}`);
       return subscription;
     },
-    /** Disconnects (bounded), never throws. */
+    /**
+     * Disconnects (bounded) if connected, then stops the client for good (no more handshakes or
+     * connects), so a refused or stranded client cannot keep the test process alive. Never throws.
+     */
     async close() {
       try {
-        await withTimeout(client.disconnect(), 3000, 'disconnect');
+        if (client._state === client.CONNECTED) await withTimeout(client.disconnect(), 3000, 'disconnect');
       } catch {
         // the server may be gone already
       }
+      client._advice.reconnect = 'none';
+      client._dispatcher.close();
     },
   };
 }
