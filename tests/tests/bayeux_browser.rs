@@ -451,3 +451,17 @@ async fn closing_the_stream_unbinds_and_ending_the_session_closes_it() {
     let replies = t.post(connect).await;
     assert_eq!(replies[0]["advice"]["reconnect"], json!("handshake"), "the next heartbeat re-handshakes");
 }
+
+#[tokio::test]
+async fn huge_jsonp_urls_are_refused_before_the_endpoint() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = start(browser_options()).await;
+    // Past the HTTP layer's 64 KiB URI bound: refused with 414, documented at `Options::max_jsonp_size`.
+    let request = format!("GET /live?jsonp=cb&message={} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "x".repeat(70_000));
+    let mut socket = bounded("a connection", TcpStream::connect(t.addr)).await.expect("connect");
+    bounded("the request", socket.write_all(request.as_bytes())).await.expect("write");
+    let mut head = vec![0; 12];
+    bounded("the status line", socket.read_exact(&mut head)).await.expect("a status line");
+    assert_eq!(String::from_utf8_lossy(&head), "HTTP/1.1 414");
+    assert_eq!(t.server.session_count(), 0);
+}
