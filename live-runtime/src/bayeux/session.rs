@@ -426,6 +426,59 @@ mod tests {
         assert!(session.is_expired(Instant::now() + Duration::from_secs(3600), Duration::from_secs(1)));
     }
 
+    fn events(session: &Arc<Session>) -> Vec<Event> {
+        match session.attach().take() {
+            Take::Events(events) => events,
+            other => panic!("expected events, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fence_puts_the_replay_first_and_drops_what_it_covered() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        let channel: Arc<str> = "/a".into();
+        assert!(session.begin_fence(&channel));
+        assert!(!session.begin_fence(&channel), "one catch-up per channel at a time");
+        // Live events published while the hook reads the log: 5 is also in the replay, 6 is not.
+        assert_eq!(session.push_seq(event(5), Some(("/a", 5)), 10), Push::Queued);
+        assert_eq!(session.push_seq(event(6), Some(("/a", 6)), 10), Push::Queued);
+        // Other channels are not held back.
+        assert_eq!(session.push_seq(event(100), Some(("/b", 7)), 10), Push::Queued);
+        assert_eq!(session.end_fence("/a", vec![event(4), event(5)], Some(5), 10), Push::Queued);
+        assert_eq!(events(&session), vec![event(100), event(4), event(5), event(6)]);
+    }
+
+    #[test]
+    fn a_floor_drops_late_duplicates_until_a_newer_event_passes() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        let channel: Arc<str> = "/a".into();
+        assert!(session.begin_fence(&channel));
+        assert_eq!(session.end_fence("/a", vec![event(1), event(2)], Some(2), 10), Push::Queued);
+        // The publisher was behind the hook: 2 arrives live after the replay.
+        assert_eq!(session.push_seq(event(2), Some(("/a", 2)), 10), Push::Covered);
+        assert_eq!(session.push_seq(event(3), Some(("/a", 3)), 10), Push::Queued);
+        assert_eq!(events(&session), vec![event(1), event(2), event(3)]);
+        assert!(lock(&session.state).fences.is_empty(), "the floor is gone once passed");
+    }
+
+    #[test]
+    fn a_reset_lets_every_buffered_event_through() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        let channel: Arc<str> = "/a".into();
+        assert!(session.begin_fence(&channel));
+        assert_eq!(session.push_seq(event(9), Some(("/a", 9)), 10), Push::Queued);
+        assert_eq!(session.end_fence("/a", Vec::new(), None, 10), Push::Queued);
+        assert_eq!(events(&session), vec![event(9)]);
+    }
+
+    #[test]
+    fn a_buffer_counts_against_the_queue_limit() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        assert!(session.begin_fence(&"/a".into()));
+        assert_eq!(session.push_seq(event(1), Some(("/a", 1)), 1), Push::Queued);
+        assert_eq!(session.push_seq(event(2), Some(("/a", 2)), 1), Push::Overflow);
+    }
+
     #[test]
     fn requeued_events_keep_their_order() {
         let session = Arc::new(Session::new(1, ClientId::random()));
