@@ -62,7 +62,7 @@ for (const transport of TRANSPORTS) {
         assert.equal(events.length, 4, JSON.stringify(events));
         assert.deepEqual(
           events.map((e) => e.method),
-          ['POST', 'PUT', 'PUT', 'DELETE'],
+          ['POST', 'PUT', 'PATCH', 'DELETE'],
         );
         assert.deepEqual(events[0].body, created);
         assert.deepEqual(events[1].body, updated);
