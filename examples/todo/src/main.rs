@@ -142,7 +142,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
     let local = listener.local_addr()?;
-    tracing::info!(database = %args.database, "listening on http://{local}; Bayeux at http://{local}{mount}");
+    tracing::info!(database = %args.database, "listening on http://{local}");
+    tracing::info!("Bayeux (live changes of /api/todos) at http://{local}{mount}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
