@@ -215,12 +215,12 @@ export async function withServer(options, body) {
   }
 }
 
-/** A JSON REST call; resolves to `{status, body}`. */
-export async function rest(server, method, urlPath, body) {
+/** A JSON REST call, with optional extra headers; resolves to `{status, body}`. */
+export async function rest(server, method, urlPath, body, headers = {}) {
   const response = await withTimeout(
     fetch(server.url + urlPath, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
     10000,
@@ -237,8 +237,8 @@ export async function rest(server, method, urlPath, body) {
 }
 
 /** Like rest(), but throws unless the status is 2xx; resolves to the body. */
-export async function restOk(server, method, urlPath, body) {
-  const result = await rest(server, method, urlPath, body);
+export async function restOk(server, method, urlPath, body, headers) {
+  const result = await rest(server, method, urlPath, body, headers);
   if (result.status < 200 || result.status > 299) {
     throw new Error(`${method} ${urlPath}: ${result.status} ${JSON.stringify(result.body)}`);
   }

@@ -46,7 +46,13 @@ for (const transport of TRANSPORTS) {
       try {
         const { events, listener } = collector();
         await c.subscribe('/api/todos', listener);
-        const created = await restOk(server, 'POST', '/api/todos', { title: 'write tests', order: 1 });
+        const created = await restOk(
+          server,
+          'POST',
+          '/api/todos',
+          { title: 'write tests', order: 1 },
+          { 'live-request-id': 'create-1' },
+        );
         await waitFor(() => events.length >= 1, 2000, 'the create event');
         const updated = await restOk(server, 'PUT', `/api/todos/${created.id}`, {
           ...created,
@@ -69,6 +75,8 @@ for (const transport of TRANSPORTS) {
         assert.deepEqual(events[2].body, patched);
         assert.deepEqual(events[3].body, deleted);
         assert.equal(patched.order, 7);
+        assert.equal(events[0].origin, 'create-1', 'origin echoes the Live-Request-Id of the write');
+        assert.equal(events[1].origin, null, 'origin is null for a write without Live-Request-Id');
         for (let i = 1; i < events.length; i += 1) {
           assert.ok(events[i].seq > events[i - 1].seq, `seq increases: ${JSON.stringify(events)}`);
         }

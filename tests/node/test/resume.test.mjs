@@ -73,9 +73,26 @@ describe('resume and snapshot', () => {
         );
         assert.ok(events[0].seq > lastSeq, 'nothing at or before the seq the client already had');
         for (let i = 1; i < events.length; i += 1) assert.ok(events[i].seq > events[i - 1].seq, 'in seq order');
-        assert.notEqual(subscribeReply(back, '/api/todos')?.ext?.reset, true, 'no reset for a recent seq');
+        const reply = subscribeReply(back, '/api/todos');
+        assert.notEqual(reply?.ext?.reset, true, 'no reset for a recent seq');
+        assert.equal(reply?.ext?.replayed, 3, `the reply counts the replay: ${JSON.stringify(reply)}`);
+        assert.equal(reply?.ext?.seq, events[2].seq, 'the reply names the seq the replay reached');
       } finally {
         await back.close();
+      }
+    });
+
+    it(`answers a since beyond the log with reset, and still subscribes, over ${transport}`, async () => {
+      const c = fayeClient(server, transport, { extensions: [subscribeExt('/api/todos', { since: 1e9 })] });
+      try {
+        const { events, listener } = collector();
+        await c.subscribe('/api/todos', listener);
+        assert.equal(subscribeReply(c, '/api/todos')?.ext?.reset, true, 'reset: the client must reload');
+        const created = await restOk(server, 'POST', '/api/todos', { title: 'after reset' });
+        await waitFor(() => events.length >= 1, 2000, 'a live event after the reset');
+        assert.deepEqual(events.map((e) => e.body), [created]);
+      } finally {
+        await c.close();
       }
     });
 
@@ -92,7 +109,7 @@ describe('resume and snapshot', () => {
         assert.ok(reply?.ext?.snapshot, `the reply carries a snapshot: ${JSON.stringify(reply)}`);
         const snapshot = reply.ext.snapshot;
         const byId = (list) => [...list].sort((x, y) => x.id - y.id);
-        assert.deepEqual(byId(snapshot.rows), byId(rows), 'the snapshot rows are the table');
+        assert.deepEqual(snapshot.rows, byId(rows), 'the snapshot rows are the table, in id order');
         assert.equal(typeof snapshot.seq, 'number');
 
         const changed = await restOk(server, 'PATCH', `/api/todos/${a.id}`, { completed: true });
