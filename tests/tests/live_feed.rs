@@ -375,3 +375,73 @@ async fn a_bulk_write_larger_than_the_bell_arrives_whole_sqlite() {
 async fn a_bulk_write_larger_than_the_bell_arrives_whole_postgres() {
     bulk_on(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn resume_works_over_websocket() {
+    let app = app(Backend::Sqlite).await;
+    let records = app.live.records::<Note>();
+    records.create(note("seen"), &Write::new()).await.expect("write");
+    let since = app.live.store().last_seq(CHANNEL).await.expect("last seq");
+    for title in ["missed 1", "missed 2"] {
+        records.create(note(title), &Write::new()).await.expect("write");
+    }
+    let url = format!("ws://{}/live", app.probe.0);
+    let (stream, _) = bounded("an upgrade", tokio_tungstenite::connect_async(url)).await.expect("upgrade");
+    let mut ws = Ws { stream };
+    let replies = ws.call(handshake_message()).await;
+    let id = replies[0]["clientId"].as_str().expect("a clientId").to_owned();
+    let mut subscribe = subscribe_message(&id, json!(CHANNEL), "s");
+    subscribe["ext"] = json!({"since": since});
+    let replies = ws.call(subscribe).await;
+    assert_eq!(replies[0]["successful"], json!(true), "{replies:?}");
+    assert_eq!(replies[0]["ext"]["replayed"], json!(2), "{replies:?}");
+    ws.send(json!({"channel":"/meta/connect","clientId":id,"connectionType":"websocket","id":"c0"})).await;
+    records.create(note("live"), &Write::new()).await.expect("write");
+    let got = ws_collect(&mut ws, 3).await;
+    let titles: Vec<&str> = got.iter().map(|e| e["body"]["title"].as_str().unwrap_or_default()).collect();
+    assert_eq!(titles, ["missed 1", "missed 2", "live"]);
+}
+
+#[tokio::test]
+async fn shutdown_stops_publishing() {
+    let app = app(Backend::Sqlite).await;
+    let before = app.client().await;
+    app.probe.post(subscribe_message(&before, json!(CHANNEL), "s")).await;
+    app.live.shutdown();
+    // The session is over: its next connect is told to handshake again.
+    let replies = app.probe.post(connect_message(&before, "c1")).await;
+    assert!(reply_to(&replies, "c1")["error"].as_str().is_some_and(|e| e.starts_with("401:")), "{replies:?}");
+    // A client arriving afterwards gets no changes: the feed is stopped, though writes still succeed.
+    let after = app.client().await;
+    app.probe.post(subscribe_message(&after, json!(CHANNEL), "s")).await;
+    app.live.records::<Note>().create(note("unpublished"), &Write::new()).await.expect("write");
+    let replies = app.probe.post(connect_message(&after, "c2")).await;
+    assert!(events(&replies).is_empty(), "{replies:?}");
+    assert_eq!(app.live.store().events_after(CHANNEL, 0, 10).await.expect("log").len(), 1);
+}
+
+#[tokio::test]
+async fn retention_prunes_the_log_periodically() {
+    let db = store(Backend::Sqlite).await;
+    let live = Live::builder()
+        .resource::<Note>()
+        .retention(Retention::default().max_events(2), Duration::from_millis(20))
+        .store(db.store.clone())
+        .await
+        .expect("live starts");
+    for n in 0..5 {
+        live.records::<Note>().create(note(&format!("n{n}")), &Write::new()).await.expect("write");
+    }
+    let last = live.store().last_seq(CHANNEL).await.expect("last seq");
+    let deadline = Instant::now() + WAIT;
+    let mut pruned = 0;
+    for _ in 0..1000 {
+        pruned = live.store().pruned_through().await.expect("mark");
+        if pruned >= last - 2 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pruned, last - 2, "only the last two seqs are kept");
+    assert_eq!(live.store().events_after(CHANNEL, 0, 10).await.expect("log").len(), 2);
+}
