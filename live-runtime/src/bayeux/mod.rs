@@ -11,6 +11,9 @@
 //!
 //! - Delivery is at most once, as in faye (bayeux.md d): events published while a session is gone are
 //!   lost, so clients re-fetch after a re-handshake.
+//! - A subscribe may ask to resume (`ext.since`) or for a snapshot (`ext.snapshot`); a [`History`] hook
+//!   answers, and the engine fences the subscription by seq so the answer and the live events meet with
+//!   no gap and no duplicate (see [`history`]).
 //! - A session whose queue fills up ([`Options::queue_limit`]) is dropped; its client is told to handshake
 //!   again instead of silently missing events.
 //! - Clients may publish only where [`Options::allow_publish`] (or [`Options::publish_policy`]) says, and

@@ -507,11 +507,18 @@ impl Server {
         reply.succeed()
     }
 
-    /// Undoes a fenced subscribe whose catch-up failed; a subscription that existed before is kept.
+    /// Undoes a fenced subscribe whose catch-up failed. A subscription that existed before is kept, and
+    /// the live events buffered meanwhile are delivered: they belong to it.
     fn abandon(&self, session: &Arc<Session>, name: &str, added: bool) {
+        if !added {
+            if session.end_fence(name, Vec::new(), None, self.inner.options.queue_limit) == Push::Overflow {
+                self.destroy(session, false);
+            }
+            return;
+        }
         let mut index = write(&self.inner.index);
         session.abort_fence(name);
-        if added && session.remove_subscription(name) {
+        if session.remove_subscription(name) {
             remove_from_index(&mut index, name, session.key);
         }
     }
@@ -694,7 +701,7 @@ fn remove_from_index(index: &mut HashMap<Arc<str>, Subscribers>, name: &str, key
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bayeux::Transport;
+    use crate::bayeux::{Replayed, Transport};
     use serde_json::json;
 
     fn context() -> Context {
@@ -790,6 +797,111 @@ mod tests {
         assert_eq!(server.publish("/a", json!(3)).expect("publishes"), 0);
         assert!(!server.has_session(&id));
         assert!(read(&server.inner.index).is_empty());
+    }
+
+    /// A history that answers every channel with a fixed reply, publishing `live` on it first, as a
+    /// publisher racing the hook would.
+    struct Fixed {
+        server: std::sync::OnceLock<Server>,
+        live: Vec<i64>,
+        answer: Result<Caught, Error>,
+    }
+
+    impl super::super::History for Fixed {
+        fn catch_up<'a>(
+            &'a self,
+            channel: &'a str,
+            _catchup: Catchup,
+            _max: usize,
+            _context: &'a Context,
+        ) -> super::super::BoxFuture<'a, Result<Caught, Error>> {
+            if let Some(server) = self.server.get() {
+                for seq in &self.live {
+                    server.publish_serialize_seq(channel, *seq, &json!({"seq": seq})).expect("publishes");
+                }
+            }
+            Box::pin(std::future::ready(self.answer.clone()))
+        }
+    }
+
+    async fn with_history(live: Vec<i64>, answer: Result<Caught, Error>) -> (Server, String) {
+        let history = Arc::new(Fixed { server: std::sync::OnceLock::new(), live, answer });
+        let server = Server::new(Options::default().history(Shared(Arc::clone(&history))));
+        let _ = history.server.set(server.clone());
+        let id = handshake(&server).await;
+        (server, id)
+    }
+
+    struct Shared(Arc<Fixed>);
+
+    impl super::super::History for Shared {
+        fn catch_up<'a>(
+            &'a self,
+            channel: &'a str,
+            catchup: Catchup,
+            max: usize,
+            context: &'a Context,
+        ) -> super::super::BoxFuture<'a, Result<Caught, Error>> {
+            self.0.catch_up(channel, catchup, max, context)
+        }
+    }
+
+    async fn subscribe_ext(server: &Server, id: &str, subscription: Value, ext: Value) -> Message {
+        let message = json!({"channel":"/meta/subscribe","clientId":id,"subscription":subscription,"id":"s","ext":ext});
+        send(server, message).await.replies.remove(0)
+    }
+
+    fn data(events: &[Event]) -> Vec<Value> {
+        events.iter().map(|e| serde_json::from_slice::<Value>(e.frame()).expect("JSON")[0]["data"].clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_replay_and_racing_live_events_meet_without_gap_or_duplicate() {
+        // The publisher is behind the hook's read of the log: it publishes 2 while the hook runs, the
+        // replay reaches 3, and then the publisher goes on with 3 (already replayed) and 4.
+        let replay = (1..=3).map(|seq| Replayed { seq, data: json!({"seq": seq}).to_string() }).collect();
+        let (server, id) = with_history(vec![2], Ok(Caught::Replay { events: replay, through: 3 })).await;
+        let reply = subscribe_ext(&server, &id, json!("/api/x"), json!({"since": 0})).await;
+        assert_eq!(reply.successful, Some(true), "{reply:?}");
+        assert_eq!(reply.ext, Some(json!({"seq": 3, "replayed": 3})));
+        server.publish_serialize_seq("/api/x", 3, &json!({"seq": 3})).expect("publishes");
+        server.publish_serialize_seq("/api/x", 4, &json!({"seq": 4})).expect("publishes");
+        let seqs: Vec<Value> = data(&queued(&server, &id)).into_iter().map(|d| d["seq"].clone()).collect();
+        assert_eq!(seqs, vec![json!(1), json!(2), json!(3), json!(4)]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_catch_up_keeps_an_existing_subscription_and_its_events() {
+        let (server, id) = with_history(vec![7], Err(Error::custom(503, ["/api/x"], "History unavailable"))).await;
+        subscribe(&server, &id, json!("/api/x")).await;
+        let reply = subscribe_ext(&server, &id, json!("/api/x"), json!({"snapshot": true})).await;
+        assert_eq!(reply.error.as_deref(), Some("503:/api/x:History unavailable"));
+        assert_eq!(data(&queued(&server, &id)), vec![json!({"seq": 7})]);
+        assert_eq!(server.publish("/api/x", json!(8)).expect("publishes"), 1, "still subscribed");
+        // A new subscription whose catch-up fails is not left behind.
+        let reply = subscribe_ext(&server, &id, json!("/api/y"), json!({"since": 1})).await;
+        assert_eq!(reply.successful, Some(false));
+        assert_eq!(server.publish("/api/y", json!(1)).expect("publishes"), 0);
+    }
+
+    #[tokio::test]
+    async fn catch_up_requests_are_checked() {
+        let (server, id) = with_history(Vec::new(), Ok(Caught::Reset)).await;
+        let reply = subscribe_ext(&server, &id, json!("/api/*"), json!({"since": 1})).await;
+        assert_eq!(reply.error.as_deref(), Some("405:/api/*:since and snapshot need a channel name"));
+        let reply = subscribe_ext(&server, &id, json!("/api/x"), json!({"since": 1, "snapshot": true})).await;
+        assert!(reply.error.as_deref().is_some_and(|e| e.starts_with("400:")), "{reply:?}");
+        let reply = subscribe_ext(&server, &id, json!("/api/x"), json!({"since": -1})).await;
+        assert!(reply.error.as_deref().is_some_and(|e| e.starts_with("400:")), "{reply:?}");
+        let reply = subscribe_ext(&server, &id, json!(["/api/x", "/api/y"]), json!({"since": 1})).await;
+        assert!(reply.error.as_deref().is_some_and(|e| e.starts_with("400:")), "{reply:?}");
+        let reply = subscribe_ext(&server, &id, json!("/api/x"), json!({"since": 1})).await;
+        assert_eq!(reply.ext, Some(json!({"reset": true})));
+        // Without a history, resuming is refused rather than silently ignored.
+        let plain = Server::new(Options::default());
+        let id = handshake(&plain).await;
+        let reply = subscribe_ext(&plain, &id, json!("/api/x"), json!({"snapshot": true})).await;
+        assert_eq!(reply.error.as_deref(), Some("405:/api/x:No history on this server"));
     }
 
     #[tokio::test]
