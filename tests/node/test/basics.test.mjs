@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import {
   TRANSPORTS,
   collector,
@@ -272,3 +273,43 @@ for (const transport of TRANSPORTS) {
     });
   });
 }
+
+describe('disconnect over a raw WebSocket', () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('is acknowledged, then the server closes the socket with code 1000', async () => {
+    const [handshake] = await bayeuxPost(server, [
+      { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket', 'long-polling'], id: '1' },
+    ]);
+    assert.equal(handshake.successful, true, JSON.stringify(handshake));
+    const { clientId } = handshake;
+    const socket = new WebSocket(server.endpoint.replace(/^http/, 'ws'));
+    const replies = [];
+    let closed;
+    socket.on('message', (data) => replies.push(...JSON.parse(data.toString())));
+    const closedPromise = new Promise((resolve) => {
+      socket.on('close', (code) => {
+        closed = code;
+        resolve();
+      });
+    });
+    try {
+      await withTimeout(new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)), 3000, 'open');
+      socket.send(JSON.stringify([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: '2' }]));
+      await waitFor(() => replies.some((r) => r.id === '2'), 3000, 'the first connect reply');
+      socket.send(JSON.stringify([{ channel: '/meta/disconnect', clientId, id: '3' }]));
+      await waitFor(() => replies.some((r) => r.id === '3'), 3000, 'the disconnect reply');
+      assert.equal(replies.find((r) => r.id === '3').successful, true);
+      await withTimeout(closedPromise, 3000, 'the server to close the socket');
+      assert.equal(closed, 1000);
+    } finally {
+      socket.terminate();
+    }
+  });
+});
