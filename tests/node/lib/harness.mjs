@@ -327,3 +327,62 @@ export function collector() {
   const listener = (data) => events.push(data);
   return { events, listener };
 }
+
+/**
+ * A loopback TCP proxy to 127.0.0.1:`targetPort` that records every HTTP request line it forwards
+ * (`requests`: `{at, method, path, upgrade}`), so a test can count requests and WebSocket upgrades on
+ * the wire, whatever the client retries by itself. The target may go away and come back on the same
+ * port. `endpoint` is the Bayeux URL through the proxy; `close()` ends it and every connection.
+ */
+export async function countingProxy(targetPort) {
+  const requests = [];
+  const sockets = new Set();
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    let carry = '';
+    let upgraded = false;
+    client.on('data', (chunk) => {
+      if (!upgraded) {
+        // A request line can follow a body with no separator, and can be split across chunks: search the
+        // new bytes plus a short tail of the old ones, counting only lines that end in the new bytes.
+        const text = carry + chunk.toString('latin1');
+        for (const match of text.matchAll(/(GET|POST|OPTIONS|PUT|DELETE|PATCH|HEAD) (\/\S*) HTTP\/1\.[01]\r\n/g)) {
+          if (match.index + match[0].length <= carry.length) continue;
+          const headersEnd = text.indexOf('\r\n\r\n', match.index);
+          const head = text.slice(match.index, headersEnd < 0 ? undefined : headersEnd);
+          const upgrade = /\r\nupgrade:\s*websocket/i.test(head);
+          requests.push({ at: Date.now(), method: match[1], path: match[2], upgrade });
+          if (upgrade) upgraded = true;
+        }
+        carry = text.slice(-200);
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise((resolve, reject) => {
+    proxy.once('error', reject);
+    proxy.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = proxy.address();
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}/live`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        proxy.close(() => resolve());
+      }),
+  };
+}

@@ -1,14 +1,21 @@
 // Server restart: the process is killed and started again on the same port and database. The client is
 // told to handshake again, does so by itself, re-subscribes, and gets the next REST change, all without a
-// tight request loop.
+// tight request loop, counted both in the client and on the wire through a loopback proxy.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TRANSPORTS, collector, fayeClient, restOk, startServer, waitFor } from '../lib/harness.mjs';
+import {
+  TRANSPORTS,
+  collector,
+  countingProxy,
+  fayeClient,
+  restOk,
+  startServer,
+  waitFor,
+} from '../lib/harness.mjs';
 
-/** The most messages on `channel` sent within any one-second window. */
-function peakPerSecond(sent, channel) {
-  const times = sent.filter((m) => m.channel === channel).map((m) => m.at);
+/** The most of `times` (sorted) within any one-second window. */
+function peakPerSecond(times) {
   let peak = 0;
   for (let i = 0, j = 0; i < times.length; i += 1) {
     while (times[i] - times[j] >= 1000) j += 1;
@@ -21,7 +28,9 @@ describe('server restart', () => {
   for (const transport of TRANSPORTS) {
     it(`re-handshakes, re-subscribes and gets the next change over ${transport}`, async () => {
       let server = await startServer();
-      const c = fayeClient(server, transport);
+      // The client talks through a loopback proxy that counts HTTP requests and WebSocket upgrades.
+      const proxy = await countingProxy(server.port);
+      const c = fayeClient(server, transport, { endpoint: proxy.endpoint });
       try {
         const { events, listener } = collector();
         await c.subscribe('/api/todos', listener);
@@ -52,10 +61,17 @@ describe('server restart', () => {
         );
         await waitFor(() => c.client._dispatcher.connectionType === transport, 5000, `back on ${transport}`);
 
-        // No tight loop: a handful of connects and handshakes per second at most, all along.
-        assert.ok(peakPerSecond(c.stats.sent, '/meta/connect') < 5, 'fewer than 5 connects in any second');
-        assert.ok(peakPerSecond(c.stats.sent, '/meta/handshake') <= 2, 'at most 2 handshakes in any second');
+        // No tight loop: a handful of connects and handshakes per second at most, all along, counted both
+        // as messages the client sent and as requests on the wire.
+        const sentTimes = (channel) => c.stats.sent.filter((m) => m.channel === channel).map((m) => m.at);
+        assert.ok(peakPerSecond(sentTimes('/meta/connect')) < 5, 'fewer than 5 connects in any second');
+        assert.ok(peakPerSecond(sentTimes('/meta/handshake')) <= 2, 'at most 2 handshakes in any second');
         assert.ok(c.count('/meta/handshake') <= 4, `${c.count('/meta/handshake')} handshakes in all`);
+        const wire = proxy.requests.map((r) => r.at);
+        assert.ok(peakPerSecond(wire) < 10, `at most 10 requests in any second, saw ${peakPerSecond(wire)}`);
+        const upgrades = proxy.requests.filter((r) => r.upgrade).length;
+        if (transport === 'long-polling') assert.equal(upgrades, 0, 'no WebSocket attempts when disabled');
+        else assert.ok(upgrades >= 2 && upgrades <= 6, `${upgrades} WebSocket upgrades`);
         const unknown = c.stats.received.filter((m) => /^401:/.test(m.message.error ?? ''));
         assert.ok(
           unknown.every((m) => m.message.advice?.reconnect === 'handshake'),
@@ -63,6 +79,7 @@ describe('server restart', () => {
         );
       } finally {
         await c.close();
+        await proxy.close();
         await server.stop();
       }
     });
