@@ -86,15 +86,20 @@ for (const transport of TRANSPORTS) {
       }
     });
 
-    it('calls each of /api/todos, /api/* and /api/** once for one event, delivered once on the wire', async () => {
+    it('calls each of /api/todos, /api/* and /api/** once for one event, delivered once, withChannel naming /api/todos', async () => {
       const c = fayeClient(server, transport);
       try {
         const exact = collector();
         const star = collector();
         const starStar = collector();
+        const channels = [];
         await Promise.all([
           c.subscribe('/api/todos', exact.listener),
-          c.subscribe('/api/*', star.listener),
+          withTimeout(
+            c.client.subscribe('/api/*', star.listener).withChannel((channel) => channels.push(channel)),
+            5000,
+            'subscribe /api/*',
+          ),
           c.subscribe('/api/**', starStar.listener),
         ]);
         const created = await restOk(server, 'POST', '/api/todos', { title: 'wildcards' });
@@ -121,6 +126,7 @@ for (const transport of TRANSPORTS) {
         }
         const onWire = c.stats.received.filter((m) => m.channel === '/api/todos' && m.message.data !== undefined);
         assert.equal(onWire.length, 2, 'one copy of each event reaches the client');
+        assert.deepEqual(channels, ['/api/todos', '/api/todos'], 'withChannel names the concrete channel');
       } finally {
         await c.close();
       }
