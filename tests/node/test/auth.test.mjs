@@ -40,7 +40,7 @@ describe('--token', () => {
   });
 
   for (const transport of TRANSPORTS) {
-    it(`refuses /private/x without the token (403), accepts it with the token, never forwards it, over ${transport}`, async () => {
+    it(`guards /private/x with the token (403 without it) and never forwards it, over ${transport}`, async () => {
       const anonymous = fayeClient(server, transport);
       const wrong = fayeClient(server, transport, { extensions: [tokenExtension('wrong')] });
       const member = fayeClient(server, transport, { extensions: [tokenExtension(TOKEN)] });

@@ -86,7 +86,7 @@ for (const transport of TRANSPORTS) {
       }
     });
 
-    it('calls each of /api/todos, /api/* and /api/** once for one event, delivered once, withChannel naming /api/todos', async () => {
+    it('calls /api/todos, /api/* and /api/** once per event, sent once, withChannel naming /api/todos', async () => {
       const c = fayeClient(server, transport);
       try {
         const exact = collector();
@@ -174,7 +174,7 @@ for (const transport of TRANSPORTS) {
       }
     });
 
-    it('refuses client publishes on /api/todos (403), acks chat publishes and delivers them without clientId', async () => {
+    it('refuses client publishes on /api/todos (403); acks chat and delivers it without clientId', async () => {
       const a = fayeClient(server, transport);
       const b = fayeClient(server, transport);
       try {
@@ -306,7 +306,8 @@ describe('disconnect over a raw WebSocket', () => {
       });
     });
     try {
-      await withTimeout(new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)), 3000, 'open');
+      const opened = new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      await withTimeout(opened, 3000, 'the WebSocket to open');
       socket.send(JSON.stringify([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: '2' }]));
       await waitFor(() => replies.some((r) => r.id === '2'), 3000, 'the first connect reply');
       socket.send(JSON.stringify([{ channel: '/meta/disconnect', clientId, id: '3' }]));
