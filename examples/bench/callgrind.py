@@ -201,16 +201,23 @@ def summarize(paths):
         if not any(k[0] == backend for k in by):
             continue
         print(f"Instructions per request ({backend}, callgrind difference method):\n")
-        print("| route | (a) generated | (b) hand-written | (a)÷(b) of medians, target ≤ 1.10 |")
+        print("| route | (a) generated | (b) hand-written | (a)÷(b) of medians [per-pair range], target ≤ 1.10 |")
         print("| --- | --- | --- | --- |")
         for route in ROUTES:
             g, h = by.get((backend, route, "generated")), by.get((backend, route, "hand"))
             if not g and not h:
                 continue
-            cell = lambda v: "—" if not v else " / ".join(f"{x:,}" for x in v)
-            ratio = f"{statistics.median(g) / statistics.median(h):.3f}" if g and h else "—"
+            ratio = bench.ratio_cell(g or [], h or [], 3)
             print(f"| {bench.ROUTE_NAMES[route]} | {cell(g)} | {cell(h)} | {ratio} |")
         print()
+
+
+def cell(values):
+    """Median [min-max] of instruction counts."""
+    if not values:
+        return "—"
+    med = f"{statistics.median(values):,.0f}"
+    return med if len(values) == 1 else f"{med} [{min(values):,}–{max(values):,}]"
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ cd "$(dirname "$0")"
 OUT=${OUT:-results/run-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 EXE=$(python3 -c 'import run; print(run.build(None))')
-timeout 1800 python3 callgrind.py --no-build --exe "$EXE" --repeat 2 --out "$OUT/callgrind.jsonl"
-timeout 1800 python3 callgrind.py --no-build --exe "$EXE" --backend postgres --out "$OUT/callgrind.jsonl"
+timeout 1800 python3 callgrind.py --no-build --exe "$EXE" --repeat 5 --out "$OUT/callgrind.jsonl"
+timeout 1800 python3 callgrind.py --no-build --exe "$EXE" --backend postgres --repeat 3 --out "$OUT/callgrind.jsonl"
 timeout 3600 python3 run.py --no-build --exe "$EXE" --backend both --out "$OUT/rest.jsonl"
 {
   echo "# REST benchmark $(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD)"
