@@ -4,15 +4,17 @@
 //! ```text
 //! example-todo [--bind 127.0.0.1:3000] [--database sqlite://todo.db] [--hold-ms 25000]
 //!              [--allow-publish /chat/**]... [--no-websocket] [--token TOKEN]
+//!              [--handshake-token TOKEN]
 //! ```
 //!
 //! Each flag falls back to an environment variable (`LIVE_BIND`, `DATABASE_URL`, `LIVE_HOLD_MS`,
-//! `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`), then to its default: the
+//! `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`, `LIVE_HANDSHAKE_TOKEN`), then to its default: the
 //! server starts with no other set-up, creating the SQLite file and its table.
 //!
 //! With `--token`, subscribing to a channel under `/private/` needs `ext: {"token": TOKEN}` on the
 //! `/meta/subscribe` (403 otherwise); the token is removed from every incoming message, so it is never
-//! forwarded.
+//! forwarded. With `--handshake-token`, every handshake needs `ext: {"token": TOKEN}`: a client without
+//! it is refused with `401` and advice that slows its retries, so a misconfigured client cannot loop.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -71,6 +73,31 @@ struct Args {
     /// Require `ext.token` equal to this on subscribes to `/private/**`.
     #[arg(long, env = "LIVE_TOKEN")]
     token: Option<String>,
+    /// Require `ext.token` equal to this on every `/meta/handshake`.
+    #[arg(long, env = "LIVE_HANDSHAKE_TOKEN")]
+    handshake_token: Option<String>,
+}
+
+/// Refuses handshakes that do not carry the shared token in `ext.token`, and strips it.
+struct HandshakeGuard {
+    token: String,
+}
+
+impl Extension for HandshakeGuard {
+    fn incoming<'a>(
+        &'a self,
+        message: &'a mut Message,
+        _context: &'a Context,
+    ) -> BoxFuture<'a, Result<(), bayeux::Error>> {
+        let handshake = message.channel.as_deref() == Some("/meta/handshake");
+        let given = message.ext.as_mut().and_then(|ext| ext.as_object_mut()).and_then(|ext| ext.remove("token"));
+        let allowed = !handshake || given.as_ref().and_then(|token| token.as_str()) == Some(self.token.as_str());
+        Box::pin(std::future::ready(if allowed {
+            Ok(())
+        } else {
+            Err(bayeux::Error::custom(401, ["/meta/handshake"], "Authentication required"))
+        }))
+    }
 }
 
 /// Guards `/private/**` subscriptions with a shared token, and strips `ext.token` from every incoming
@@ -129,6 +156,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(token) = args.token.clone() {
         options = options.extension(TokenGuard { token });
+    }
+    if let Some(token) = args.handshake_token.clone() {
+        options = options.extension(HandshakeGuard { token });
     }
     let mount = options.mount_path().to_owned();
     let live = Live::builder()

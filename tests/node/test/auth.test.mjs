@@ -1,6 +1,6 @@
 // Extension auth with --token, as example-todo implements it: subscribing under /private/ needs
 // `ext.token` on the /meta/subscribe (403 otherwise), and the token is never forwarded to subscribers.
-// A refused handshake must not make the client loop.
+// With --handshake-token a handshake without the token is refused, and the client must not loop.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -79,9 +79,9 @@ describe('--token', () => {
 
     it(
       `refuses a handshake without the token and the client does not loop, over ${transport}`,
-      { todo: 'needs a handshake-level refusal in example-todo (--token guards /private/** subscribes only)' },
       async () => {
-        const c = fayeClient(server, transport);
+        const guarded = await startServer({ args: ['--handshake-token', TOKEN] });
+        const c = fayeClient(guarded, transport);
         const started = Date.now();
         try {
           let acknowledged = false;
@@ -105,8 +105,17 @@ describe('--token', () => {
           }
           assert.equal(acknowledged, false, 'the subscription was never acknowledged');
           assert.equal(c.count('/meta/subscribe'), 0, 'nothing but handshakes was sent');
+
+          // The same server accepts a client that brings the token.
+          const member = fayeClient(guarded, transport, { extensions: [tokenExtension(TOKEN)] });
+          try {
+            await withTimeout(member.client.subscribe('/api/todos', () => {}), 3000, 'subscribe with the token');
+          } finally {
+            await member.close();
+          }
         } finally {
           await c.close();
+          await guarded.stop();
         }
       },
     );
