@@ -102,7 +102,8 @@ def one_run(args, exe, impl, route, n, workdir):
     subprocess.run(seed, check=True, capture_output=True, timeout=120)
     out_file = os.path.join(workdir, f"callgrind.{impl}.{route}.{n}.out")
     cmd = ["taskset", "-c", str(args.server_cpu), "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
-           exe, "--mode", impl, "--database", database, "--port", str(args.port), "--workers", "1"]
+           exe, "--mode", impl, "--database", database, "--port", str(args.port), "--workers", "1",
+           *args.server_arg]
     log = open(os.path.join(workdir, f"callgrind.{impl}.{route}.{n}.log"), "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -154,6 +155,8 @@ def main():
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--pg-url", default=os.environ.get("LIVE_BENCH_POSTGRES",
                                                        "postgres://postgres@127.0.0.1:5432/live_bench"))
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="extra argument for the measured server (repeatable), e.g. --server-arg=--detach")
     ap.add_argument("--keep", action="store_true", help="keep the callgrind.out files (results/callgrind/)")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--exe", default=None)
@@ -175,6 +178,7 @@ def main():
             irs = {n: one_run(args, exe, impl, route, n, workdir) for n in (args.r1, args.r2)}
             per_req = (irs[args.r2] - irs[args.r1]) / (args.r2 - args.r1)
             res = {"impl": impl, "backend": args.backend, "route": route, "r1": args.r1, "r2": args.r2,
+                   "server_args": args.server_arg,
                    "ir_r1": irs[args.r1], "ir_r2": irs[args.r2], "instructions_per_request": round(per_req),
                    "git": bench.git_rev(), "valgrind": valgrind, "machine": bench.machine_line(),
                    "at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}

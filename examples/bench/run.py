@@ -232,6 +232,7 @@ def start_server(args, impl, backend, exe, log_path):
             cmd += ["--workers", str(args.workers)]
         if args.max_connections:
             cmd += ["--max-connections", str(args.max_connections)]
+        cmd += args.server_arg
         proc = subprocess.Popen(cmd, cwd=HERE, stdout=log, stderr=subprocess.STDOUT)
         ready = base + "/api/todos/1"
     try:
@@ -376,6 +377,7 @@ def measure_route(args, backend, impl, rnd, route, proc, base, meta, pg_root):
         "client_cpu_util": round(wrk_cpu / wall, 3),
         "builds_running": max(builds0, builds1),
         "max_connections": args.max_connections or "default",
+        "server_args": args.server_arg,
         **meta,
     }
     if pg_root:
@@ -500,6 +502,8 @@ def main():
     ap.add_argument("--workers", type=int, default=0, help="tokio workers (0: the runtime's default)")
     ap.add_argument("--max-connections", type=int, default=0,
                     help="pool size for both of our modes (0: the store's default)")
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="extra argument for our servers (repeatable), e.g. --server-arg=--detach")
     ap.add_argument("--retries", type=int, default=2,
                     help="re-runs of a route on a fresh server after a run with errors")
     ap.add_argument("--pg-url", default=os.environ.get("LIVE_BENCH_POSTGRES",

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! live-bench --mode generated|hand --database sqlite://results/bench.db [--fresh] [--seed 10000]
-//!            [--port 8080] [--workers N] [--max-connections N] [--seed-only] [--log FILTER]
+//!            [--port 8080] [--workers N] [--max-connections N] [--detach] [--seed-only] [--log FILTER]
 //! ```
 
 mod hand;
@@ -20,6 +20,10 @@ use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use clap::{Parser, ValueEnum};
 use live_runtime::{Live, Store, StoreOptions};
 
@@ -92,6 +96,11 @@ struct Args {
     /// Pool size, for experiments; without it both modes use the store's default (8).
     #[arg(long)]
     max_connections: Option<u32>,
+    /// Run every request in a task of its own, so that a client that goes away no longer cancels
+    /// its handler half-way (an experiment for the cancelled-write problem of
+    /// `docs/benchmarks.md`; off for the measurements).
+    #[arg(long)]
+    detach: bool,
     /// Tokio worker threads (default: one per CPU the process may run on, as `#[tokio::main]` does).
     #[arg(long)]
     workers: Option<usize>,
@@ -136,6 +145,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
             hand::router(backend, &args.database, connections.unwrap_or(hand::MAX_CONNECTIONS)).await?
         }
     };
+    let router = if args.detach { router.layer(axum::middleware::from_fn(detach)) } else { router };
     let rows = seed::seed(backend, &args.database, args.seed).await?;
     if args.seed_only {
         println!("{{\"event\":\"seeded\",\"rows\":{rows}}}");
@@ -173,6 +183,16 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         } => {}
     }
     Ok(())
+}
+
+/// Runs the rest of the request in a spawned task and waits for it: dropping this future (the
+/// client went away) then leaves the handler running to its end instead of cancelling it.
+async fn detach(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        // The handler panicked; hyper would otherwise have closed the connection.
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT. The runner stops the server with SIGTERM, and callgrind only
