@@ -98,11 +98,11 @@ def one_run(args, exe, impl, route, n, workdir):
         database = "sqlite://" + os.path.join(workdir, f"cg-{impl}.db")
     else:
         database = args.pg_url
-    seed = [exe, "--mode", impl, "--database", database, "--fresh", "--seed", str(ROWS), "--seed-only"]
+    seed = [exe, *bench.server_mode(impl), "--database", database, "--fresh", "--seed", str(ROWS), "--seed-only"]
     subprocess.run(seed, check=True, capture_output=True, timeout=120)
     out_file = os.path.join(workdir, f"callgrind.{impl}.{route}.{n}.out")
     cmd = ["taskset", "-c", str(args.server_cpu), "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
-           exe, "--mode", impl, "--database", database, "--port", str(args.port), "--workers", "1",
+           exe, *bench.server_mode(impl), "--database", database, "--port", str(args.port), "--workers", "1",
            *args.server_arg]
     log = open(os.path.join(workdir, f"callgrind.{impl}.{route}.{n}.log"), "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -213,6 +213,15 @@ def summarize(paths):
                 continue
             ratio = bench.ratio_cell(g or [], h or [], 3)
             print(f"| {bench.ROUTE_NAMES[route]} | {cell(g)} | {cell(h)} | {ratio} |")
+        fed = [(route, by[(backend, route, "generated-feed")]) for route in ROUTES
+               if (backend, route, "generated-feed") in by]
+        if fed:
+            print("\nWith the Bayeux feed on (generated-feed):\n")
+            print("| route | (a′) generated, feed on | ÷ (a) generated |")
+            print("| --- | --- | --- |")
+            for route, values in fed:
+                print(f"| {bench.ROUTE_NAMES[route]} | {cell(values)} "
+                      f"| {bench.ratio_cell(values, by.get((backend, route, 'generated'), []), 3)} |")
         print()
 
 

@@ -54,7 +54,13 @@ ROUTE_NAMES = {
     "post": "`POST /api/todos` (62 B JSON)",
     "patch": "`PATCH /api/todos/{id}` (random)",
 }
-IMPL_NAMES = {"generated": "(a) generated", "hand": "(b) hand-written", "feathers": "(c) Feathers 5"}
+IMPL_NAMES = {"generated": "(a) generated", "generated-feed": "(a′) generated, Bayeux feed on",
+              "hand": "(b) hand-written", "feathers": "(c) Feathers 5"}
+
+
+def server_mode(impl):
+    """The live-bench arguments of one of our implementations."""
+    return ["--mode", "generated", "--feed"] if impl == "generated-feed" else ["--mode", impl]
 
 
 # ---------------------------------------------------------------- measuring
@@ -226,7 +232,7 @@ def start_server(args, impl, backend, exe, log_path):
             database = "sqlite://" + os.path.join(RESULTS, f"bench-{impl}.db")
         else:
             database = args.pg_url
-        cmd = ["taskset", "-c", str(args.server_cpu), exe, "--mode", impl, "--database", database,
+        cmd = ["taskset", "-c", str(args.server_cpu), exe, *server_mode(impl), "--database", database,
                "--port", str(args.port), "--fresh", "--seed", str(args.seed)]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
@@ -440,7 +446,7 @@ def summarize(paths):
         print(head)
         print(sep)
         for route in ROUTES:
-            for impl in ("generated", "hand", "feathers"):
+            for impl in IMPL_NAMES:
                 rs = by.get((backend, route, impl))
                 if not rs:
                     continue
@@ -489,7 +495,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
     ap.add_argument("--impls", default="generated,hand,feathers",
-                    help="comma list of generated, hand, feathers (feathers runs on SQLite only)")
+                    help="comma list of generated, hand, feathers (SQLite only) and generated-feed (generated "
+                         "with the Bayeux feed publishing every commit, as the example runs)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)

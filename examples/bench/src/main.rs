@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! live-bench --mode generated|hand --database sqlite://results/bench.db [--fresh] [--seed 10000]
-//!            [--port 8080] [--workers N] [--max-connections N] [--detach] [--seed-only] [--log FILTER]
+//!            [--port 8080] [--workers N] [--max-connections N] [--feed] [--detach] [--seed-only] [--log FILTER]
 //! ```
 
 mod hand;
@@ -96,6 +96,10 @@ struct Args {
     /// Pool size, for experiments; without it both modes use the store's default (8).
     #[arg(long)]
     max_connections: Option<u32>,
+    /// Generated mode: keep publishing every commit over Bayeux, as the example does (the feed
+    /// tails the event log). Off by default, because the hand-written routes publish nothing.
+    #[arg(long)]
+    feed: bool,
     /// Run every request in a task of its own, so that a client that goes away no longer cancels
     /// its handler half-way (an experiment for the cancelled-write problem of
     /// `docs/benchmarks.md`; off for the measurements).
@@ -132,14 +136,27 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
 
     // The tables exist once the routes are set up: the store creates them in generated mode, the
     // hand-written setup in hand mode, with the same DDL.
+    // `live` is kept for the server's lifetime, as the example keeps it; its feed (which publishes
+    // every commit over Bayeux) is stopped unless `--feed`, so that both modes do the same work.
+    let mut live = None;
     let router = match (args.mode, args.max_connections) {
-        // Exactly as the example wires it.
-        (Mode::Generated, None) => Live::builder().resource::<Todo>().connect(&args.database).await?.router(),
-        (Mode::Generated, Some(connections)) => {
-            let mut options = StoreOptions::default();
-            options.max_connections = connections;
-            let store = Store::connect_with(&args.database, options).await?;
-            Live::builder().resource::<Todo>().store(store).await?.router()
+        (Mode::Generated, connections) => {
+            let builder = Live::builder().resource::<Todo>();
+            let started = match connections {
+                // Exactly as the example wires it.
+                None => builder.connect(&args.database).await?,
+                Some(connections) => {
+                    let mut options = StoreOptions::default();
+                    options.max_connections = connections;
+                    builder.store(Store::connect_with(&args.database, options).await?).await?
+                }
+            };
+            if !args.feed {
+                started.shutdown();
+            }
+            let router = started.router();
+            live = Some(started);
+            router
         }
         (Mode::Hand, connections) => {
             hand::router(backend, &args.database, connections.unwrap_or(hand::MAX_CONNECTIONS)).await?
@@ -162,10 +179,11 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     // One JSON line the runner reads: what is being served, and the pid it samples.
     println!(
         "{{\"event\":\"listening\",\"mode\":\"{mode}\",\"backend\":\"{}\",\"port\":{},\"pid\":{},\"rows\":{rows},\
-         \"workers\":\"{workers}\",\"max_connections\":\"{connections}\"}}",
+         \"workers\":\"{workers}\",\"max_connections\":\"{connections}\",\"feed\":{}}}",
         backend.name(),
         args.port,
         std::process::id(),
+        live.is_some() && args.feed,
     );
     // Keep-alive connections of a load generator may stay open after the stop signal: give
     // in-flight requests a moment to finish, then return (and exit) regardless.
@@ -182,6 +200,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
             tokio::time::sleep(Duration::from_secs(3)).await;
         } => {}
     }
+    drop(live);
     Ok(())
 }
 
