@@ -149,6 +149,22 @@ impl Change {
 
 /// Appends `changes` to the event log, commits, and tells in-process subscribers. A slice, so
 /// that the usual single change needs no allocation.
+/// Begins a write transaction in a task of its own, so that a caller that stops waiting (a client
+/// that went away drops its request's future) cannot interrupt it half-way. sqlx sends `BEGIN`
+/// before it has a `Transaction` to roll back on drop: cancelled in that window, the connection
+/// went back to the pool still inside a transaction, holding SQLite's write lock, and every later
+/// write failed until a restart. In its own task the begin always finishes; a transaction nobody
+/// waits for any more is then dropped, which rolls it back.
+async fn begin<D: Driver>(pool: &Pool<D::DB>) -> Result<Transaction<'static, D::DB>, StoreError> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { D::begin_write(&pool).await }).await {
+        Ok(begun) => begun.map_err(classify),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Only a runtime that is shutting down cancels the task.
+        Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
+    }
+}
+
 async fn commit<D: Driver>(
     mut tx: Transaction<'static, D::DB>,
     notifier: &Notifier,
@@ -283,7 +299,7 @@ pub(crate) async fn create<D: Driver, R: LiveResource>(
 ) -> Result<Stored<R>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
     value.validate().map_err(StoreError::Invalid)?;
-    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let mut tx = begin::<D>(pool).await?;
     let stored = insert::<D, R>(&mut tx, statements, value).await?;
     let mut changes = [Change::of(Method::Post, &stored)?];
     commit::<D>(tx, notifier, R::DESCRIPTOR.path, &mut changes, write).await?;
@@ -301,7 +317,7 @@ pub(crate) async fn create_many<D: Driver, R: LiveResource>(
     for value in &values {
         value.validate().map_err(StoreError::Invalid)?;
     }
-    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let mut tx = begin::<D>(pool).await?;
     let mut stored = Vec::with_capacity(values.len());
     let mut changes = Vec::with_capacity(values.len());
     for value in values {
@@ -328,7 +344,7 @@ where
     let descriptor = R::DESCRIPTOR;
     let statements = sql::statements::<R>(D::DIALECT);
     let id = id_value(descriptor, &id).ok_or(StoreError::NotFound)?;
-    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let mut tx = begin::<D>(pool).await?;
     let query = D::bind(sqlx::query(&statements.get_for_update), &id, descriptor.id_column().ty);
     let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
     let (current, stored_id) = decode_stored::<D, R>(&row, statements)?;
@@ -369,7 +385,7 @@ pub(crate) async fn delete<D: Driver, R: LiveResource>(
     let statements = sql::statements::<R>(D::DIALECT);
     let id = id_value(descriptor, &id).ok_or(StoreError::NotFound)?;
     let expected = write.if_version.map(Value::Int);
-    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let mut tx = begin::<D>(pool).await?;
     let query = match &expected {
         None => D::bind(sqlx::query(&statements.delete), &id, descriptor.id_column().ty),
         Some(version) => {
@@ -505,7 +521,7 @@ async fn scalar<'c, D: Driver>(conn: &'c mut Conn<D::DB>, query: Query<'c, D::DB
 /// pruned-through mark to match.
 pub(crate) async fn prune_events<D: Driver>(pool: &Pool<D::DB>, retention: &Retention) -> Result<Pruned, StoreError> {
     let sql = D::DIALECT.prune();
-    let mut tx = D::begin_write(pool).await.map_err(classify)?;
+    let mut tx = begin::<D>(pool).await?;
     let mut through = scalar::<D>(&mut tx, sqlx::query(sql.mark)).await?;
     if let Some(keep) = retention.max_events {
         let last = scalar::<D>(&mut tx, sqlx::query(sql.last)).await?;
