@@ -70,15 +70,39 @@ struct Inner {
 
 #[derive(Debug)]
 enum Pool {
-    Sqlite(SqlitePool),
+    /// SQLite allows one writer at a time. Writers share one connection of their own, so they
+    /// queue in the pool, in order, instead of racing for the write lock and sleeping in SQLite's
+    /// busy handler (which made write latency spiky under load); reads keep the whole pool. An
+    /// in-memory database has a single connection, and both are the same pool.
+    Sqlite {
+        reads: SqlitePool,
+        writes: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the concrete pool and `$driver` to its driver type.
+/// Runs `$body` with `$pool` bound to the concrete pool for reads and `$driver` to its driver
+/// type.
 macro_rules! dispatch {
     ($store:expr, |$pool:ident, $driver:ident| $body:expr) => {
         match &$store.inner.pool {
-            Pool::Sqlite($pool) => {
+            Pool::Sqlite { reads: $pool, .. } => {
+                type $driver = SqliteDriver;
+                $body
+            }
+            Pool::Postgres($pool) => {
+                type $driver = PgDriver;
+                $body
+            }
+        }
+    };
+}
+
+/// As [`dispatch!`], with the pool for writes.
+macro_rules! dispatch_write {
+    ($store:expr, |$pool:ident, $driver:ident| $body:expr) => {
+        match &$store.inner.pool {
+            Pool::Sqlite { writes: $pool, .. } => {
                 type $driver = SqliteDriver;
                 $body
             }
@@ -108,7 +132,9 @@ pub struct StoreOptions {
     /// start-up error, for users who run their own migrations. The event log `live_events` is
     /// the store's own table and is created either way.
     pub create_tables: bool,
-    /// Most connections in the pool (an in-memory SQLite database always has exactly one).
+    /// Most connections in the pool (an in-memory SQLite database always has exactly one). On
+    /// SQLite this is the pool for reads: writes, which SQLite runs one at a time anyway, queue
+    /// for one connection of their own.
     pub max_connections: u32,
     /// How long an operation waits for a free connection before failing with
     /// [`StoreError::Unavailable`] (default 5 s).
@@ -136,7 +162,10 @@ impl Store {
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
         let pool = match scheme.as_deref() {
-            Some("sqlite") => Pool::Sqlite(sqlite::connect(url, &options).await?),
+            Some("sqlite") => {
+                let (reads, writes) = sqlite::connect(url, &options).await?;
+                Pool::Sqlite { reads, writes }
+            }
             Some("postgres" | "postgresql") => Pool::Postgres(postgres::connect(url, &options).await?),
             _ => {
                 let shown = url.split_once(':').map_or("no scheme", |(scheme, _)| scheme);
@@ -157,7 +186,7 @@ impl Store {
     /// Which database this store is connected to.
     pub fn backend(&self) -> Backend {
         match self.inner.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -220,7 +249,7 @@ impl Store {
     /// resuming after a seq below [`pruned_through`](Self::pruned_through) may have missed
     /// events and must reload instead (design §6, `reset`).
     pub async fn prune_events(&self, retention: &Retention) -> Result<Pruned, StoreError> {
-        dispatch!(self, |pool, D| driver::prune_events::<D>(pool, retention).await)
+        dispatch_write!(self, |pool, D| driver::prune_events::<D>(pool, retention).await)
     }
 
     /// Every event with a seq at or below this has been pruned (0 when none was): resuming
@@ -244,28 +273,31 @@ impl Store {
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         match &self.inner.pool {
-            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Sqlite { reads, writes } => {
+                writes.close().await;
+                reads.close().await;
+            }
             Pool::Postgres(pool) => pool.close().await,
         }
     }
 
     fn dialect(&self) -> sql::Dialect {
         match self.inner.pool {
-            Pool::Sqlite(_) => sql::Dialect::Sqlite,
+            Pool::Sqlite { .. } => sql::Dialect::Sqlite,
             Pool::Postgres(_) => sql::Dialect::Postgres,
         }
     }
 
     async fn table_columns(&self, table: &str) -> Result<Vec<schema::TableColumn>, StoreError> {
         match &self.inner.pool {
-            Pool::Sqlite(pool) => sqlite::table_columns(pool, table).await,
+            Pool::Sqlite { reads, .. } => sqlite::table_columns(reads, table).await,
             Pool::Postgres(pool) => postgres::table_columns(pool, table).await,
         }
     }
 
     async fn execute(&self, statements: &[&str]) -> Result<(), StoreError> {
         match &self.inner.pool {
-            Pool::Sqlite(pool) => sqlite::execute(pool, statements).await,
+            Pool::Sqlite { writes, .. } => sqlite::execute(writes, statements).await,
             Pool::Postgres(pool) => postgres::execute(pool, statements).await,
         }
     }
@@ -357,7 +389,7 @@ impl<R: LiveResource> Records<R> {
     /// change.
     pub async fn create(&self, value: R, write: &Write) -> Result<Stored<R>, StoreError> {
         let notifier = &self.store.inner.notifier;
-        dispatch!(self.store, |pool, D| driver::create::<D, R>(pool, notifier, value, write).await)
+        dispatch_write!(self.store, |pool, D| driver::create::<D, R>(pool, notifier, value, write).await)
     }
 
     /// Inserts every value in one transaction: all or none. Each is validated first.
@@ -366,7 +398,7 @@ impl<R: LiveResource> Records<R> {
             return Ok(Vec::new());
         }
         let notifier = &self.store.inner.notifier;
-        dispatch!(self.store, |pool, D| driver::create_many::<D, R>(pool, notifier, values, write).await)
+        dispatch_write!(self.store, |pool, D| driver::create_many::<D, R>(pool, notifier, values, write).await)
     }
 
     /// Replaces the row with `id` by `change(current)` in one transaction and logs a `PUT`
@@ -387,7 +419,8 @@ impl<R: LiveResource> Records<R> {
     {
         let id = id.into();
         let notifier = &self.store.inner.notifier;
-        dispatch!(self.store, |pool, D| driver::modify::<D, R, F>(pool, notifier, id, method, write, change).await)
+        dispatch_write!(self.store, |pool, D| driver::modify::<D, R, F>(pool, notifier, id, method, write, change)
+            .await)
     }
 
     /// Replaces the row with `id` by `value` (a `PUT`).
@@ -411,7 +444,7 @@ impl<R: LiveResource> Records<R> {
     pub async fn delete(&self, id: impl Into<Value>, write: &Write) -> Result<Stored<R>, StoreError> {
         let id = id.into();
         let notifier = &self.store.inner.notifier;
-        dispatch!(self.store, |pool, D| driver::delete::<D, R>(pool, notifier, id, write).await)
+        dispatch_write!(self.store, |pool, D| driver::delete::<D, R>(pool, notifier, id, write).await)
     }
 }
 

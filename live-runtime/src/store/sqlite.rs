@@ -23,8 +23,9 @@ use crate::resource::{SqlType, Value};
 /// [`StoreError::Unavailable`].
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens a pool on `url` (`sqlite:file.db`, `sqlite://file.db`, `sqlite::memory:`).
-pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<SqlitePool, StoreError> {
+/// Opens the pools on `url` (`sqlite:file.db`, `sqlite://file.db`, `sqlite::memory:`): one for
+/// reads and one of a single connection for writes (the same pool for an in-memory database).
+pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<(SqlitePool, SqlitePool), StoreError> {
     let connect = SqliteConnectOptions::from_str(url)
         .map_err(|error| StoreError::Unsupported(format!("SQLite URL {url:?}: {error}")))?
         .create_if_missing(true)
@@ -35,13 +36,26 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<SqliteP
         // LIKE then matches case as on PostgreSQL; ILIKE is lower() on both sides.
         .pragma("case_sensitive_like", "ON");
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool = if in_memory {
+    if in_memory {
         // Every in-memory connection is its own database, so there must be exactly one, and it
         // must never be closed for idleness or age, or the data goes with it.
-        SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
-    } else {
-        SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
-    };
+        let pool = SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+        let pool = open(pool, connect, options).await?;
+        return Ok((pool.clone(), pool));
+    }
+    // The writes pool opens first, so that it is the one that creates the file and switches it
+    // to WAL.
+    let writes = open(SqlitePoolOptions::new().max_connections(1), connect.clone(), options).await?;
+    let reads =
+        open(SqlitePoolOptions::new().max_connections(options.max_connections.max(1)), connect, options).await?;
+    Ok((reads, writes))
+}
+
+async fn open(
+    pool: SqlitePoolOptions,
+    connect: SqliteConnectOptions,
+    options: &StoreOptions,
+) -> Result<SqlitePool, StoreError> {
     pool.acquire_timeout(options.acquire_timeout)
         .test_before_acquire(false)
         .connect_with(connect)
