@@ -1,7 +1,7 @@
 //! Hand-written todo routes on PostgreSQL.
 //!
-//! The SQL text, the transaction steps (`BEGIN`, row change, advisory lock, event append,
-//! `COMMIT`) and the pool settings are the store's for the same requests; keep them in step with
+//! The SQL text, the transaction steps (`BEGIN` in a task of its own, row change, advisory lock,
+//! event append, `COMMIT`) and the pool settings are the store's for the same requests; keep them in step with
 //! `live-runtime/src/store/`, since that equivalence is what the benchmark compares.
 
 use std::error::Error;
@@ -67,6 +67,16 @@ pub(super) async fn router(url: &str, max_connections: u32) -> Result<Router, Bo
         .with_state(state))
 }
 
+/// `BEGIN` in a task of its own, as the store does, so that a client that goes away cannot
+/// interrupt it half-way.
+async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>, Refusal> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(begun) => Ok(begun?),
+        Err(error) => Err(Refusal::Internal(error.to_string())),
+    }
+}
+
 /// The event time as the store binds it: microseconds, as PostgreSQL keeps them.
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
@@ -122,7 +132,7 @@ async fn list(State(state): State<AppState>, Query(params): Query<ListParams>) -
 
 async fn create(State(state): State<AppState>, Json(new): Json<NewTodo>) -> Result<Response, Refusal> {
     let new = new.validated()?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = begin_write(&state.pool).await?;
     let row = sqlx::query(INSERT)
         .bind(&new.title)
         .bind(new.completed)
@@ -142,7 +152,7 @@ async fn patch(
     Json(change): Json<TodoPatch>,
 ) -> Result<Response, Refusal> {
     let id: i64 = id.parse().map_err(|_| Refusal::NotFound)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = begin_write(&state.pool).await?;
     let row = sqlx::query(SELECT_FOR_UPDATE).bind(id).fetch_optional(&mut *tx).await?;
     let (current, version) = decode(&row.ok_or(Refusal::NotFound)?)?;
     let next = change.apply(current)?;

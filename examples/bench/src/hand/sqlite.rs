@@ -1,7 +1,8 @@
 //! Hand-written todo routes on SQLite.
 //!
-//! The SQL text, the transaction steps (`BEGIN IMMEDIATE`, row change, event append, `COMMIT`)
-//! and the pool settings are the store's for the same requests; keep them in step with
+//! The SQL text, the transaction steps (`BEGIN IMMEDIATE` in a task of its own, row change,
+//! event append, `COMMIT`) and the pools (reads on a pool, writes on one connection of their own)
+//! are the store's for the same requests; keep them in step with
 //! `live-runtime/src/store/`, since that equivalence is what the benchmark compares.
 
 use std::error::Error;
@@ -44,7 +45,11 @@ const APPEND_EVENT: &str =
 /// What every handler needs.
 #[derive(Clone)]
 struct AppState {
-    pool: SqlitePool,
+    /// Reads: the pool of `max_connections`.
+    reads: SqlitePool,
+    /// Writes: one connection of their own, so writers queue here instead of in SQLite's busy
+    /// handler (as the store does).
+    writes: SqlitePool,
     bell: Arc<Bell>,
 }
 
@@ -57,21 +62,35 @@ pub(super) async fn router(url: &str, max_connections: u32) -> Result<Router, Bo
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
         .pragma("case_sensitive_like", "ON");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await?;
+    let open = |connections: u32| {
+        SqlitePoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+    };
+    // The writes pool opens first, so that it creates the file and switches it to WAL.
+    let writes = open(1).await?;
+    let reads = open(max_connections).await?;
     // In the store's order: the event log on connect, then the resource's table.
-    sqlx::query(CREATE_EVENTS).persistent(false).execute(&pool).await?;
-    sqlx::query(CREATE_EVENTS_INDEX).persistent(false).execute(&pool).await?;
-    sqlx::query(CREATE_TODOS).persistent(false).execute(&pool).await?;
-    let state = AppState { pool, bell: Bell::new() };
+    sqlx::query(CREATE_EVENTS).persistent(false).execute(&writes).await?;
+    sqlx::query(CREATE_EVENTS_INDEX).persistent(false).execute(&writes).await?;
+    sqlx::query(CREATE_TODOS).persistent(false).execute(&writes).await?;
+    let state = AppState { reads, writes, bell: Bell::new() };
     Ok(Router::new()
         .route(PATH, get(list).post(create))
         .route(&format!("{PATH}/{{id}}"), get(get_one).patch(patch))
         .with_state(state))
+}
+
+/// `BEGIN IMMEDIATE` in a task of its own, as the store does, so that a client that goes away
+/// cannot interrupt it after the `BEGIN` ran but before the transaction exists.
+async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, Refusal> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await {
+        Ok(begun) => Ok(begun?),
+        Err(error) => Err(Refusal::Internal(error.to_string())),
+    }
 }
 
 /// The event time as the store writes it on SQLite: microseconds, RFC 3339 UTC with six
@@ -111,7 +130,7 @@ async fn commit(
 
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Refusal> {
     let id: i64 = id.parse().map_err(|_| Refusal::NotFound)?;
-    let row = sqlx::query(SELECT_ONE).bind(id).fetch_optional(&state.pool).await?;
+    let row = sqlx::query(SELECT_ONE).bind(id).fetch_optional(&state.reads).await?;
     let (todo, version) = decode(&row.ok_or(Refusal::NotFound)?)?;
     let body = serde_json::to_string(&todo)?;
     Ok(json_with_etag(StatusCode::OK, version, body))
@@ -120,9 +139,9 @@ async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 async fn list(State(state): State<AppState>, Query(params): Query<ListParams>) -> Result<Response, Refusal> {
     let limit = params.limit()?;
     let rows = if params.offset == 0 {
-        sqlx::query(SELECT_PAGE).bind(limit).fetch_all(&state.pool).await
+        sqlx::query(SELECT_PAGE).bind(limit).fetch_all(&state.reads).await
     } else {
-        sqlx::query(SELECT_PAGE_AFTER).bind(limit).bind(params.offset).fetch_all(&state.pool).await
+        sqlx::query(SELECT_PAGE_AFTER).bind(limit).bind(params.offset).fetch_all(&state.reads).await
     };
     let todos = rows?.iter().map(|row| decode(row).map(|(todo, _)| todo)).collect::<Result<Vec<_>, _>>()?;
     page(&todos, &params, limit)
@@ -130,7 +149,7 @@ async fn list(State(state): State<AppState>, Query(params): Query<ListParams>) -
 
 async fn create(State(state): State<AppState>, Json(new): Json<NewTodo>) -> Result<Response, Refusal> {
     let new = new.validated()?;
-    let mut tx = state.pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = begin_write(&state.writes).await?;
     let row = sqlx::query(INSERT)
         .bind(&new.title)
         .bind(new.completed)
@@ -150,7 +169,7 @@ async fn patch(
     Json(change): Json<TodoPatch>,
 ) -> Result<Response, Refusal> {
     let id: i64 = id.parse().map_err(|_| Refusal::NotFound)?;
-    let mut tx = state.pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = begin_write(&state.writes).await?;
     let row = sqlx::query(SELECT_ONE).bind(id).fetch_optional(&mut *tx).await?;
     let (current, version) = decode(&row.ok_or(Refusal::NotFound)?)?;
     let next = change.apply(current)?;
