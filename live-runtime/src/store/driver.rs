@@ -147,8 +147,6 @@ impl Change {
     }
 }
 
-/// Appends `changes` to the event log, commits, and tells in-process subscribers. A slice, so
-/// that the usual single change needs no allocation.
 /// Begins a write transaction in a task of its own, so that a caller that stops waiting (a client
 /// that went away drops its request's future) cannot interrupt it half-way. sqlx sends `BEGIN`
 /// before it has a `Transaction` to roll back on drop: cancelled in that window, the connection
@@ -165,6 +163,8 @@ async fn begin<D: Driver>(pool: &Pool<D::DB>) -> Result<Transaction<'static, D::
     }
 }
 
+/// Appends `changes` to the event log, commits, and tells in-process subscribers. A slice, so
+/// that the usual single change needs no allocation.
 async fn commit<D: Driver>(
     mut tx: Transaction<'static, D::DB>,
     notifier: &Notifier,
@@ -172,15 +172,15 @@ async fn commit<D: Driver>(
     changes: &mut [Change],
     write: &Write,
 ) -> Result<(), StoreError> {
-    // Held from the first append until the subscribers are told, so that this store's events
-    // reach them in seq order. It is a tokio mutex because it is held across awaits; the
-    // database already serialises this stretch (SQLite's write lock, PostgreSQL's advisory
-    // lock), so it adds no waiting of its own.
     if write.origin.as_deref().is_some_and(|origin| origin.contains('\0')) {
         let mut errors = ValidationErrors::new();
         errors.add("origin", "must not contain NUL characters");
         return Err(StoreError::Invalid(errors));
     }
+    // Held from the first append until the subscribers are told, so that this store's events
+    // reach them in seq order. It is a tokio mutex because it is held across awaits; the
+    // database already serialises this stretch (SQLite's write lock, PostgreSQL's advisory
+    // lock), so it adds no waiting of its own.
     let _order = notifier.order().await;
     // Microseconds are what both databases keep, so the bell and the log agree.
     let at = Utc::now().trunc_subsecs(6);
