@@ -4,8 +4,11 @@
 //! ```text
 //! example-todo [--bind 127.0.0.1:3000] [--database sqlite://todo.db] [--hold-ms 25000]
 //!              [--allow-publish /chat/**]... [--no-websocket] [--token TOKEN]
-//!              [--handshake-token TOKEN]
+//!              [--handshake-token TOKEN] [--web-root DIR]
 //! ```
+//!
+//! `/` serves the todo web app from `--web-root` (`LIVE_WEB_ROOT`; default: this crate's `web` folder,
+//! after `npm ci` there); see the `web` module.
 //!
 //! Each flag falls back to an environment variable (`LIVE_BIND`, `DATABASE_URL`, `LIVE_HOLD_MS`,
 //! `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`, `LIVE_HANDSHAKE_TOKEN`), then to its default: the
@@ -17,6 +20,7 @@
 //! it is refused with `401` and advice that slows its retries, so a misconfigured client cannot loop.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -24,6 +28,8 @@ use live_runtime::bayeux::{self, BoxFuture, Context, Extension, Message};
 use live_runtime::{Live, LiveResource, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
+
+mod web;
 
 /// One todo item, as Backbone's TodoMVC models it.
 #[derive(LiveResource, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -76,6 +82,9 @@ struct Args {
     /// Require `ext.token` equal to this on every `/meta/handshake`.
     #[arg(long, env = "LIVE_HANDSHAKE_TOKEN")]
     handshake_token: Option<String>,
+    /// The folder of the web app served at `/` (its `node_modules` installed by `npm ci`).
+    #[arg(long, env = "LIVE_WEB_ROOT", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
+    web_root: PathBuf,
 }
 
 /// Refuses handshakes that do not carry the shared token in `ext.token`, and strips it.
@@ -167,7 +176,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .connect(&args.database)
         .await
         .map_err(|error| format!("cannot open the database {}: {error}", args.database))?;
-    let app = live.router();
+    let missing = web::missing(&args.web_root);
+    if !missing.is_empty() {
+        tracing::warn!(web_root = %args.web_root.display(), ?missing, "the web app is not installed: run npm ci there");
+    }
+    let app = live.router().merge(web::router(args.web_root.clone()));
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
