@@ -1,0 +1,1105 @@
+/*!
+ * backbone-live: a Backbone.Collection kept live over Bayeux with the faye client.
+ *
+ * Plain script (after underscore, backbone and faye's browser build): window.BackboneLive.
+ * CommonJS: require('backbone-live'). ES module: import { LiveCollection } from 'backbone-live'.
+ * The live contract it follows is docs/live.md of the live project; its own manual is docs/backbone.md.
+ */
+(function (root, factory) {
+  'use strict';
+  if (typeof module === 'object' && module && module.exports) {
+    // CommonJS (Node, bundlers). faye is only loaded when a collection is given an endpoint.
+    module.exports = factory(require('backbone'), require('underscore'), function () {
+      return require('faye');
+    });
+  } else {
+    // Plain script: Backbone, _ and (for endpoints) Faye are globals loaded before this file.
+    root.BackboneLive = factory(root.Backbone, root._, function () {
+      return root.Faye;
+    });
+  }
+})(typeof globalThis !== 'undefined' ? globalThis : this, function build(Backbone, _, loadFaye) {
+  'use strict';
+
+  if (!Backbone || !Backbone.Collection) {
+    throw new Error('backbone-live needs Backbone: load backbone (and underscore) before backbone-live.js');
+  }
+  if (!_ || typeof _.extend !== 'function') {
+    throw new Error('backbone-live needs underscore: load underscore before backbone-live.js');
+  }
+
+  var VERSION = '0.1.0';
+
+  /** Settings a collection reads from its options (or its prototype's `liveOptions`), with their defaults. */
+  var DEFAULTS = {
+    listen: true,
+    snapshot: true,
+    holdTimeout: 10000,
+    retryDelay: 1000,
+    maxRetryDelay: 30000,
+    requestIdHeader: 'Live-Request-Id',
+    channel: null,
+    fayeOptions: null,
+    disable: null,
+  };
+
+  var METHODS = { POST: true, PUT: true, PATCH: true, DELETE: true };
+
+  /** Faye clients in use, each mapped to the channels a LiveCollection listens to on it. */
+  var registry = typeof WeakMap === 'function' ? new WeakMap() : null;
+
+  function noop() {}
+
+  function liveError(message, details) {
+    var error = new Error(message);
+    error.name = 'LiveError';
+    return _.extend(error, details);
+  }
+
+  /** A promise with its settle functions; its rejection is always handled (callers may ignore it). */
+  function deferred() {
+    var d = { settled: false };
+    d.promise = new Promise(function (resolve, reject) {
+      d.resolve = function (value) {
+        d.settled = true;
+        resolve(value);
+      };
+      d.reject = function (error) {
+        d.settled = true;
+        reject(error);
+      };
+    });
+    d.promise.catch(noop);
+    return d;
+  }
+
+  var idCounter = 0;
+
+  /** A request id unique enough to recognise this client's own writes among everyone's. */
+  function newRequestId() {
+    var c = typeof crypto !== 'undefined' ? crypto : null;
+    if (c && typeof c.randomUUID === 'function') {
+      try {
+        return c.randomUUID();
+      } catch (e) {
+        // randomUUID needs a secure context in browsers; fall through
+      }
+    }
+    if (c && typeof c.getRandomValues === 'function') {
+      var bytes = new Uint8Array(16);
+      c.getRandomValues(bytes);
+      return Array.prototype.map
+        .call(bytes, function (b) {
+          return (b < 16 ? '0' : '') + b.toString(16);
+        })
+        .join('');
+    }
+    idCounter += 1;
+    return Date.now().toString(36) + '-' + idCounter.toString(36) + '-' + Math.random().toString(36).slice(2);
+  }
+
+  /** The row version a write response carries in its ETag (`"3"`, `W/"3"`), or null. */
+  function etagVersion(xhr) {
+    if (!xhr || typeof xhr.getResponseHeader !== 'function') return null;
+    var tag;
+    try {
+      tag = xhr.getResponseHeader('ETag');
+    } catch (e) {
+      return null;
+    }
+    var match = tag && /^(?:W\/)?"?(\d+)"?$/.exec(String(tag).trim());
+    return match ? Number(match[1]) : null;
+  }
+
+  /** The Bayeux channel of a collection URL: its path, without origin, query or trailing slash. */
+  function channelOf(url) {
+    if (typeof url !== 'string' || !url) return null;
+    var path = url
+      .replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '')
+      .replace(/^\/\/[^/]*/, '')
+      .split(/[?#]/)[0]
+      .replace(/\/+$/, '');
+    return /^\/[^*]/.test(path) ? path : null;
+  }
+
+  /** The numeric code of a Bayeux error string (`403:/api/todos:Forbidden`), or null. */
+  function bayeuxCode(error) {
+    var match = /^(\d+):/.exec(String(error || ''));
+    return match ? Number(match[1]) : null;
+  }
+
+  function isNumber(value) {
+    return typeof value === 'number' && isFinite(value);
+  }
+
+  function checkEvent(data) {
+    if (!data || typeof data !== 'object') return 'the event is not an object';
+    if (!METHODS[data.method]) return 'unknown method ' + JSON.stringify(data.method);
+    if (!data.body || typeof data.body !== 'object' || Array.isArray(data.body)) return 'the event has no body object';
+    if (data.seq !== undefined && !isNumber(data.seq)) return 'seq is not a number';
+    if (data.version !== undefined && data.version !== null && !isNumber(data.version)) {
+      return 'version is not a number';
+    }
+    return null;
+  }
+
+  function checkSnapshot(snapshot) {
+    return !!snapshot && typeof snapshot === 'object' && isNumber(snapshot.seq) && Array.isArray(snapshot.rows);
+  }
+
+  function bySeq(a, b) {
+    return (isNumber(a.seq) ? a.seq : 0) - (isNumber(b.seq) ? b.seq : 0);
+  }
+
+  /**
+   * Gives `model` a `sync` that routes its writes through its live collection (request id header,
+   * own-write matching, stale-response guard). Models of any class work; the original sync still
+   * does the request.
+   */
+  function adopt(model) {
+    if (!model || typeof model.sync !== 'function' || model.sync.backboneLive) return;
+    var original = model.sync;
+    var sync = function (method, target, options) {
+      var collection = this.collection;
+      if (collection && typeof collection._liveWrite === 'function') {
+        return collection._liveWrite(original, this, method, target, options);
+      }
+      return original.apply(this, arguments);
+    };
+    sync.backboneLive = true;
+    model.sync = sync;
+  }
+
+  var CollectionProto = Backbone.Collection.prototype;
+
+  /**
+   * A Backbone.Collection whose contents follow the server's table live: it subscribes to the
+   * channel named after its `url`, loads with a snapshot, applies every change event, and resumes
+   * after reconnects. See docs/backbone.md.
+   */
+  var LiveCollection = Backbone.Collection.extend({
+    constructor: function LiveCollection(models, options) {
+      var opts = options || {};
+      if (opts.url !== undefined) this.url = opts.url;
+      var settings = _.extend({}, DEFAULTS, _.result(this, 'liveOptions'), _.pick(opts, _.keys(DEFAULTS)));
+      var self = this;
+      var state = (this._live = {
+        settings: settings,
+        listening: false,
+        closed: false,
+        loaded: false,
+        ownClient: false,
+        channel: null,
+        subscription: null,
+        subscribeGen: 0,
+        sentGen: -1,
+        requests: {},
+        want: null,
+        loading: false,
+        buffer: [],
+        held: [],
+        heldMax: null,
+        holdTimer: null,
+        seq: null,
+        versions: {},
+        tombstones: {},
+        lastSeqById: {},
+        pending: {},
+        creates: 0,
+        cycle: null,
+        retryTimer: null,
+        retryDelay: settings.retryDelay,
+        fetchGen: 0,
+        ready: deferred(),
+      });
+      /** Settles on the first complete load (snapshot or fetch), or with the error of a failed first listen. */
+      this.ready = state.ready.promise;
+      state.onMessage = function (data) {
+        self._liveMessage(data);
+      };
+      state.onDown = function () {
+        self.trigger('live:down', self);
+      };
+      state.onUp = function () {
+        self.trigger('live:up', self);
+      };
+      state.extension = {
+        outgoing: function (message, callback) {
+          self._liveOutgoing(message);
+          callback(message);
+        },
+        incoming: function (message, callback) {
+          self._liveIncoming(message);
+          callback(message);
+        },
+      };
+
+      Backbone.Collection.apply(this, arguments);
+
+      var client = opts.faye || this.faye;
+      if (!client) {
+        if (!opts.endpoint) {
+          throw new Error('LiveCollection needs a faye client (options.faye) or a Bayeux endpoint URL (options.endpoint)');
+        }
+        var Faye = opts.Faye || loadFaye();
+        if (!Faye || typeof Faye.Client !== 'function') {
+          throw new Error('LiveCollection: faye is not loaded (load faye before backbone-live.js, or pass options.Faye)');
+        }
+        client = new Faye.Client(opts.endpoint, settings.fayeOptions || {});
+        state.ownClient = true;
+        _.each(settings.disable || [], function (feature) {
+          client.disable(feature);
+        });
+      }
+      if (typeof client.subscribe !== 'function' || typeof client.addExtension !== 'function') {
+        throw new Error('LiveCollection: options.faye is not a faye client');
+      }
+      /** The faye client this collection listens with. */
+      this.faye = client;
+      if (settings.listen) this.listen();
+    },
+
+    /**
+     * Subscribes (if not already) and resolves when the collection is loaded (first listen) or
+     * resumed (later listens). Rejects if the server refuses the subscription.
+     */
+    listen: function () {
+      var L = this._live;
+      if (L.closed) return Promise.reject(liveError('this LiveCollection is closed'));
+      if (L.listening) return L.cycle.promise;
+      var channel = L.settings.channel || channelOf(_.result(this, 'url'));
+      if (!channel) {
+        return this._liveFatal(
+          liveError('LiveCollection: no channel: set url (a path such as /api/todos) or options.channel'),
+        );
+      }
+      var channels = registry && registry.get(this.faye);
+      if (channels && channels[channel] && channels[channel] !== this) {
+        return this._liveFatal(
+          liveError(
+            'LiveCollection: another LiveCollection already listens to ' +
+              channel +
+              ' on this faye client; give each its own client or endpoint',
+          ),
+        );
+      }
+      if (registry) {
+        if (!channels) registry.set(this.faye, (channels = {}));
+        channels[channel] = this;
+      }
+      /** The Bayeux channel this collection follows. */
+      this.channel = L.channel = channel;
+      L.listening = true;
+      L.cycle = deferred();
+      this.faye.addExtension(L.extension);
+      if (typeof this.faye.bind === 'function') {
+        this.faye.bind('transport:down', L.onDown);
+        this.faye.bind('transport:up', L.onUp);
+      }
+      if (L.seq === null) {
+        // Nothing loaded yet (or the last load left no position): load, buffering events meanwhile.
+        L.loading = true;
+        L.buffer = [];
+        L.want = L.settings.snapshot ? 'snapshot' : null;
+      }
+      this._liveSubscribe();
+      return L.cycle.promise;
+    },
+
+    /**
+     * Cancels the subscription and removes the faye extension; the models stay. A later listen()
+     * resumes from the last seq applied.
+     */
+    unlisten: function () {
+      var L = this._live;
+      if (!L.listening) return this;
+      L.listening = false;
+      clearTimeout(L.retryTimer);
+      clearTimeout(L.holdTimer);
+      L.retryTimer = L.holdTimer = null;
+      if (L.subscription) {
+        var subscription = L.subscription;
+        L.subscription = null;
+        subscription.cancel();
+      }
+      this.faye.removeExtension(L.extension);
+      if (typeof this.faye.unbind === 'function') {
+        this.faye.unbind('transport:down', L.onDown);
+        this.faye.unbind('transport:up', L.onUp);
+      }
+      var channels = registry && registry.get(this.faye);
+      if (channels && channels[L.channel] === this) delete channels[L.channel];
+      L.requests = {};
+      L.loading = false;
+      L.want = null;
+      L.buffer = [];
+      // Held events were received but not applied: the next listen's `since` asks for them again.
+      L.held = [];
+      L.heldMax = null;
+      L.fetchGen += 1;
+      if (L.cycle && !L.cycle.settled) L.cycle.reject(liveError('unlistened before the collection was loaded'));
+      return this;
+    },
+
+    /**
+     * Ends the collection's live life: unlisten(), Backbone's stopListening(), and the faye client
+     * disconnected if the collection made it. Resolves when that disconnect is done (bounded).
+     */
+    close: function () {
+      var L = this._live;
+      if (L.closed) return L.closing;
+      this.unlisten();
+      L.closed = true;
+      if (!L.ready.settled) L.ready.reject(liveError('closed before the collection was loaded'));
+      this.stopListening();
+      L.closing = L.ownClient ? shutdown(this.faye) : Promise.resolve();
+      return L.closing;
+    },
+
+    /** Whether the collection is subscribed (or subscribing). */
+    isListening: function () {
+      return this._live.listening;
+    },
+
+    /** The highest event seq applied (or the seq of the last snapshot), or null before any. */
+    lastSeq: function () {
+      return this._live.seq;
+    },
+
+    /**
+     * While listening, the collection is loaded and kept current by its subscription, so fetch()
+     * does not go to the server: it resolves (and calls `success`, triggers `sync`) once the live
+     * load is complete. `fetch({live: false})`, or fetch() while not listening, is Backbone's.
+     */
+    fetch: function (options) {
+      var L = this._live;
+      if (!L.listening || (options && options.live === false)) return CollectionProto.fetch.apply(this, arguments);
+      options = _.extend({ parse: true }, options);
+      var self = this;
+      return L.cycle.promise.then(
+        function () {
+          var resp = self.toJSON();
+          if (options.success) options.success.call(options.context, self, resp, options);
+          self.trigger('sync', self, resp, options);
+          return resp;
+        },
+        function (error) {
+          if (options.error) options.error.call(options.context, self, error, options);
+          throw error;
+        },
+      );
+    },
+
+    _prepareModel: function () {
+      var model = CollectionProto._prepareModel.apply(this, arguments);
+      if (model) adopt(model);
+      return model;
+    },
+
+    _addReference: function (model) {
+      adopt(model);
+      return CollectionProto._addReference.apply(this, arguments);
+    },
+
+    /** Reports an error that ends the listen: live:error, the cycle and (first time) ready rejected. */
+    _liveFatal: function (error) {
+      var L = this._live;
+      if (L.cycle && !L.cycle.settled) L.cycle.reject(error);
+      if (!L.ready.settled) L.ready.reject(error);
+      if (L.listening) this.unlisten();
+      this.trigger('live:error', this, error);
+      var failed = Promise.reject(error);
+      failed.catch(noop); // reported by live:error and ready; a caller may still await it
+      return failed;
+    },
+
+    /** (Re)creates the faye subscription for the channel; the extension adds since or snapshot. */
+    _liveSubscribe: function () {
+      var L = this._live;
+      var self = this;
+      clearTimeout(L.retryTimer);
+      L.retryTimer = null;
+      if (L.subscription) {
+        var old = L.subscription;
+        L.subscription = null;
+        old.cancel();
+      }
+      L.subscribeGen += 1;
+      var gen = L.subscribeGen;
+      var subscription = (L.subscription = this.faye.subscribe(L.channel, L.onMessage));
+      subscription.then(
+        function () {
+          if (L.subscription !== subscription || !L.listening) return;
+          // Faye sends no /meta/subscribe when the channel is already subscribed on this client
+          // (by other code): there is then no snapshot or resume reply, so load over REST.
+          if (L.sentGen < gen && L.loading) self._liveFetch();
+        },
+        noop, // failures are answered in the extension, which sees the reply with its error
+      );
+    },
+
+    _liveOutgoing: function (message) {
+      var L = this._live;
+      if (!L.listening || message.channel !== '/meta/subscribe' || message.subscription !== L.channel) return;
+      var ext = {};
+      var request = { kind: 'plain' };
+      if (L.want === 'snapshot') {
+        ext.snapshot = true;
+        request.kind = 'snapshot';
+      } else if (L.seq !== null) {
+        ext.since = L.seq;
+        request = { kind: 'since', since: L.seq };
+      }
+      message.ext = _.extend({}, message.ext, ext);
+      L.requests[message.id] = request;
+      L.sentGen = L.subscribeGen;
+    },
+
+    _liveIncoming: function (message) {
+      var L = this._live;
+      if (message.channel !== '/meta/subscribe' || !L.listening) return;
+      var request = L.requests[message.id];
+      if (!request) return;
+      delete L.requests[message.id];
+      try {
+        this._liveReply(message, request);
+      } catch (error) {
+        this.trigger('live:error', this, error);
+      }
+    },
+
+    _liveReply: function (message, request) {
+      var L = this._live;
+      var ext = message.ext || {};
+      if (!message.successful) {
+        this._liveSubscribeFailed(message);
+        return;
+      }
+      L.retryDelay = L.settings.retryDelay;
+      if (request.kind === 'snapshot') {
+        if (checkSnapshot(ext.snapshot)) this._liveApplySnapshot(ext.snapshot);
+        else this._liveFetch(); // a server that does not answer snapshots
+      } else if (request.kind === 'since') {
+        if (ext.reset === true) {
+          this._liveReload();
+        } else if (isNumber(ext.seq)) {
+          var info = { since: request.since, seq: ext.seq, replayed: isNumber(ext.replayed) ? ext.replayed : null };
+          if (!L.cycle.settled) L.cycle.resolve(this);
+          this.trigger('live:resumed', this, info);
+        } else {
+          this._liveReload(); // a server that does not answer `since`
+        }
+      } else if (L.loading) {
+        this._liveFetch();
+      } else {
+        this._liveReload();
+      }
+    },
+
+    _liveSubscribeFailed: function (message) {
+      var L = this._live;
+      var code = bayeuxCode(message.error);
+      var error = liveError('subscribe to ' + L.channel + ' failed: ' + (message.error || 'no reason given'), {
+        code: code,
+        bayeuxError: message.error,
+      });
+      if (code === 401 || code === 402) {
+        // Unknown or expired client: faye handshakes again by itself and then subscribes again.
+        this.trigger('live:error', this, error);
+        return;
+      }
+      if (code === null || code === 409 || code >= 500) {
+        // Transient (the database could not be read, a concurrent catch-up): try again later.
+        this.trigger('live:error', this, error);
+        this._liveRetry(this._liveSubscribe);
+        return;
+      }
+      this._liveFatal(error);
+    },
+
+    _liveRetry: function (action) {
+      var L = this._live;
+      var self = this;
+      clearTimeout(L.retryTimer);
+      var wait = L.retryDelay;
+      L.retryDelay = Math.min(L.retryDelay * 2, L.settings.maxRetryDelay);
+      L.retryTimer = setTimeout(function () {
+        L.retryTimer = null;
+        if (L.listening) action.call(self);
+      }, wait);
+    },
+
+    /** The server cannot resume: load again (a snapshot, or a REST fetch), buffering events. */
+    _liveReload: function () {
+      var L = this._live;
+      L.seq = null;
+      L.held = [];
+      L.heldMax = null;
+      clearTimeout(L.holdTimer);
+      L.holdTimer = null;
+      L.loading = true;
+      L.buffer = [];
+      if (L.settings.snapshot) {
+        L.want = 'snapshot';
+        this._liveSubscribe();
+      } else {
+        this._liveFetch();
+      }
+    },
+
+    /** Loads over REST (GET on the url), buffering the events that arrive meanwhile. */
+    _liveFetch: function () {
+      var L = this._live;
+      var self = this;
+      L.loading = true;
+      L.want = null;
+      L.seq = null;
+      L.held = [];
+      L.heldMax = null;
+      L.fetchGen += 1;
+      var gen = L.fetchGen;
+      var options = { parse: true, live: { source: 'fetch' } };
+      options.success = function (resp) {
+        if (gen !== L.fetchGen || !L.listening) return;
+        L.retryDelay = L.settings.retryDelay;
+        self._liveReplace(resp, { source: 'fetch', seq: null });
+        self.trigger('sync', self, resp, options);
+      };
+      options.error = function (xhr, textStatus, errorThrown) {
+        if (gen !== L.fetchGen || !L.listening) return;
+        self.trigger('error', self, xhr, options);
+        self.trigger(
+          'live:error',
+          self,
+          liveError('loading ' + L.channel + ' failed: ' + (errorThrown || textStatus || 'error'), { xhr: xhr }),
+        );
+        self._liveRetry(function () {
+          if (gen === L.fetchGen) self._liveFetch();
+        });
+      };
+      try {
+        this.sync('read', this, options);
+      } catch (error) {
+        options.error(null, 'error', error && error.message);
+      }
+    },
+
+    _liveApplySnapshot: function (snapshot) {
+      var L = this._live;
+      L.want = null;
+      L.seq = snapshot.seq;
+      this._liveReplace(snapshot.rows, { source: 'snapshot', seq: snapshot.seq });
+    },
+
+    /**
+     * Replaces the models with `rows` (parsed like a fetch response) in one `reset`, keeping unsaved
+     * models, then applies the events buffered meanwhile, in seq order.
+     */
+    _liveReplace: function (rows, info) {
+      var L = this._live;
+      var self = this;
+      L.versions = {};
+      L.tombstones = {};
+      L.lastSeqById = {};
+      L.held = [];
+      L.heldMax = null;
+      clearTimeout(L.holdTimer);
+      L.holdTimer = null;
+      var keep = this.filter(function (model) {
+        return model.isNew();
+      });
+      var models = [];
+      _.each(this.parse(rows, { live: info }) || [], function (attrs) {
+        var model = self._prepareModel(attrs, { parse: true, live: info });
+        if (model) models.push(model);
+      });
+      this.reset(models.concat(keep), { live: info });
+      this.trigger('live:reset', this, info);
+      L.loading = false;
+      var buffered = L.buffer.sort(bySeq);
+      L.buffer = [];
+      _.each(buffered, function (data) {
+        self._liveReceive(data);
+      });
+      if (L.cycle && !L.cycle.settled) L.cycle.resolve(this);
+      if (!L.loaded) {
+        L.loaded = true;
+        L.ready.resolve(this);
+        this.trigger('live:ready', this, info);
+      }
+    },
+
+    /** A delivery on the channel. */
+    _liveMessage: function (data) {
+      var L = this._live;
+      if (!L.listening) return;
+      var problem = checkEvent(data);
+      if (problem) {
+        this.trigger('live:error', this, liveError('ignored an event on ' + L.channel + ': ' + problem, { event: data }));
+        return;
+      }
+      if (L.loading) {
+        L.buffer.push(data);
+        return;
+      }
+      try {
+        this._liveReceive(data);
+      } catch (error) {
+        this.trigger('live:error', this, error);
+      }
+    },
+
+    /** Drops what was seen already; holds what the pending-POST rule says to; applies the rest. */
+    _liveReceive: function (data) {
+      var L = this._live;
+      if (isNumber(data.seq)) {
+        var floor = L.heldMax !== null ? L.heldMax : L.seq;
+        if (floor !== null && data.seq <= floor) {
+          this.trigger('live:ignored', this, data, 'seen');
+          return;
+        }
+      }
+      if (L.held.length || this._liveShouldHold(data)) {
+        L.held.push(data);
+        if (isNumber(data.seq)) L.heldMax = data.seq;
+        this._liveArmHold();
+        return;
+      }
+      this._liveApply(data);
+    },
+
+    /**
+     * The seed's pending-POST rule, for creates the server does not tag with our request id: while a
+     * create of ours is in flight, a POST for a row we do not have may be ours, so it waits for the
+     * response, which tells by id.
+     */
+    _liveShouldHold: function (data) {
+      return (
+        data.method === 'POST' &&
+        typeof data.origin !== 'string' &&
+        this._live.creates > 0 &&
+        !this.get(this.modelId(data.body))
+      );
+    },
+
+    _liveArmHold: function () {
+      var L = this._live;
+      var self = this;
+      if (L.holdTimer) return;
+      L.holdTimer = setTimeout(function () {
+        L.holdTimer = null;
+        self._liveRelease(true);
+      }, L.settings.holdTimeout);
+    },
+
+    /** Applies held events in order, up to the first that must still wait (all of them if `force`). */
+    _liveRelease: function (force) {
+      var L = this._live;
+      clearTimeout(L.holdTimer);
+      L.holdTimer = null;
+      while (L.held.length) {
+        if (!force && this._liveShouldHold(L.held[0])) break;
+        var data = L.held.shift();
+        try {
+          this._liveApply(data);
+        } catch (error) {
+          this.trigger('live:error', this, error);
+        }
+      }
+      if (L.held.length) this._liveArmHold();
+      else L.heldMax = null;
+    },
+
+    /** Applies one change event to the models, unless it is older than what they hold. */
+    _liveApply: function (data) {
+      var L = this._live;
+      if (isNumber(data.seq)) L.seq = data.seq;
+      var body = data.body;
+      var id = this.modelId(body);
+      if (id === undefined || id === null) {
+        this.trigger('live:error', this, liveError('ignored an event without an id on ' + L.channel, { event: data }));
+        return;
+      }
+      var own = typeof data.origin === 'string' ? L.pending[data.origin] : undefined;
+      if (own) own.ownSeq = data.seq;
+      var version = isNumber(data.version) ? data.version : null;
+      var known = L.versions[id] !== undefined ? L.versions[id] : null;
+      var options = { live: data };
+      var existing = this.get(id);
+
+      if (data.method === 'DELETE') {
+        if (version !== null) L.tombstones[id] = version;
+        delete L.versions[id];
+        L.lastSeqById[id] = data.seq;
+        if (!existing) return this.trigger('live:ignored', this, data, 'absent');
+        if (version !== null && known !== null && version < known) {
+          return this.trigger('live:ignored', this, data, 'stale');
+        }
+        this.remove(existing, options);
+        return this.trigger('live:applied', this, data);
+      }
+
+      var target = existing;
+      if (!existing && own && own.method === 'create' && own.model) target = own.model;
+      if (existing && version !== null && known !== null && version <= known) {
+        return this.trigger('live:ignored', this, data, 'stale');
+      }
+      if (!target && version !== null && L.tombstones[id] !== undefined && version <= L.tombstones[id]) {
+        return this.trigger('live:ignored', this, data, 'deleted');
+      }
+      if (version !== null) L.versions[id] = version;
+      L.lastSeqById[id] = data.seq;
+      if (target) {
+        target.set(target.parse(body, options), options);
+        if (!this.get(target)) {
+          this.add(target, options); // our own create, saved with {wait: true}
+        } else if (this.comparator) {
+          var sortAttr = _.isString(this.comparator) ? this.comparator : null;
+          if (target.hasChanged(sortAttr)) this.sort(options);
+        }
+      } else {
+        var model = this._prepareModel(body, _.extend({ parse: true }, options));
+        if (model) this.add(model, options);
+      }
+      return this.trigger('live:applied', this, data);
+    },
+
+    /**
+     * Every sync of a model of this collection goes through here: writes carry a fresh request id
+     * (matched against events' `origin`), and a response older than what events already brought
+     * does not overwrite it.
+     */
+    _liveWrite: function (original, context, method, model, options) {
+      var L = this._live;
+      var self = this;
+      options = options || {};
+      var entry = { method: method, model: model, ownSeq: null, rid: null };
+      if (method !== 'read') {
+        entry.rid = newRequestId();
+        var header = {};
+        header[L.settings.requestIdHeader] = entry.rid;
+        options.headers = _.extend({}, options.headers, header);
+        L.pending[entry.rid] = entry;
+        if (method === 'create') L.creates += 1;
+      }
+      var done = false;
+      var settle = function () {
+        if (done) return;
+        done = true;
+        if (entry.rid) delete L.pending[entry.rid];
+        if (method === 'create') L.creates -= 1;
+      };
+      var success = options.success;
+      var error = options.error;
+      options.success = function (resp, textStatus, xhr) {
+        var args = _.toArray(arguments);
+        try {
+          args[0] = self._liveResponse(entry, options, resp, xhr);
+        } catch (e) {
+          self.trigger('live:error', self, e);
+        }
+        settle();
+        var result = success ? success.apply(this, args) : undefined;
+        self._liveAfterResponse(entry, resp, xhr);
+        return result;
+      };
+      options.error = function () {
+        settle();
+        var result = error ? error.apply(this, arguments) : undefined;
+        if (method === 'create') self._liveRelease(false);
+        return result;
+      };
+      try {
+        return original.call(context, method, model, options);
+      } catch (e) {
+        settle();
+        if (method === 'create') this._liveRelease(false);
+        throw e;
+      }
+    },
+
+    /** Before Backbone sets a write's response on the model: drop duplicates, keep newer state. */
+    _liveResponse: function (entry, options, resp, xhr) {
+      var L = this._live;
+      var model = entry.model;
+      var id = resp && typeof resp === 'object' && model.idAttribute in resp ? resp[model.idAttribute] : model.id;
+      if (id === undefined || id === null || entry.method === 'delete') return resp;
+      var version = etagVersion(xhr);
+      var holder = this.get(id);
+      if (entry.method === 'create' && holder && holder !== model) {
+        // A copy of this row was added from an event we could not match to this write (the hold
+        // timed out): the model the app saved takes its place.
+        this.remove(holder, { live: { duplicateOf: model } });
+      }
+      var known = L.versions[id] !== undefined ? L.versions[id] : null;
+      var newerEvent = entry.ownSeq !== null && L.lastSeqById[id] !== undefined && L.lastSeqById[id] > entry.ownSeq;
+      var stale = (version !== null && known !== null && version < known) || newerEvent;
+      var current = holder || (model.id === id ? model : null);
+      if (stale && current) {
+        // Events already brought a newer version of this row: answer Backbone with it, unchanged.
+        options.parse = false;
+        return _.clone(current.attributes);
+      }
+      if (version !== null && (known === null || version > known)) L.versions[id] = version;
+      return resp;
+    },
+
+    /** After Backbone handled a write's response: a row deleted meanwhile goes; held events go on. */
+    _liveAfterResponse: function (entry, resp, xhr) {
+      var L = this._live;
+      var model = entry.model;
+      if (entry.method !== 'delete' && entry.method !== 'read' && model.id !== undefined && model.id !== null) {
+        var tomb = L.tombstones[model.id];
+        var version = etagVersion(xhr);
+        if (tomb !== undefined && version !== null && tomb >= version && this.get(model) === model) {
+          this.remove(model, { live: { deleted: true } });
+        }
+      }
+      if (entry.method === 'create') this._liveRelease(false);
+    },
+  });
+
+  /** Disconnects a faye client this library made, and stops its retries (bounded to 2 s). */
+  function shutdown(client) {
+    return new Promise(function (resolve) {
+      var finished = false;
+      var timer = setTimeout(finish, 2000);
+      function finish() {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        resolve();
+      }
+      try {
+        if (client._state === client.CONNECTED) {
+          var publication = client.disconnect();
+          if (publication && typeof publication.then === 'function') publication.then(finish, finish);
+          else finish();
+        } else {
+          finish();
+        }
+      } catch (e) {
+        finish();
+      }
+      // A faye client that is not connected (server unreachable) would retry its handshake for ever:
+      // tell it not to (faye 1.4.3 reads this advice before each handshake and connect).
+      if (client._advice) client._advice.reconnect = 'none';
+      if (client._state !== client.CONNECTED && client._dispatcher && typeof client._dispatcher.close === 'function') {
+        client._dispatcher.close();
+      }
+    });
+  }
+
+  /**
+   * A jQuery.ajax-compatible function over `fetch`, for Backbone.ajax where jQuery is absent (Node,
+   * pages without jQuery). Supports url, type/method, data, contentType, processData, headers,
+   * beforeSend (setRequestHeader), dataType, timeout, context, success, error, complete; returns an
+   * xhr-like object (status, responseText, responseJSON, getResponseHeader, abort) that is also a
+   * thenable (then/catch/done/fail/always). Extra settings: `fetch` (the fetch function) and `baseUrl`
+   * (resolves relative URLs, needed in Node).
+   */
+  function fetchAjax(settings) {
+    settings = settings || {};
+    var fetchImpl = settings.fetch || (typeof fetch === 'function' ? fetch : null);
+    var method = String(settings.type || settings.method || 'GET').toUpperCase();
+    var url = String(settings.url || '');
+    if (settings.baseUrl && !/^[a-z][a-z0-9+.-]*:/i.test(url)) url = new URL(url, settings.baseUrl).toString();
+    var headers = {};
+    var responseHeaders = null;
+    var controller = typeof AbortController === 'function' ? new AbortController() : null;
+    var aborted = null;
+    var xhr = {
+      readyState: 1,
+      status: 0,
+      statusText: '',
+      responseText: '',
+      responseJSON: undefined,
+      setRequestHeader: function (name, value) {
+        headers[name] = String(value);
+      },
+      getResponseHeader: function (name) {
+        return responseHeaders ? responseHeaders.get(name) : null;
+      },
+      getAllResponseHeaders: function () {
+        if (!responseHeaders) return '';
+        var lines = [];
+        responseHeaders.forEach(function (value, name) {
+          lines.push(name + ': ' + value);
+        });
+        return lines.join('\r\n');
+      },
+      abort: function (reason) {
+        aborted = reason || 'abort';
+        if (controller) controller.abort();
+      },
+    };
+
+    var data = settings.data;
+    if (data !== undefined && data !== null && typeof data !== 'string' && settings.processData !== false) {
+      var params = new URLSearchParams();
+      _.each(data, function (value, key) {
+        params.append(key, typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value));
+      });
+      data = params.toString();
+    }
+    var body;
+    if (method === 'GET' || method === 'HEAD') {
+      if (data) url += (url.indexOf('?') < 0 ? '?' : '&') + data;
+    } else if (data !== undefined && data !== null) {
+      body = data;
+      if (settings.contentType !== false) {
+        headers['Content-Type'] = settings.contentType || 'application/x-www-form-urlencoded; charset=UTF-8';
+      }
+    }
+    if (settings.dataType === 'json') headers.Accept = 'application/json, text/javascript, */*; q=0.01';
+    _.each(settings.headers, function (value, name) {
+      headers[name] = String(value);
+    });
+    var context = settings.context || settings;
+
+    var outcome = new Promise(function (resolve) {
+      if (typeof settings.beforeSend === 'function' && settings.beforeSend.call(context, xhr, settings) === false) {
+        aborted = 'canceled';
+      }
+      if (aborted) return resolve({ ok: false, textStatus: aborted, error: aborted });
+      if (!fetchImpl) return resolve({ ok: false, textStatus: 'error', error: 'no fetch function available' });
+      var timer = null;
+      if (settings.timeout > 0) {
+        timer = setTimeout(function () {
+          xhr.abort('timeout');
+        }, settings.timeout);
+      }
+      Promise.resolve()
+        .then(function () {
+          return fetchImpl(url, {
+            method: method,
+            headers: headers,
+            body: body,
+            signal: controller ? controller.signal : undefined,
+            credentials: settings.xhrFields && settings.xhrFields.withCredentials ? 'include' : 'same-origin',
+          });
+        })
+        .then(function (response) {
+          responseHeaders = response.headers;
+          xhr.status = response.status;
+          xhr.statusText = response.statusText;
+          return response.text().then(function (text) {
+            xhr.readyState = 4;
+            xhr.responseText = text;
+            var ok = (response.status >= 200 && response.status < 300) || response.status === 304;
+            var type = response.headers.get('content-type') || '';
+            var wantsJson = settings.dataType === 'json' || (!settings.dataType && /json/i.test(type));
+            var parsed = text;
+            if (wantsJson || /json/i.test(type)) {
+              try {
+                parsed = text ? JSON.parse(text) : undefined;
+                xhr.responseJSON = parsed;
+              } catch (e) {
+                if (ok && wantsJson) return resolve({ ok: false, textStatus: 'parsererror', error: e });
+              }
+            }
+            if (ok) resolve({ ok: true, data: parsed, textStatus: response.status === 304 ? 'notmodified' : 'success' });
+            else resolve({ ok: false, textStatus: 'error', error: response.statusText || String(response.status) });
+          });
+        })
+        .catch(function (e) {
+          xhr.readyState = 4;
+          resolve({ ok: false, textStatus: aborted || 'error', error: aborted || (e && e.message) || String(e) });
+        })
+        .then(function () {
+          clearTimeout(timer);
+        });
+    });
+
+    outcome.then(function (result) {
+      // Callbacks run outside the promise chain, so an exception in one is reported as uncaught, as
+      // with jQuery, and does not turn into a call of the other.
+      var call = function (fn, args) {
+        if (typeof fn !== 'function') return;
+        try {
+          fn.apply(context, args);
+        } catch (e) {
+          setTimeout(function () {
+            throw e;
+          }, 0);
+        }
+      };
+      if (result.ok) call(settings.success, [result.data, result.textStatus, xhr]);
+      else call(settings.error, [xhr, result.textStatus, result.error]);
+      call(settings.complete, [xhr, result.textStatus]);
+    });
+
+    var settled = outcome.then(function (result) {
+      if (result.ok) return result.data;
+      var error = new Error(
+        (method + ' ' + url + ': ' + (xhr.status ? xhr.status + ' ' : '') + (result.error || result.textStatus)).trim(),
+      );
+      error.xhr = xhr;
+      error.status = xhr.status;
+      error.textStatus = result.textStatus;
+      throw error;
+    });
+    settled.catch(noop);
+    xhr.then = function (onFulfilled, onRejected) {
+      return settled.then(onFulfilled, onRejected);
+    };
+    xhr.catch = function (onRejected) {
+      return settled.catch(onRejected);
+    };
+    xhr.finally = function (onFinally) {
+      return settled.finally(onFinally);
+    };
+    xhr.done = function (fn) {
+      outcome.then(function (r) {
+        if (r.ok) fn.call(context, r.data, r.textStatus, xhr);
+      });
+      return xhr;
+    };
+    xhr.fail = function (fn) {
+      outcome.then(function (r) {
+        if (!r.ok) fn.call(context, xhr, r.textStatus, r.error);
+      });
+      return xhr;
+    };
+    xhr.always = function (fn) {
+      outcome.then(function (r) {
+        fn.call(context, xhr, r.textStatus);
+      });
+      return xhr;
+    };
+    return xhr;
+  }
+
+  /**
+   * Makes `backbone` (default: the Backbone this library uses) send its requests with fetchAjax.
+   * `options.baseUrl` resolves relative URLs (Node has no page to resolve them against);
+   * `options.fetch` replaces the fetch function. Returns the new Backbone.ajax.
+   */
+  function useFetch(backbone, options) {
+    var target = backbone || Backbone;
+    var defaults = _.pick(options || {}, 'baseUrl', 'fetch');
+    target.ajax = function (settings) {
+      return fetchAjax(_.extend({}, defaults, settings));
+    };
+    return target.ajax;
+  }
+
+  /**
+   * This library built over another Backbone (or underscore, or Faye) than the one it found, for
+   * apps that bundle their own copies: `create({Backbone, _, Faye})`.
+   */
+  function create(deps) {
+    deps = deps || {};
+    var faye = deps.Faye;
+    return build(deps.Backbone || Backbone, deps._ || _, faye ? function () { return faye; } : loadFaye);
+  }
+
+  return {
+    VERSION: VERSION,
+    LiveCollection: LiveCollection,
+    fetchAjax: fetchAjax,
+    useFetch: useFetch,
+    channelOf: channelOf,
+    create: create,
+  };
+});

@@ -1,0 +1,6 @@
+// The ES module entry of backbone-live: the same library as the plain script backbone-live.js
+// (which is also its CommonJS entry), so both share one Backbone and one set of collections.
+import live from './backbone-live.js';
+
+export const { LiveCollection, fetchAjax, useFetch, channelOf, create, VERSION } = live;
+export default live;
