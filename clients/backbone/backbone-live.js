@@ -823,8 +823,15 @@
       var L = this._live;
       var model = entry.model;
       var id = resp && typeof resp === 'object' && model.idAttribute in resp ? resp[model.idAttribute] : model.id;
-      if (id === undefined || id === null || entry.method === 'delete') return resp;
+      if (id === undefined || id === null) return resp;
       var version = etagVersion(xhr);
+      if (entry.method === 'delete') {
+        // Events of this row that are still on their way (its create, its updates) must not bring it
+        // back. The DELETE answers with the version deleted; a server without ETags: every version.
+        var deleted = version !== null ? version : Infinity;
+        if (L.tombstones[id] === undefined || L.tombstones[id] < deleted) L.tombstones[id] = deleted;
+        return resp;
+      }
       var holder = this.get(id);
       if (entry.method === 'create' && holder && holder !== model) {
         // A copy of this row was added from an event we could not match to this write (the hold
