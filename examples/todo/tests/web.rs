@@ -164,7 +164,7 @@ fn serves_the_page_the_app_files_and_every_vendor_file_with_its_content_type() {
     // The page names only files that are served.
     for src in page.text().split("src=\"").skip(1).chain(page.text().split("href=\"").skip(1)) {
         let link = src.split('"').next().unwrap_or_default();
-        if link.starts_with('#') {
+        if link.starts_with('#') || link.starts_with("data:") {
             continue;
         }
         assert_eq!(server.get(&format!("/{link}")).status, 200, "the page links {link}");
