@@ -119,7 +119,8 @@
       .replace(/^\/\/[^/]*/, '')
       .split(/[?#]/)[0]
       .replace(/\/+$/, '');
-    return /^\/[^*]/.test(path) ? path : null;
+    // A collection follows one channel: no wildcard segments (the server refuses since/snapshot on them).
+    return /^(\/[^/*]+)+$/.test(path) ? path : null;
   }
 
   /** The numeric code of a Bayeux error string (`403:/api/todos:Forbidden`), or null. */
@@ -877,8 +878,9 @@
         clearTimeout(timer);
         resolve();
       }
+      var connected = client._state === client.CONNECTED;
       try {
-        if (client._state === client.CONNECTED) {
+        if (connected) {
           var publication = client.disconnect();
           if (publication && typeof publication.then === 'function') publication.then(finish, finish);
           else finish();
@@ -891,7 +893,7 @@
       // A faye client that is not connected (server unreachable) would retry its handshake for ever:
       // tell it not to (faye 1.4.3 reads this advice before each handshake and connect).
       if (client._advice) client._advice.reconnect = 'none';
-      if (client._state !== client.CONNECTED && client._dispatcher && typeof client._dispatcher.close === 'function') {
+      if (!connected && client._dispatcher && typeof client._dispatcher.close === 'function') {
         client._dispatcher.close();
       }
     });

@@ -351,3 +351,50 @@ export function deliveryGate(channel, hold) {
   };
   return gate;
 }
+
+/**
+ * A loopback TCP proxy to 127.0.0.1:`targetPort` that can drop the network: `down()` cuts every
+ * connection and refuses new ones, `up()` accepts again on the same port. `endpoint` is the Bayeux
+ * URL through it; `close()` ends it.
+ */
+export async function dropProxy(targetPort) {
+  const sockets = new Set();
+  const handle = (client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  };
+  let server = null;
+  const listen = (port) =>
+    new Promise((resolve, reject) => {
+      server = net.createServer(handle);
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve(server.address().port));
+    });
+  const port = await listen(0);
+  const stop = () =>
+    new Promise((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      if (!server) return resolve();
+      const closing = server;
+      server = null;
+      closing.close(() => resolve());
+    });
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}/live`,
+    down: stop,
+    up: () => listen(port),
+    close: stop,
+  };
+}
