@@ -194,6 +194,7 @@
         subscription: null,
         subscribeGen: 0,
         sentGen: -1,
+        expectOwn: false,
         requests: {},
         want: null,
         loading: false,
@@ -427,6 +428,9 @@
       }
       L.subscribeGen += 1;
       var gen = L.subscribeGen;
+      // The next /meta/subscribe for the channel is this one: faye registers a channel only as it sends
+      // its subscribe, so a handshake's re-subscribes cannot name it before then.
+      L.expectOwn = true;
       var subscription = (L.subscription = this.faye.subscribe(L.channel, L.onMessage));
       subscription.then(
         function () {
@@ -452,6 +456,8 @@
         request = { kind: 'since', since: L.seq };
       }
       message.ext = _.extend({}, message.ext, ext);
+      request.own = L.expectOwn;
+      L.expectOwn = false;
       L.requests[message.id] = request;
       L.sentGen = L.subscribeGen;
     },
@@ -473,7 +479,7 @@
       var L = this._live;
       var ext = message.ext || {};
       if (!message.successful) {
-        this._liveSubscribeFailed(message);
+        this._liveSubscribeFailed(message, request);
         return;
       }
       L.retryDelay = L.settings.retryDelay;
@@ -497,7 +503,7 @@
       }
     },
 
-    _liveSubscribeFailed: function (message) {
+    _liveSubscribeFailed: function (message, request) {
       var L = this._live;
       var code = bayeuxCode(message.error);
       var error = liveError('subscribe to ' + L.channel + ' failed: ' + (message.error || 'no reason given'), {
@@ -505,8 +511,11 @@
         bayeuxError: message.error,
       });
       if (code === 401 || code === 402) {
-        // Unknown or expired client: faye handshakes again by itself and then subscribes again.
+        // Unknown or expired client: faye handshakes again by itself. It then re-subscribes the
+        // channels it still has, but it forgets a subscribe of its own that failed, so that one is
+        // made again here (it waits for the new handshake).
         this.trigger('live:error', this, error);
+        if (request.own) this._liveSubscribe();
         return;
       }
       if (code === null || code === 409 || code >= 500) {

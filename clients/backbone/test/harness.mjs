@@ -267,11 +267,11 @@ export function installAjax(gate) {
 }
 
 /**
- * A faye client for `transport`, with optional extra extensions (added first, so they run before the
- * collection's). `close()` disconnects it and stops its retries, bounded.
+ * A faye client for `transport` (faye `options` optional), with optional extra extensions (added
+ * first, so they run before the collection's). `close()` disconnects it and stops its retries, bounded.
  */
-export function fayeClient(server, transport, extensions = []) {
-  const client = new faye.Client(server.endpoint);
+export function fayeClient(server, transport, extensions = [], options = {}) {
+  const client = new faye.Client(server.endpoint, options);
   if (transport === 'long-polling') client.disable('websocket');
   for (const extension of extensions) client.addExtension(extension);
   return {
