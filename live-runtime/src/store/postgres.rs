@@ -66,12 +66,21 @@ pub(crate) async fn table_columns(pool: &PgPool, table: &str) -> Result<Vec<Tabl
         .map_err(classify)
 }
 
-/// Runs DDL statements.
+/// Runs DDL statements, in one transaction that first takes an advisory lock.
+///
+/// Processes that start together on a fresh database (the nodes of one service) create the same
+/// tables at the same moment, and `CREATE ... IF NOT EXISTS` does not survive that race: the
+/// second create fails on a unique index of the catalog instead of doing nothing. Under the lock,
+/// the second process waits for the first one's commit, then finds the table and does nothing.
 pub(crate) async fn execute(pool: &PgPool, statements: &[&str]) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(classify)?;
+    // 1818850916 is the event log's key (1818850917, ASCII "live") minus one: the key of the
+    // store's DDL; any other user of advisory locks on the database must avoid both.
+    sqlx::query("SELECT pg_advisory_xact_lock(1818850916)").execute(&mut *tx).await.map_err(classify)?;
     for statement in statements {
-        sqlx::query(statement).persistent(false).execute(pool).await.map_err(classify)?;
+        sqlx::query(statement).persistent(false).execute(&mut *tx).await.map_err(classify)?;
     }
-    Ok(())
+    tx.commit().await.map_err(classify)
 }
 
 /// The PostgreSQL driver.
