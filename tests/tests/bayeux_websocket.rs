@@ -55,6 +55,52 @@ async fn events_are_pushed_in_their_own_frames_while_the_connect_is_held() {
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
 
+/// Publishers write to an idle socket in place, and queue behind anything not yet written: a subscriber that
+/// stops reading while two threads publish large events fills its socket (partial writes, a full kernel
+/// buffer), and once it reads again it gets every event, each frame whole, each publisher's in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_socket_keeps_every_event_whole_and_in_order() {
+    const PER_THREAD: usize = 300;
+    let t = start(options().timeout(Duration::from_secs(30))).await;
+    let id = t.handshake().await;
+    let mut ws = t.ws().await;
+    ws.call(ws_connect(&id, "2")).await;
+    ws.call(json!({"channel":"/meta/subscribe","clientId":id,"subscription":"/api/todos","id":"3"})).await;
+    ws.send(json!([ws_connect(&id, "4")])).await;
+    eventually("the socket to be bound", || t.server.is_listening(&id)).await;
+
+    // 600 events of about 8 KiB: several megabytes, more than loopback socket buffers hold unread.
+    let pad = "x".repeat(8000);
+    let publishers: Vec<_> = (0..2)
+        .map(|thread| {
+            let server = t.server.clone();
+            let pad = pad.clone();
+            std::thread::spawn(move || {
+                for n in 0..PER_THREAD {
+                    let data = json!({"thread": thread, "n": n, "pad": pad});
+                    assert_eq!(server.publish("/api/todos", data).expect("publish"), 1, "event {thread}/{n}");
+                }
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        publisher.join().expect("a publisher thread");
+    }
+
+    let mut next = [0_u64; 2];
+    while next.iter().sum::<u64>() < 2 * PER_THREAD as u64 {
+        let frame = ws.recv().await;
+        let data = &frame[0]["data"];
+        let thread = data["thread"].as_u64().expect("a thread number") as usize;
+        assert_eq!(data["n"], json!(next[thread]), "publisher {thread}'s events in order");
+        assert_eq!(data["pad"].as_str().map(str::len), Some(8000), "the frame whole");
+        next[thread] += 1;
+    }
+    // The socket still serves: a later event arrives alone and whole.
+    assert_eq!(t.server.publish("/api/todos", json!({"after": true})).expect("publish"), 1);
+    assert_eq!(ws.recv().await, json!([{"channel":"/api/todos","data":{"after":true}}]));
+}
+
 #[tokio::test]
 async fn events_queued_before_binding_are_flushed_on_connect() {
     let t = start(options()).await;

@@ -175,11 +175,17 @@ pub(crate) fn subscriptions(message: &Message) -> Result<Vec<&str>, Error> {
 }
 
 /// One delivered event, serialized once per publish as the frame `[{"channel":..,"data":..}]` and shared by
-/// every session it reaches. WebSocket sends the frame as is; long-polling splices the inner object into its
-/// reply array. Events carry no `id` (CometD clients match replies by id), never `successful`, never the
+/// every session it reaches. The bytes are preceded by the header of an unmasked WebSocket text frame, so
+/// WebSocket writes the whole (header and frame) as is; long-polling splices the inner object into its reply
+/// array. Events carry no `id` (CometD clients match replies by id), never `successful`, never the
 /// publisher's `clientId` (bayeux.md b.6, b.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Event(Bytes);
+pub(crate) struct Event {
+    /// WebSocket frame header, then the JSON frame.
+    bytes: Bytes,
+    /// Length of the header.
+    header: u8,
+}
 
 #[derive(Serialize)]
 struct EventBody<'a, T: ?Sized> {
@@ -187,39 +193,78 @@ struct EventBody<'a, T: ?Sized> {
     data: &'a T,
 }
 
+/// Room left at the front of an event's buffer for the largest WebSocket frame header (RFC 6455 §5.2).
+const HEADER_ROOM: usize = 10;
+
 impl Event {
     /// Serializes `{channel, data}` into a one-element array.
     pub(crate) fn new<T: Serialize + ?Sized>(channel: &str, data: &T) -> Result<Self, serde_json::Error> {
-        serde_json::to_vec(&[EventBody { channel, data }]).map(|frame| Self(Bytes::from(frame)))
+        let mut buffer = vec![0; HEADER_ROOM];
+        serde_json::to_writer(&mut buffer, &[EventBody { channel, data }])?;
+        Ok(Self::framed(buffer))
     }
 
     /// Builds the frame around already-serialized JSON `data`, which the caller has checked.
     pub(crate) fn from_json(channel: &str, data: &str) -> Result<Self, serde_json::Error> {
         let name = serde_json::to_string(channel)?;
-        let mut frame = Vec::with_capacity(data.len() + name.len() + 24);
-        frame.extend_from_slice(b"[{\"channel\":");
-        frame.extend_from_slice(name.as_bytes());
-        frame.extend_from_slice(b",\"data\":");
-        frame.extend_from_slice(data.trim().as_bytes());
-        frame.extend_from_slice(b"}]");
-        Ok(Self(Bytes::from(frame)))
+        let mut buffer = Vec::with_capacity(HEADER_ROOM + data.len() + name.len() + 24);
+        buffer.resize(HEADER_ROOM, 0);
+        buffer.extend_from_slice(b"[{\"channel\":");
+        buffer.extend_from_slice(name.as_bytes());
+        buffer.extend_from_slice(b",\"data\":");
+        buffer.extend_from_slice(data.trim().as_bytes());
+        buffer.extend_from_slice(b"}]");
+        Ok(Self::framed(buffer))
+    }
+
+    /// Writes the WebSocket header of the JSON after the first [`HEADER_ROOM`] bytes of `buffer` just
+    /// before it, and keeps the buffer from the header on.
+    fn framed(mut buffer: Vec<u8>) -> Self {
+        let len = buffer.len() - HEADER_ROOM;
+        // FIN and the text opcode; a server's frames are not masked.
+        let mut header = [0_u8; HEADER_ROOM];
+        header[0] = 0x81;
+        let header_len = match len {
+            0..=125 => {
+                header[1] = len as u8;
+                2
+            }
+            126..=0xFFFF => {
+                header[1] = 126;
+                header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                4
+            }
+            _ => {
+                header[1] = 127;
+                header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+                10
+            }
+        };
+        let start = HEADER_ROOM - header_len;
+        buffer[start..HEADER_ROOM].copy_from_slice(&header[..header_len]);
+        Self { bytes: Bytes::from(buffer).slice(start..), header: header_len as u8 }
     }
 
     /// The whole frame, `[event]`, always UTF-8 JSON.
-    pub(crate) fn frame(&self) -> &Bytes {
-        &self.0
+    pub(crate) fn frame(&self) -> &[u8] {
+        self.bytes.get(usize::from(self.header)..).unwrap_or_default()
+    }
+
+    /// The frame as one WebSocket text frame, header included.
+    pub(crate) fn websocket_frame(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// The event object without the surrounding brackets, for splicing into a reply array.
     pub(crate) fn object(&self) -> &[u8] {
-        let len = self.0.len();
-        self.0.get(1..len.saturating_sub(1)).unwrap_or_default()
+        let frame = self.frame();
+        frame.get(1..frame.len().saturating_sub(1)).unwrap_or_default()
     }
 }
 
 /// Serializes replies followed by events as one JSON array, copying each shared event once.
 pub(crate) fn encode_batch(replies: &[Message], events: &[Event]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 * replies.len() + events.iter().map(|e| e.0.len()).sum::<usize>() + 2);
+    let mut out = Vec::with_capacity(128 * replies.len() + events.iter().map(|e| e.frame().len()).sum::<usize>() + 2);
     out.push(b'[');
     for reply in replies {
         let mark = out.len();
@@ -246,6 +291,41 @@ pub(crate) fn encode_batch(replies: &[Message], events: &[Event]) -> Vec<u8> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// An event's WebSocket frame is an unmasked, final text frame whose payload is exactly the JSON frame,
+    /// with the length in 7, 16 or 64 bits as RFC 6455 §5.2 requires.
+    #[test]
+    fn events_carry_their_websocket_frame() {
+        // `[{"channel":"/a","data":"…"}]` is 28 bytes around the string: JSON of 28, 125, 126, 65 535 and 65 536.
+        for (len, header) in [(0, 2), (97, 2), (98, 4), (65_507, 4), (65_508, 10)] {
+            let event = Event::new("/a", &"x".repeat(len)).unwrap_or_else(|e| panic!("serializes: {e}"));
+            let json = event.frame().to_vec();
+            assert_eq!(
+                serde_json::from_slice::<Value>(&json).ok(),
+                Some(json!([{"channel":"/a","data":"x".repeat(len)}]))
+            );
+            let frame = event.websocket_frame();
+            assert_eq!(frame.len(), header + json.len(), "a JSON frame of {} bytes", json.len());
+            assert_eq!(frame[0], 0x81, "FIN and text");
+            let declared = match header {
+                2 => u64::from(frame[1]),
+                4 => {
+                    assert_eq!(frame[1], 126);
+                    u64::from(u16::from_be_bytes([frame[2], frame[3]]))
+                }
+                _ => {
+                    assert_eq!(frame[1], 127);
+                    u64::from_be_bytes(frame[2..10].try_into().unwrap_or_default())
+                }
+            };
+            assert_eq!(declared, json.len() as u64);
+            assert_eq!(&frame[header..], &json[..]);
+        }
+        let spliced = Event::from_json("/b", " {\"k\": 1} ").unwrap_or_else(|e| panic!("frames: {e}"));
+        assert_eq!(spliced.frame(), br#"[{"channel":"/b","data":{"k": 1}}]"#);
+        assert_eq!(spliced.object(), br#"{"channel":"/b","data":{"k": 1}}"#);
+        assert_eq!(&spliced.websocket_frame()[2..], spliced.frame());
+    }
 
     /// Parses a literal request as faye 1.4.3 sends it (bayeux.md a.4 to a.8) and checks the typed view.
     fn parse(text: &str) -> Message {

@@ -226,15 +226,19 @@ impl Server {
                 Push::Overflow => overflowed.push(Arc::clone(session)),
                 Push::Closed | Push::Covered => {}
             };
-            if let [only] = groups.as_slice() {
-                only.values().for_each(&mut deliver);
-            } else {
-                // Several keys matched: a session subscribed to `/a/b` and `/a/**` gets the event once.
-                let mut seen = HashSet::new();
-                for group in groups {
-                    group.iter().filter(|(key, _)| seen.insert(**key)).for_each(|(_, s)| deliver(s));
+            // Pushing may write to WebSocket subscribers in place; tokio's per-task I/O budget (128 operations)
+            // must not turn the rest of a large fan-out into queued events.
+            without_io_budget(|| {
+                if let [only] = groups.as_slice() {
+                    only.values().for_each(&mut deliver);
+                } else {
+                    // Several keys matched: a session subscribed to `/a/b` and `/a/**` gets the event once.
+                    let mut seen = HashSet::new();
+                    for group in groups {
+                        group.iter().filter(|(key, _)| seen.insert(**key)).for_each(|(_, s)| deliver(s));
+                    }
                 }
-            }
+            });
         }
         for session in overflowed {
             tracing::debug!(client_id = %session.id, "bayeux queue full, dropping session");
@@ -696,6 +700,21 @@ fn remove_from_index(index: &mut HashMap<Arc<str>, Subscribers>, name: &str, key
             index.remove(name);
         }
     }
+}
+
+/// Runs `f` outside tokio's cooperative budget: I/O it does in place never reports `Pending` merely because
+/// the calling task used up its budget.
+fn without_io_budget(f: impl FnOnce()) {
+    let mut f = Some(f);
+    let once = tokio::task::unconstrained(std::future::poll_fn(move |_| {
+        if let Some(f) = f.take() {
+            f();
+        }
+        std::task::Poll::Ready(())
+    }));
+    let mut once = std::pin::pin!(once);
+    // The future is ready at its first poll; the waker is never used.
+    let _ = once.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
 }
 
 #[cfg(test)]

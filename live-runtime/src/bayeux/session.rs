@@ -98,6 +98,9 @@ struct State {
     generation: u64,
     /// The current consumer's wake-up, if one is attached.
     consumer: Option<Arc<Notify>>,
+    /// The current consumer's socket, when it can take events in place (WebSocket): while the queue is
+    /// empty, a publish writes to it directly instead of queueing and waking the consumer.
+    direct: Option<Arc<dyn Direct>>,
     closed: bool,
     /// Subscriptions being caught up or just caught up, by channel name (see [`Fence`]). Empty for almost
     /// every session, so the publish path pays one emptiness check.
@@ -115,6 +118,23 @@ enum Fence {
     /// The catch-up covered every event up to this seq: later live events at or below it are duplicates.
     /// Removed by the first event above it, since a channel's events are published in seq order.
     Floor(i64),
+}
+
+/// A socket a publisher may write an event to without blocking (see `transport/ws_socket.rs`).
+pub(crate) trait Direct: Send + Sync + fmt::Debug {
+    /// Writes `event` now if the socket can take it without waiting.
+    fn try_send(&self, event: &Event) -> Sent;
+}
+
+/// What [`Direct::try_send`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Written.
+    Done,
+    /// Accepted, but part of it waits in the socket's backlog: the consumer must be woken to write it.
+    Partly,
+    /// Nothing written (the socket is busy or failing): queue the event.
+    NotNow,
 }
 
 /// What [`Session::push`] did.
@@ -153,6 +173,7 @@ impl Session {
             connects: 0,
             generation: 0,
             consumer: None,
+            direct: None,
             closed: false,
             fences: HashMap::new(),
             disconnected: false,
@@ -194,6 +215,22 @@ impl Session {
         }
         if state.queue.len() >= limit {
             return Push::Overflow;
+        }
+        // In order: only when nothing is queued before it. The session stays locked during the write, so
+        // the consumer cannot be writing queued events at the same time.
+        if state.queue.is_empty()
+            && let Some(direct) = &state.direct
+        {
+            match direct.try_send(&event) {
+                Sent::Done => return Push::Queued,
+                Sent::Partly => {
+                    if let Some(consumer) = &state.consumer {
+                        consumer.notify_one();
+                    }
+                    return Push::Queued;
+                }
+                Sent::NotNow => {}
+            }
         }
         state.queue.push_back(event);
         if let Some(consumer) = &state.consumer {
@@ -268,9 +305,15 @@ impl Session {
     /// Makes a new consumer current and wakes the previous one so it answers at once: the spec allows one
     /// outstanding connect per client (bayeux.md b.4).
     pub(crate) fn attach(self: &Arc<Self>) -> Consumer {
+        self.attach_direct(None)
+    }
+
+    /// Like [`Session::attach`], for a consumer whose socket publishers may write to directly.
+    pub(crate) fn attach_direct(self: &Arc<Self>, direct: Option<Arc<dyn Direct>>) -> Consumer {
         let notify = Arc::new(Notify::new());
         let mut state = lock(&self.state);
         state.generation += 1;
+        state.direct = direct;
         if let Some(previous) = state.consumer.replace(Arc::clone(&notify)) {
             previous.notify_one();
         }
@@ -300,6 +343,7 @@ impl Session {
         state.disconnected = disconnected;
         state.queue = VecDeque::new();
         state.fences = HashMap::new();
+        state.direct = None;
         if let Some(consumer) = state.consumer.take() {
             consumer.notify_one();
         }
@@ -358,6 +402,31 @@ impl Consumer {
         self.notify.notified().await;
     }
 
+    /// Writes the queued events, in order, to `socket` (the consumer's own, as given to
+    /// [`Session::attach_direct`]) while the session is locked, so no publisher writes in between. Each
+    /// event leaves the queue once the socket took it whole; `Pending` leaves the rest queued until the
+    /// socket drains. `Ready(Ok(Take::Events(vec![])))` when everything was written.
+    pub(crate) fn poll_write_queue(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        socket: &crate::bayeux::transport::ws_socket::SharedSocket,
+    ) -> std::task::Poll<std::io::Result<Take>> {
+        use std::task::Poll;
+        let mut state = lock(&self.session.state);
+        if state.closed {
+            return Poll::Ready(Ok(Take::Closed { disconnected: state.disconnected }));
+        }
+        if state.generation != self.generation {
+            return Poll::Ready(Ok(Take::Superseded));
+        }
+        std::task::ready!(socket.poll_drain(cx))?;
+        while let Some(event) = state.queue.front() {
+            std::task::ready!(socket.poll_write_frame(cx, event.websocket_frame()))?;
+            state.queue.pop_front();
+        }
+        Poll::Ready(Ok(Take::Events(Vec::new())))
+    }
+
     /// Takes every queued event if this consumer is still current.
     pub(crate) fn take(&self) -> Take {
         let mut state = lock(&self.session.state);
@@ -376,6 +445,7 @@ impl Drop for Consumer {
         let mut state = lock(&self.session.state);
         if state.generation == self.generation {
             state.consumer = None;
+            state.direct = None;
             state.last_seen = Instant::now();
         }
     }

@@ -35,12 +35,12 @@ pub mod eventsource;
 pub mod jsonp;
 pub mod long_polling;
 pub mod websocket;
+pub(crate) mod ws_socket;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -185,16 +185,13 @@ async fn dispatch(State(server): State<Server>, request: Request) -> Response {
 }
 
 async fn route(server: Server, request: Request, origin: Option<&HeaderValue>) -> Response {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     if parts.method == Method::GET && is_upgrade(&parts.headers) {
         if !server.options().websocket {
             // Answer quickly rather than hang the client's warm-up upgrade (pitfall 10).
             return bad_request();
         }
-        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(upgrade) => websocket::upgrade(server, upgrade, parts.headers),
-            Err(rejection) => rejection.into_response(),
-        };
+        return websocket::upgrade(server, parts);
     }
     let browser = &server.options().browser;
     match parts.method {

@@ -14,30 +14,63 @@
 //! or, while no session is bound, the session expiry after which the socket is closed), so an idle socket
 //! costs little more than its buffers, which are sized down from tungstenite's 128 KiB defaults.
 
+use std::future::poll_fn;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::HeaderMap;
+use futures_util::{SinkExt, StreamExt};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use crate::bayeux::message::{self, Message};
 use crate::bayeux::session::{Consumer, Take};
+use crate::bayeux::transport::ws_socket::{SharedSocket, SocketIo};
 use crate::bayeux::{Context, Error, Server, Transport};
 
 /// Initial read buffer: a faye frame is one message of a few hundred bytes; larger frames grow it. Small,
 /// because it is the largest part of an idle socket's cost (measured by `idle_subscribers_memory`).
 const READ_BUFFER: usize = 512;
 
-/// Accepts the upgrade and spawns the connection's task.
-pub(crate) fn upgrade(server: Server, upgrade: WebSocketUpgrade, headers: HeaderMap) -> Response {
+/// Answers a WebSocket upgrade (a GET with `Upgrade: websocket`) with `101 Switching Protocols` and spawns
+/// the connection's task; a request that is not a valid RFC 6455 upgrade gets a `400` saying why.
+pub(crate) fn upgrade(server: Server, mut parts: Parts) -> Response {
+    let headers = &parts.headers;
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has(header::CONNECTION, "upgrade") {
+        return refuse(StatusCode::BAD_REQUEST, "Connection header did not include 'upgrade'");
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|version| version.as_bytes() != b"13") {
+        return refuse(StatusCode::BAD_REQUEST, "WebSocket version not supported: send Sec-WebSocket-Version: 13");
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return refuse(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key header missing");
+    };
+    let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) else {
+        return refuse(StatusCode::BAD_REQUEST, "Bad Sec-WebSocket-Key");
+    };
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "WebSocket request couldn't be upgraded since no upgrade state was present",
+        );
+    };
     static NO_HEADERS: OnceLock<Arc<HeaderMap>> = OnceLock::new();
     // Upgrade headers are kept for the connection's life only when a hook can look at them.
     let headers = if server.options().needs_headers() {
-        Arc::new(headers)
+        Arc::new(parts.headers)
     } else {
         Arc::clone(NO_HEADERS.get_or_init(Arc::default))
     };
@@ -46,14 +79,32 @@ pub(crate) fn upgrade(server: Server, upgrade: WebSocketUpgrade, headers: Header
     // Frames up to twice the limit are read and answered with a Bayeux error; past that tungstenite closes
     // the socket (1009) rather than buffer without bound.
     let hard_limit = limit.saturating_mul(2).max(64 * 1024);
-    upgrade
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         // Write each frame out at once instead of collecting 128 KiB first.
         .write_buffer_size(0)
         .max_write_buffer_size(hard_limit.saturating_mul(4))
-        .max_message_size(hard_limit)
-        .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| Connection::new(server, socket, context).run())
+        .max_message_size(Some(hard_limit))
+        .max_frame_size(Some(hard_limit));
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let shared = SharedSocket::new(upgraded);
+        let socket = WebSocketStream::from_raw_socket(SocketIo(Arc::clone(&shared)), Role::Server, Some(config)).await;
+        Connection::new(server, socket, shared, context).run().await;
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
+}
+
+fn refuse(status: StatusCode, text: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
 /// Why the connection loop stops.
@@ -61,7 +112,9 @@ struct Closed;
 
 struct Connection {
     server: Server,
-    socket: WebSocket,
+    socket: WebSocketStream<SocketIo>,
+    /// The same stream, for writing queued events in place (see `ws_socket.rs`).
+    shared: Arc<SharedSocket>,
     context: Context,
     /// The session this socket delivers for, once a connect bound it.
     bound: Option<Consumer>,
@@ -77,17 +130,28 @@ struct Connection {
 }
 
 enum Step {
-    Frame(Option<Result<Frame, axum::Error>>),
+    Frame(Option<Result<Frame, tokio_tungstenite::tungstenite::Error>>),
     Wake,
     Timer,
 }
 
 impl Connection {
-    fn new(server: Server, socket: WebSocket, context: Context) -> Self {
+    fn new(server: Server, socket: WebSocketStream<SocketIo>, shared: Arc<SharedSocket>, context: Context) -> Self {
         let ping_every = server.options().ws_ping_interval.filter(|every| !every.is_zero());
         let next_ping = ping_every.map(|every| Instant::now() + every);
         let unbound_until = Some(Instant::now() + server.options().expiry());
-        Self { server, socket, context, bound: None, pending: None, ping_every, next_ping, unbound_until, pings: 0 }
+        Self {
+            server,
+            socket,
+            shared,
+            context,
+            bound: None,
+            pending: None,
+            ping_every,
+            next_ping,
+            unbound_until,
+            pings: 0,
+        }
     }
 
     async fn run(mut self) {
@@ -97,7 +161,7 @@ impl Connection {
                 .flatten()
                 .min();
             let step = tokio::select! {
-                frame = self.socket.recv() => Step::Frame(frame),
+                frame = self.socket.next() => Step::Frame(frame),
                 () = changed(self.bound.as_ref()) => Step::Wake,
                 () = sleep_until(timer) => Step::Timer,
             };
@@ -120,7 +184,7 @@ impl Connection {
             Frame::Text(text) => text.into(),
             Frame::Binary(bytes) => bytes,
             // tungstenite answers pings itself; a pong needs nothing.
-            Frame::Ping(_) | Frame::Pong(_) => return Ok(()),
+            Frame::Ping(_) | Frame::Pong(_) | Frame::Frame(_) => return Ok(()),
             Frame::Close(_) => return Err(Closed),
         };
         if bytes.len() > self.server.options().max_message_size {
@@ -137,7 +201,7 @@ impl Connection {
             Box::pin(self.server.outgoing(&mut reply, &self.context)).await;
             // Binding makes this socket the session's consumer; an older consumer (a held long-poll, or this
             // socket's previous binding) is superseded. Queued events flush on the next wake.
-            self.bound = Some(connect.session.attach());
+            self.bound = Some(connect.session.attach_direct(Some(self.shared.clone())));
             self.unbound_until = None;
             // One outstanding connect per client: an earlier one held on this socket is answered now.
             if let Some((earlier, _)) = self.pending.take() {
@@ -164,21 +228,11 @@ impl Connection {
 
     async fn on_wake(&mut self) -> Result<(), Closed> {
         let Some(consumer) = &self.bound else { return Ok(()) };
-        match consumer.take() {
-            Take::Events(events) => {
-                let mut events = events.into_iter();
-                while let Some(event) = events.next() {
-                    let frame = Utf8Bytes::try_from(event.frame().clone()).map_err(|_| Closed)?;
-                    if self.socket.send(Frame::Text(frame)).await.is_err() {
-                        // Keep what was not written for the client's next connect (pitfall 5).
-                        if let Some(consumer) = &self.bound {
-                            consumer.session().requeue(std::iter::once(event).chain(events));
-                        }
-                        return Err(Closed);
-                    }
-                }
-                Ok(())
-            }
+        let shared = &self.shared;
+        let take = poll_fn(|cx| consumer.poll_write_queue(cx, shared)).await.map_err(|_| Closed)?;
+        match take {
+            // Written (an event the socket could not take stays queued for the client's next connect).
+            Take::Events(_) => Ok(()),
             Take::Superseded => {
                 self.bound = None;
                 self.unbound_until = Some(Instant::now() + self.server.options().expiry());
@@ -234,14 +288,14 @@ impl Connection {
     }
 
     async fn send(&mut self, json: Vec<u8>) -> Result<(), Closed> {
-        let text = Utf8Bytes::try_from(json).map_err(|_| Closed)?;
-        self.socket.send(Frame::Text(text)).await.map_err(|_| Closed)
+        let text = String::from_utf8(json).map_err(|_| Closed)?;
+        self.socket.send(Frame::text(text)).await.map_err(|_| Closed)
     }
 
     /// Closes with 1000 (normal closure) when the bound session has ended.
     async fn close(&mut self) -> Result<(), Closed> {
         self.bound = None;
-        let frame = CloseFrame { code: close_code::NORMAL, reason: Utf8Bytes::from_static("") };
+        let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
         // The peer may already be gone; the loop ends either way.
         let _ = self.socket.send(Frame::Close(Some(frame))).await;
         Err(Closed)

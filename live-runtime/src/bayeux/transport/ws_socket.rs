@@ -1,0 +1,157 @@
+//! The byte stream of one WebSocket, shared by its connection task and by publishers.
+//!
+//! A publish reaches most subscribers while their queue is empty and their socket idle. Instead of queueing
+//! the event and waking the connection's task to write it, the publisher writes the event's pre-built frame
+//! ([`Event::websocket_frame`], the same bytes for every subscriber) straight into the socket, without
+//! blocking: at one subscriber per `write()` that halves the server's work per delivery. Everything else
+//! (replies, pings, close frames, and events that found a queue or a busy socket) goes through tungstenite
+//! in the connection's task, which writes through [`SocketIo`] into the same stream.
+//!
+//! Frames never interleave: every write, from either side, happens under one lock and is accepted whole.
+//! A frame the kernel takes only part of keeps its tail in a backlog that is written before anything else;
+//! a publisher writes only when the backlog is empty and no write is waiting for the socket to drain
+//! ([`Sent::NotNow`] otherwise: the event is queued in order and the task writes it).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::bayeux::message::Event;
+use crate::bayeux::session::{Direct, Sent, lock};
+
+/// The upgraded connection, its backlog and its write state.
+#[derive(Debug)]
+pub(crate) struct SharedSocket {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    io: TokioIo<Upgraded>,
+    /// The unwritten tail of a frame the kernel took only part of; written before anything else.
+    backlog: Bytes,
+    /// A write found the socket full: a task waits for it to drain, so publishers must not write (their
+    /// attempt would also replace the task's registered waker).
+    blocked: bool,
+    /// A write failed: the connection is going away.
+    broken: bool,
+}
+
+impl SharedSocket {
+    pub(crate) fn new(io: Upgraded) -> Arc<Self> {
+        let state = State { io: TokioIo::new(io), backlog: Bytes::new(), blocked: false, broken: false };
+        Arc::new(Self { state: Mutex::new(state) })
+    }
+
+    /// Writes `frame` whole (backlog first), or returns `Pending` with nothing of `frame` written.
+    pub(crate) fn poll_write_frame(&self, cx: &mut Context<'_>, frame: &[u8]) -> Poll<io::Result<()>> {
+        let mut state = lock(&self.state);
+        state.poll_write_whole(cx, frame).map_ok(|_| ())
+    }
+
+    /// Writes the backlog out.
+    pub(crate) fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        lock(&self.state).poll_drain(cx)
+    }
+}
+
+impl State {
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.backlog.is_empty() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.backlog) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(self.fail(io::ErrorKind::WriteZero.into()))),
+                Poll::Ready(Ok(n)) => {
+                    let _ = self.backlog.split_to(n.min(self.backlog.len()));
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.fail(error))),
+                Poll::Pending => {
+                    self.blocked = true;
+                    return Poll::Pending;
+                }
+            }
+        }
+        self.blocked = false;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Drains the backlog, then writes `frame`; what the kernel does not take goes to the backlog, so the
+    /// frame is accepted whole (`Ready(Ok(len))`) or not at all (`Pending`).
+    fn poll_write_whole(&mut self, cx: &mut Context<'_>, frame: &[u8]) -> Poll<io::Result<usize>> {
+        if self.broken {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        std::task::ready!(self.poll_drain(cx))?;
+        match Pin::new(&mut self.io).poll_write(cx, frame) {
+            Poll::Ready(Ok(0)) if !frame.is_empty() => Poll::Ready(Err(self.fail(io::ErrorKind::WriteZero.into()))),
+            Poll::Ready(Ok(n)) => {
+                if n < frame.len() {
+                    self.backlog = Bytes::copy_from_slice(frame.get(n..).unwrap_or_default());
+                }
+                Poll::Ready(Ok(frame.len()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(self.fail(error))),
+            Poll::Pending => {
+                self.blocked = true;
+                Poll::Pending
+            }
+        }
+    }
+
+    fn fail(&mut self, error: io::Error) -> io::Error {
+        self.broken = true;
+        error
+    }
+}
+
+impl Direct for SharedSocket {
+    fn try_send(&self, event: &Event) -> Sent {
+        let mut state = lock(&self.state);
+        if state.broken || state.blocked || !state.backlog.is_empty() {
+            return Sent::NotNow;
+        }
+        // A no-op waker: if the socket is full, nothing is written and the event is queued for the task,
+        // whose own write then registers its waker.
+        let mut cx = Context::from_waker(Waker::noop());
+        match state.poll_write_whole(&mut cx, event.websocket_frame()) {
+            Poll::Ready(Ok(_)) if state.backlog.is_empty() => Sent::Done,
+            Poll::Ready(Ok(_)) => Sent::Partly,
+            Poll::Ready(Err(_)) | Poll::Pending => Sent::NotNow,
+        }
+    }
+}
+
+/// The connection's view of the shared socket, for tungstenite: reads as usual, and writes each frame whole
+/// through the same lock as publishers.
+#[derive(Debug)]
+pub(crate) struct SocketIo(pub(crate) Arc<SharedSocket>);
+
+impl AsyncRead for SocketIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let mut state = lock(&self.0.state);
+        Pin::new(&mut state.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SocketIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        lock(&self.0.state).poll_write_whole(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = lock(&self.0.state);
+        std::task::ready!(state.poll_drain(cx))?;
+        Pin::new(&mut state.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = lock(&self.0.state);
+        std::task::ready!(state.poll_drain(cx))?;
+        Pin::new(&mut state.io).poll_shutdown(cx)
+    }
+}
