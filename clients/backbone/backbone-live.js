@@ -35,6 +35,7 @@
     listen: true,
     snapshot: true,
     holdTimeout: 10000,
+    replayTimeout: 10000,
     retryDelay: 1000,
     maxRetryDelay: 30000,
     requestIdHeader: 'Live-Request-Id',
@@ -54,6 +55,13 @@
     var error = new Error(message);
     error.name = 'LiveError';
     return _.extend(error, details);
+  }
+
+  /** A rejected promise that does not count as unhandled when the caller ignores it. */
+  function rejected(error) {
+    var promise = Promise.reject(error);
+    promise.catch(noop);
+    return promise;
   }
 
   /** A promise with its settle functions; its rejection is always handled (callers may ignore it). */
@@ -148,6 +156,29 @@
     return !!snapshot && typeof snapshot === 'object' && isNumber(snapshot.seq) && Array.isArray(snapshot.rows);
   }
 
+  /** Most deleted rows remembered (their deleted version), so late events do not bring them back. */
+  var TOMBSTONES = 10000;
+
+  /**
+   * The versions of rows deleted while listening, for events of theirs still on their way. Only
+   * recent deletes matter (events of one session arrive in order), so the oldest are forgotten past
+   * TOMBSTONES.
+   */
+  function Tombstones() {
+    this.byId = typeof Map === 'function' ? new Map() : null;
+  }
+  Tombstones.prototype.get = function (id) {
+    return this.byId ? this.byId.get(String(id)) : undefined;
+  };
+  Tombstones.prototype.bury = function (id, version) {
+    if (!this.byId) return;
+    var key = String(id);
+    var old = this.byId.get(key);
+    this.byId.delete(key);
+    this.byId.set(key, old !== undefined && old > version ? old : version);
+    if (this.byId.size > TOMBSTONES) this.byId.delete(this.byId.keys().next().value);
+  };
+
   function bySeq(a, b) {
     return (isNumber(a.seq) ? a.seq : 0) - (isNumber(b.seq) ? b.seq : 0);
   }
@@ -202,9 +233,10 @@
         held: [],
         heldMax: null,
         holdTimer: null,
+        resume: null,
         seq: null,
         versions: {},
-        tombstones: {},
+        tombstones: new Tombstones(),
         lastSeqById: {},
         pending: {},
         creates: 0,
@@ -267,7 +299,7 @@
      */
     listen: function () {
       var L = this._live;
-      if (L.closed) return Promise.reject(liveError('this LiveCollection is closed'));
+      if (L.closed) return rejected(liveError('this LiveCollection is closed'));
       if (L.listening) return L.cycle.promise;
       var channel = L.settings.channel || channelOf(_.result(this, 'url'));
       if (!channel) {
@@ -335,6 +367,7 @@
       L.loading = false;
       L.want = null;
       L.buffer = [];
+      this._liveResumeEnd();
       // Held events were received but not applied: the next listen's `since` asks for them again.
       L.held = [];
       L.heldMax = null;
@@ -378,7 +411,7 @@
       if (!L.listening || (options && options.live === false)) return CollectionProto.fetch.apply(this, arguments);
       options = _.extend({ parse: true }, options);
       var self = this;
-      return L.cycle.promise.then(
+      var loaded = L.cycle.promise.then(
         function () {
           var resp = self.toJSON();
           if (options.success) options.success.call(options.context, self, resp, options);
@@ -390,6 +423,8 @@
           throw error;
         },
       );
+      loaded.catch(noop); // like a failed jqXHR, an ignored failure is not an unhandled rejection
+      return loaded;
     },
 
     _prepareModel: function () {
@@ -410,9 +445,7 @@
       if (!L.ready.settled) L.ready.reject(error);
       if (L.listening) this.unlisten();
       this.trigger('live:error', this, error);
-      var failed = Promise.reject(error);
-      failed.catch(noop); // reported by live:error and ready; a caller may still await it
-      return failed;
+      return rejected(error); // reported by live:error and ready too
     },
 
     /** (Re)creates the faye subscription for the channel; the extension adds since or snapshot. */
@@ -454,6 +487,15 @@
       } else if (L.seq !== null) {
         ext.since = L.seq;
         request = { kind: 'since', since: L.seq };
+        // Deliveries wait until the replay is complete (see _liveResumeCheck). Nothing is applied
+        // meanwhile, so a window still open (a second re-subscribe) keeps its `since` and its events.
+        if (!L.resume) {
+          L.resume = { since: L.seq, buffer: [], target: null, timer: null };
+        } else {
+          clearTimeout(L.resume.timer);
+          L.resume.timer = null;
+          L.resume.target = null;
+        }
       }
       message.ext = _.extend({}, message.ext, ext);
       request.own = L.expectOwn;
@@ -489,10 +531,13 @@
       } else if (request.kind === 'since') {
         if (ext.reset === true) {
           this._liveReload();
-        } else if (isNumber(ext.seq)) {
-          var info = { since: request.since, seq: ext.seq, replayed: isNumber(ext.replayed) ? ext.replayed : null };
-          if (!L.cycle.settled) L.cycle.resolve(this);
-          this.trigger('live:resumed', this, info);
+        } else if (isNumber(ext.seq) && L.resume) {
+          L.resume.target = {
+            since: request.since,
+            seq: ext.seq,
+            replayed: isNumber(ext.replayed) ? ext.replayed : null,
+          };
+          this._liveResumeCheck();
         } else {
           this._liveReload(); // a server that does not answer `since`
         }
@@ -505,6 +550,7 @@
 
     _liveSubscribeFailed: function (message, request) {
       var L = this._live;
+      this._liveResumeEnd(); // the next subscribe replays from the same seq
       var code = bayeuxCode(message.error);
       var error = liveError('subscribe to ' + L.channel + ' failed: ' + (message.error || 'no reason given'), {
         code: code,
@@ -542,6 +588,7 @@
     /** The server cannot resume: load again (a snapshot, or a REST fetch), buffering events. */
     _liveReload: function () {
       var L = this._live;
+      this._liveResumeEnd();
       L.seq = null;
       L.held = [];
       L.heldMax = null;
@@ -609,7 +656,7 @@
       var L = this._live;
       var self = this;
       L.versions = {};
-      L.tombstones = {};
+      L.tombstones = new Tombstones();
       L.lastSeqById = {};
       L.held = [];
       L.heldMax = null;
@@ -652,11 +699,73 @@
         L.buffer.push(data);
         return;
       }
+      if (L.resume) {
+        L.resume.buffer.push(data);
+        this._liveResumeCheck();
+        return;
+      }
       try {
         this._liveReceive(data);
       } catch (error) {
         this.trigger('live:error', this, error);
       }
+    },
+
+    /**
+     * A resume is complete once every replayed event is in: the reply says the replay covers the seqs
+     * after `since` up to `seq`, `replayed` of them. Until then deliveries wait, because some may come
+     * late from the subscription this one replaced (queued before its unsubscribe, or from the session
+     * before a re-handshake): those are replayed too, and applied alone, a newer one would make the
+     * seq rule drop the older replayed events still on their way.
+     */
+    _liveResumeCheck: function () {
+      var L = this._live;
+      var self = this;
+      var resume = L.resume;
+      if (!resume || !resume.target) return;
+      var target = resume.target;
+      if (target.replayed !== null) {
+        var seqs = {};
+        var count = 0;
+        _.each(resume.buffer, function (data) {
+          if (isNumber(data.seq) && data.seq > target.since && data.seq <= target.seq && !seqs[data.seq]) {
+            seqs[data.seq] = true;
+            count += 1;
+          }
+        });
+        if (count < target.replayed) {
+          if (!resume.timer) {
+            resume.timer = setTimeout(function () {
+              if (L.resume !== resume) return;
+              self.trigger(
+                'live:error',
+                self,
+                liveError('the replay of ' + L.channel + ' after seq ' + target.since + ' did not complete: reloading'),
+              );
+              self._liveReload();
+            }, L.settings.replayTimeout);
+          }
+          return;
+        }
+      }
+      this._liveResumeEnd();
+      _.each(resume.buffer.sort(bySeq), function (data) {
+        try {
+          self._liveReceive(data);
+        } catch (error) {
+          self.trigger('live:error', self, error);
+        }
+      });
+      if (L.cycle && !L.cycle.settled) L.cycle.resolve(this);
+      this.trigger('live:resumed', this, { since: target.since, seq: target.seq, replayed: target.replayed });
+    },
+
+    /** Closes the resume window, if any, dropping what it kept. */
+    _liveResumeEnd: function () {
+      var L = this._live;
+      if (!L.resume) return;
+      clearTimeout(L.resume.timer);
+      L.resume = null;
     },
 
     /** Drops what was seen already; holds what the pending-POST rule says to; applies the rest. */
@@ -738,9 +847,9 @@
       var existing = this.get(id);
 
       if (data.method === 'DELETE') {
-        if (version !== null) L.tombstones[id] = version;
+        if (version !== null) L.tombstones.bury(id, version);
         delete L.versions[id];
-        L.lastSeqById[id] = data.seq;
+        delete L.lastSeqById[id];
         if (!existing) return this.trigger('live:ignored', this, data, 'absent');
         if (version !== null && known !== null && version < known) {
           return this.trigger('live:ignored', this, data, 'stale');
@@ -754,7 +863,8 @@
       if (existing && version !== null && known !== null && version <= known) {
         return this.trigger('live:ignored', this, data, 'stale');
       }
-      if (!target && version !== null && L.tombstones[id] !== undefined && version <= L.tombstones[id]) {
+      var tomb = L.tombstones.get(id);
+      if (!target && version !== null && tomb !== undefined && version <= tomb) {
         return this.trigger('live:ignored', this, data, 'deleted');
       }
       if (version !== null) L.versions[id] = version;
@@ -838,8 +948,7 @@
       if (entry.method === 'delete') {
         // Events of this row that are still on their way (its create, its updates) must not bring it
         // back. The DELETE answers with the version deleted; a server without ETags: every version.
-        var deleted = version !== null ? version : Infinity;
-        if (L.tombstones[id] === undefined || L.tombstones[id] < deleted) L.tombstones[id] = deleted;
+        L.tombstones.bury(id, version !== null ? version : Infinity);
         return resp;
       }
       var holder = this.get(id);
@@ -866,7 +975,7 @@
       var L = this._live;
       var model = entry.model;
       if (entry.method !== 'delete' && entry.method !== 'read' && model.id !== undefined && model.id !== null) {
-        var tomb = L.tombstones[model.id];
+        var tomb = L.tombstones.get(model.id);
         var version = etagVersion(xhr);
         if (tomb !== undefined && version !== null && tomb >= version && this.get(model) === model) {
           this.remove(model, { live: { deleted: true } });

@@ -326,7 +326,8 @@ export function liveTodos(server, transport, options = {}) {
 
 /**
  * A faye extension that holds deliveries on `channel` for which `hold(data)` is true until
- * `release()`; `seen` counts deliveries that went through to the collection.
+ * `release()` (or `releaseFirst(match)`); `held` counts the held ones, `seen` those that went through
+ * to the collection.
  */
 export function deliveryGate(channel, hold) {
   const queue = [];
@@ -336,17 +337,27 @@ export function deliveryGate(channel, hold) {
     incoming(message, callback) {
       if (message.channel === channel && message.data && hold(message.data)) {
         gate.held += 1;
-        queue.push(() => {
-          callback(message);
-          gate.seen += 1;
+        queue.push({
+          data: message.data,
+          deliver: () => {
+            callback(message);
+            gate.seen += 1;
+          },
         });
         return;
       }
       callback(message);
       if (message.channel === channel && message.data) gate.seen += 1;
     },
+    /** Delivers every held message, in arrival order. */
     release() {
-      for (const deliver of queue.splice(0)) deliver();
+      for (const { deliver } of queue.splice(0)) deliver();
+    },
+    /** Delivers the first held message whose data matches. */
+    releaseFirst(match) {
+      const index = queue.findIndex(({ data }) => match(data));
+      if (index < 0) throw new Error('no held delivery matches');
+      queue.splice(index, 1)[0].deliver();
     },
   };
   return gate;

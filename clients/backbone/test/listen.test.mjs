@@ -9,6 +9,7 @@ import {
   Backbone,
   LiveCollection,
   TRANSPORTS,
+  deliveryGate,
   fayeClient,
   installAjax,
   live,
@@ -88,6 +89,58 @@ describe('listen, unlisten and teardown', () => {
       } finally {
         await todos.close();
         await observer.close();
+      }
+    });
+
+    it(`waits for the whole replay when older deliveries come late, over ${transport}`, async () => {
+      // Deliveries queued for the old subscription can reach the client after listen() subscribed again.
+      // Forced here: every delivery is held at the client, then the later of two stale ones goes first,
+      // then the subscribe reply, then the rest (the older stale one and the replay of both).
+      const deliveries = deliveryGate('/api/todos', () => deliveries.closed);
+      deliveries.closed = false;
+      let reply = null;
+      const replyGate = {
+        incoming(message, callback) {
+          const isReply = message.channel === '/meta/subscribe' && message.subscription === '/api/todos';
+          if (isReply && message.successful && message.ext?.replayed !== undefined) {
+            reply = () => callback(message);
+            return;
+          }
+          callback(message);
+        },
+      };
+      const shared = fayeClient(server, transport, [replyGate, deliveries]);
+      const todos = liveTodos(server, transport, { faye: shared.client });
+      const t = track(todos);
+      try {
+        await withTimeout(todos.ready, 5000, 'the first load');
+        const doomed = await restOk(server, 'POST', '/api/todos', { title: `late, doomed (${transport})` });
+        await waitFor(() => todos.get(doomed.id), 3000, 'the first row');
+        const since = todos.lastSeq();
+
+        deliveries.closed = true;
+        const created = await restOk(server, 'POST', '/api/todos', { title: `late, created (${transport})` });
+        await restOk(server, 'DELETE', `/api/todos/${doomed.id}`);
+        await waitFor(() => deliveries.held === 2, 3000, 'the two events, delivered to the old subscription');
+        todos.unlisten();
+        const resumed = todos.listen();
+        await waitFor(() => reply && deliveries.held === 4, 5000, 'the reply and the replay (held)');
+        deliveries.releaseFirst((data) => data.method === 'DELETE'); // the newer stale one first
+        reply();
+        deliveries.release();
+        await withTimeout(resumed, 3000, 'listen()');
+        assert.deepEqual(t.live.resumed.map((r) => [r.since, r.replayed]), [[since, 2]]);
+        assert.ok(todos.get(created.id), 'the older replayed event is applied');
+        assert.equal(todos.get(doomed.id), undefined);
+        assert.deepEqual(rows(todos), await table(server));
+        assert.deepEqual(
+          t.live.applied.filter((e) => e.seq > since).map((e) => e.method),
+          ['POST', 'DELETE'],
+          'each once, in order',
+        );
+      } finally {
+        await todos.close();
+        await shared.close();
       }
     });
 
