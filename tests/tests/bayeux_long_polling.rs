@@ -497,6 +497,7 @@ async fn extensions_can_reject_modify_and_read_headers() {
     let id = t.connected().await;
     let denied = t.post(subscribe_message(&id, json!("/private/x"), "1")).await;
     assert_eq!(denied[0]["error"], json!("403:/private:Token needed"));
+    assert_eq!(denied[0]["subscription"], json!("/private/x"), "a refused subscribe still names its subscription");
     assert_eq!(denied[0]["ext"], json!({"seen": true}), "outgoing hooks see failed replies too");
     let mut with_token = subscribe_message(&id, json!("/private/x"), "2");
     with_token["ext"] = json!({"token":"secret"});

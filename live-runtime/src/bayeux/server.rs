@@ -277,6 +277,10 @@ impl Server {
             if let Err(error) = extension.incoming(&mut message, context).await {
                 let mut reply = self.failure(message.reply(), &error);
                 let channel = message.channel.as_deref().and_then(MetaChannel::from_name);
+                if matches!(channel, Some(MetaChannel::Subscribe | MetaChannel::Unsubscribe)) {
+                    // Bayeux §3.4/§3.5: a subscribe or unsubscribe reply names its subscription, refused or not.
+                    reply.subscription = message.subscription.clone();
+                }
                 if matches!(channel, Some(MetaChannel::Handshake | MetaChannel::Connect)) && reply.advice.is_none() {
                     // A refused handshake with faye's bare `handshake` advice retries ~80 times a second
                     // (pitfall 7); the interval slows it. An outgoing hook may advise `none` instead.

@@ -3,7 +3,8 @@
 //! A publish reaches most subscribers while their queue is empty and their socket idle. Instead of queueing
 //! the event and waking the connection's task to write it, the publisher writes the event's pre-built frame
 //! ([`Event::websocket_frame`], the same bytes for every subscriber) straight into the socket, without
-//! blocking: at one subscriber per `write()` that halves the server's work per delivery. Everything else
+//! blocking. That saves a task wake-up and a pass through tungstenite per delivery, which left only the
+//! `write()` itself: about 70 % of the server's CPU per delivery at one event in flight. Everything else
 //! (replies, pings, close frames, and events that found a queue or a busy socket) goes through tungstenite
 //! in the connection's task, which writes through [`SocketIo`] into the same stream.
 //!
