@@ -3,6 +3,9 @@
 //! [`Live`] owns the feed (feed.rs) that publishes every committed change on its resource's channel, and
 //! the Bayeux server it publishes through, mounted at `/live` unless configured otherwise (design.md §5,
 //! §6). The feed stops when the last clone of the [`Live`] is dropped, or at [`Live::shutdown`].
+//!
+//! Several processes on one database serve as one service when each is given the same bus
+//! ([`LiveBuilder::bus`], design.md §8): each then publishes every write, whichever process made it.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,9 +14,10 @@ use std::time::Duration;
 use axum::Router;
 
 use crate::bayeux;
+use crate::bus::{self, Bus, BusError, IntoBus};
 use crate::feed::{self, Feed, LogHistory, Pruning, SnapshotFn};
 use crate::resource::LiveResource;
-use crate::store::{Retention, Store, StoreError};
+use crate::store::{Backend, Retention, Store, StoreError};
 
 type Mount = fn(Store) -> Router;
 
@@ -35,6 +39,20 @@ pub struct LiveBuilder {
     snapshots: Vec<(&'static str, SnapshotFn)>,
     bayeux: Option<bayeux::Options>,
     pruning: Option<Pruning>,
+    bus: Option<Result<Bus, BusError>>,
+    poll: Option<Duration>,
+}
+
+/// Why a [`Live`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiveError {
+    /// The database could not be opened, or a resource's table does not fit.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bus URL is wrong, does not fit the store, or the bus cannot be reached.
+    #[error(transparent)]
+    Bus(#[from] BusError),
 }
 
 type Preparer = for<'a> fn(&'a Store) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
@@ -108,22 +126,66 @@ impl LiveBuilder {
         self
     }
 
+    /// Shares this service's writes with other processes on the same database through `bus`
+    /// (design.md §8): a [`Bus`], or a URL: `inprocess` (the default: no other process), `postgres`
+    /// (`LISTEN`/`NOTIFY` on the store's own PostgreSQL database), `redis://host:port`,
+    /// `nats://host:port`. Every process must use the same bus and topic. A bad URL fails
+    /// [`connect`](Self::connect) and [`store`](Self::store), as does a bus that cannot be reached
+    /// then; later outages only delay delivery (see [`crate::bus`]).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), live_runtime::LiveError> {
+    /// use live_runtime::Live;
+    ///
+    /// let live = Live::builder().bus("redis://127.0.0.1:6379").connect("postgres://db/app").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn bus(mut self, bus: impl IntoBus) -> Self {
+        self.bus = Some(bus.into_bus());
+        self
+    }
+
+    /// How often the feed reads the event log when neither this process's writes nor the bus woke
+    /// it (default 1 s, at least 10 ms): the longest a lost bus wake-up, or a bus that is down,
+    /// delays an event, and how soon a process without a bus sees the writes of others.
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll = Some(every.max(Duration::from_millis(10)));
+        self
+    }
+
     /// Uses an already connected store and starts publishing its changes. Call inside a tokio runtime.
-    pub async fn store(self, store: Store) -> Result<Live, StoreError> {
+    pub async fn store(self, store: Store) -> Result<Live, LiveError> {
+        let bus = self.bus.unwrap_or_else(|| Ok(Bus::in_process()))?;
+        if bus.is_postgres() && store.backend() != Backend::Postgres {
+            return Err(BusError::NeedsPostgres.into());
+        }
         for prepare in &self.preparers {
             prepare(&store).await?;
         }
+        let link = bus::start(&bus, &store).await?;
         let history = LogHistory { store: store.clone(), snapshots: Arc::new(self.snapshots.into_iter().collect()) };
         let options = self.bayeux.unwrap_or_default().history(history);
         let bayeux = bayeux::Server::new(options);
-        let feed = Feed::start(store.clone(), bayeux.clone(), self.pruning).await?;
+        let poll = self.poll.unwrap_or(feed::DEFAULT_POLL);
+        let feed = Feed::start(store.clone(), bayeux.clone(), self.pruning, link, poll).await?;
         let router = self.resources.iter().fold(Router::new(), |router, mount| router.merge(mount(store.clone())));
         let router = router.merge(bayeux.router());
         Ok(Live { store, router, bayeux, feed: Arc::new(feed) })
     }
 
     /// Connects to `url` (`sqlite://todo.db` or `postgres://...`) and prepares every resource.
-    pub async fn connect(self, url: &str) -> Result<Live, StoreError> {
+    pub async fn connect(mut self, url: &str) -> Result<Live, LiveError> {
+        // A bus that cannot work is reported before the database is opened (or a SQLite file
+        // created).
+        if let Some(Err(error)) = self.bus.take_if(|bus| bus.is_err()) {
+            return Err(error.into());
+        }
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let postgres = matches!(scheme.as_deref(), Some("postgres" | "postgresql"));
+        if !postgres && self.bus.as_ref().is_some_and(|bus| bus.as_ref().is_ok_and(Bus::is_postgres)) {
+            return Err(BusError::NeedsPostgres.into());
+        }
         let store = Store::connect(url).await?;
         self.store(store).await
     }

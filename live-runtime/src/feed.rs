@@ -1,19 +1,42 @@
-//! The feed: from the event log to Bayeux (design.md §4, §5, §6).
+//! The feed: from the event log to Bayeux (design.md §4, §5, §6, §8).
 //!
-//! One task per [`Live`](crate::Live) follows the store's commit bell
-//! ([`Store::subscribe_commits`]) and publishes each committed event on its resource's channel as
-//! `data = {method, body, seq, version, origin}`, serialized once, with its seq so that subscriptions that
-//! resumed or took a snapshot can skip what they already have ([`bayeux::history`]).
+//! One task per [`Live`](crate::Live) publishes each committed event on its resource's channel as
+//! `data = {method, body, seq, version, origin}`, serialized once, with its seq so that subscriptions
+//! that resumed or took a snapshot can skip what they already have ([`bayeux::history`]). It
+//! remembers the last seq it published and only ever publishes a greater one, so nothing is
+//! published twice or out of order, whatever woke it.
 //!
-//! Order: the bell rings in seq order and the feed publishes in that order, remembering the last seq it
-//! published. The bell is only a fast path, the log is the truth: when the bell lags (a burst larger than
-//! its capacity) or skips a seq (a write whose task was dropped between its commit and the bell, a write
-//! from another process), the feed reads the missing events from the log with
-//! [`Store::events_after_any`] before going on, so a subscriber never sees a gap or a reordering. Rolled
-//! back writes never reach the log, so they publish nothing.
+//! What wakes it:
 //!
-//! The same task prunes the log when a retention is configured, and answers resume and snapshot
-//! requests through [`LogHistory`].
+//! - the store's commit bell ([`Store::subscribe_commits`]), the fast path for this process's own
+//!   writes: the bell carries the events in seq order, already built, and the feed publishes them
+//!   without reading the log. When the bell lags (a burst larger than its capacity) or skips a seq
+//!   (a write whose task was dropped between its commit and the bell, a write from another
+//!   process), the feed reads the missing events from the log with [`Store::events_after_any`]
+//!   first;
+//! - the bus ([`crate::bus`]), when other processes share the database: each node announces the
+//!   seqs it commits, and a node that hears of a seq it has not published reads the log after its
+//!   last one;
+//! - a timer: when nothing made it read the log for the poll interval (1 s by default), it reads it
+//!   anyway. A lost wake-up, or a bus that is down, therefore delays an event by at most that much.
+//!
+//! The log is the truth; the bell and the bus only say when to look. Reading the log "after the
+//! last seq published, in seq order" can never skip an event that commits later with a smaller seq,
+//! because a seq is visible only once every smaller seq that will ever commit is: SQLite runs one
+//! write transaction at a time; on PostgreSQL the append takes a transaction-level advisory lock
+//! before it draws its seq from the identity sequence and holds it until commit, so the next
+//! appender draws a greater seq only after this transaction ended, and PostgreSQL makes a
+//! committed transaction visible before it releases its locks (`CommitTransaction` in `xact.c`
+//! calls `ProcArrayEndTransaction` before `ResourceOwnerRelease` of the locks). So a read that
+//! sees seq N sees every committed seq below N, and a missing smaller seq is one that never
+//! commits: a rolled-back write (PostgreSQL's sequence does not give values back), or an event
+//! retention pruned. Such a gap is final, and the feed steps over it rather than wait for it.
+//! Rolled back writes never reach the log, so they publish nothing.
+//!
+//! If the log cannot be read (the database is down), the feed publishes nothing past the last
+//! event it could account for and tries again on its timer: delivery resumes, in order and
+//! complete, when the database is back. The same task prunes the log when a retention is
+//! configured, and answers resume and snapshot requests through [`LogHistory`].
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -23,14 +46,19 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, Sleep};
 
 use crate::bayeux::{self, BoxFuture, Catchup, Caught, Context, History, Replayed};
+use crate::bus::{Link, Wake};
 use crate::store::{Event, Method, Retention, Store, StoreError};
 
 /// How many events one catch-up read takes from the log.
 const PAGE: u32 = 512;
 /// Most pages one catch-up reads before going back to the bell (which then lags again if still behind).
 const MAX_PAGES: usize = 1024;
+
+/// How often the feed reads the log when nothing else made it, unless configured otherwise.
+pub(crate) const DEFAULT_POLL: Duration = Duration::from_secs(1);
 
 /// The `data` of a delivered change (design.md §5).
 #[derive(Serialize)]
@@ -61,25 +89,29 @@ pub(crate) struct Pruning {
     pub(crate) every: Duration,
 }
 
-/// The running feed; dropping it stops the task.
+/// The running feed; dropping it stops the task (and with it the bus's tasks).
 #[derive(Debug)]
 pub(crate) struct Feed {
     task: JoinHandle<()>,
 }
 
 impl Feed {
-    /// Starts following `store` from the current end of its log.
+    /// Starts following `store` from the current end of its log, woken by its commit bell, by
+    /// `link` when there is a bus, and every `poll` when nothing else woke it.
     pub(crate) async fn start(
         store: Store,
         bayeux: bayeux::Server,
         pruning: Option<Pruning>,
+        link: Option<Link>,
+        poll: Duration,
     ) -> Result<Feed, StoreError> {
-        // Subscribed before reading the end of the log: an event committed in between is then both
-        // on the bell and at or below `last`, and is skipped once rather than lost.
+        // Subscribed (to the bell, and to the bus, which `link` already listens to) before reading
+        // the end of the log: an event committed in between is then both announced and at or
+        // below `last`, and is skipped once rather than lost.
         let commits = store.subscribe_commits();
         let last = store.last_seq_any().await?;
-        let follower = Follower { store, bayeux, last };
-        let task = tokio::spawn(follower.run(commits, pruning));
+        let follower = Follower { store, bayeux, last, link, failing: false };
+        let task = tokio::spawn(follower.run(commits, pruning, poll));
         Ok(Feed { task })
     }
 
@@ -95,74 +127,149 @@ impl Drop for Feed {
     }
 }
 
+/// How far a read of the log got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// To the end asked for.
+    Complete,
+    /// [`MAX_PAGES`] pages, and there is more.
+    Partial,
+    /// The log could not be read.
+    Failed,
+}
+
 struct Follower {
     store: Store,
     bayeux: bayeux::Server,
     /// The seq of the last event published (or skipped as already past).
     last: i64,
+    /// The bus, when other processes share the database.
+    link: Option<Link>,
+    /// Whether the last read of the log failed (its failures are logged once per outage).
+    failing: bool,
+}
+
+/// Waits for a wake-up from the bus; never, without one.
+async fn heard(wake: Option<&Wake>) -> i64 {
+    match wake {
+        Some(wake) => wake.heard().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the next pruning; never, without a retention.
+async fn prune_due(prune: Option<&mut Interval>) {
+    match prune {
+        Some(tick) => {
+            tick.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 impl Follower {
-    async fn run(mut self, mut commits: tokio::sync::broadcast::Receiver<Event>, pruning: Option<Pruning>) {
-        let mut prune = pruning.map(|pruning| {
-            let mut tick = tokio::time::interval(pruning.every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            (pruning.retention, tick)
-        });
+    async fn run(
+        mut self,
+        mut commits: tokio::sync::broadcast::Receiver<Event>,
+        pruning: Option<Pruning>,
+        every: Duration,
+    ) {
+        let (retention, mut prune) = match pruning {
+            Some(pruning) => {
+                let mut tick = tokio::time::interval(pruning.every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                (Some(pruning.retention), Some(tick))
+            }
+            None => (None, None),
+        };
+        let wake: Option<Arc<Wake>> = self.link.as_ref().map(Link::wake);
+        let poll = tokio::time::sleep(every);
+        tokio::pin!(poll);
         loop {
-            let received = match &mut prune {
-                Some((retention, tick)) => tokio::select! {
-                    received = commits.recv() => received,
-                    _ = tick.tick() => {
-                        if let Err(error) = self.store.prune_events(retention).await {
-                            tracing::warn!(%error, "pruning the event log failed");
+            // Biased: this process's commits first, as they come with their events.
+            tokio::select! {
+                biased;
+                received = commits.recv() => match received {
+                    Ok(event) if event.seq <= self.last => {}
+                    Ok(event) => {
+                        if event.seq > self.last + 1 {
+                            // A gap: seqs may be missing from the bell (see the module docs) or
+                            // never committed; the log says which.
+                            let read = self.catch_up(Some(event.seq - 1)).await;
+                            if read != Read::Complete {
+                                // Publishing this event now would skip the missing ones for
+                                // good: leave it to the next read of the log, which has it.
+                                rearm(poll.as_mut(), read, every);
+                                continue;
+                            }
                         }
-                        continue;
+                        self.publish(&event);
+                        self.announce(event.seq);
                     }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "event feed lagged; catching up from the log");
+                        let read = self.catch_up(None).await;
+                        rearm(poll.as_mut(), read, every);
+                        // Some of what the bell dropped was this process's: tell the others.
+                        self.announce(self.last);
+                    }
+                    Err(RecvError::Closed) => break,
                 },
-                None => commits.recv().await,
-            };
-            match received {
-                Ok(event) if event.seq <= self.last => {}
-                Ok(event) => {
-                    if event.seq > self.last + 1 {
-                        // A gap: seqs may be missing from the bell (see the module docs) or just unused
-                        // (PostgreSQL rollbacks); the log says which.
-                        self.catch_up(Some(event.seq - 1)).await;
+                seq = heard(wake.as_deref()) => {
+                    // Our own announcements come back too, and duplicates: only a seq past the
+                    // last published one is worth a read.
+                    if seq > self.last {
+                        let read = self.catch_up(None).await;
+                        rearm(poll.as_mut(), read, every);
                     }
-                    self.publish(&event);
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "event feed lagged; catching up from the log");
-                    self.catch_up(None).await;
+                () = &mut poll => {
+                    let read = self.catch_up(None).await;
+                    rearm(poll.as_mut(), read, every);
                 }
-                Err(RecvError::Closed) => break,
+                () = prune_due(prune.as_mut()) => {
+                    if let Some(retention) = &retention
+                        && let Err(error) = self.store.prune_events(retention).await
+                    {
+                        tracing::warn!(%error, "pruning the event log failed");
+                    }
+                }
             }
         }
     }
 
     /// Publishes from the log every event after `last`, up to `until` (or the end of the log).
-    async fn catch_up(&mut self, until: Option<i64>) {
+    async fn catch_up(&mut self, until: Option<i64>) -> Read {
         for _ in 0..MAX_PAGES {
             let events = match self.store.events_after_any(self.last, PAGE).await {
                 Ok(events) => events,
                 Err(error) => {
-                    // Live subscribers miss these events; one that resumes with `since` gets them.
-                    tracing::warn!(%error, after = self.last, "reading the event log failed");
-                    return;
+                    // Nothing is skipped: the next read starts after the same seq.
+                    if self.failing {
+                        tracing::debug!(%error, after = self.last, "the event log is still unreadable");
+                    } else {
+                        tracing::warn!(%error, after = self.last, "reading the event log failed; retrying");
+                        self.failing = true;
+                    }
+                    return Read::Failed;
                 }
             };
+            if self.failing {
+                tracing::info!(after = self.last, "the event log is readable again");
+                self.failing = false;
+            }
             let full = events.len() >= PAGE as usize;
             for event in &events {
                 if until.is_some_and(|until| event.seq > until) {
-                    return;
+                    return Read::Complete;
                 }
                 self.publish(event);
             }
             if !full {
-                return;
+                return Read::Complete;
             }
         }
+        Read::Partial
     }
 
     fn publish(&mut self, event: &Event) {
@@ -171,6 +278,23 @@ impl Follower {
             tracing::warn!(%error, channel = %event.channel, seq = event.seq, "cannot publish a change");
         }
     }
+
+    /// Tells the other nodes, if any, that the log reaches `seq`.
+    fn announce(&self, seq: i64) {
+        if let Some(link) = &self.link {
+            link.announce(seq);
+        }
+    }
+}
+
+/// Sets the timer after a read of the log: the full interval after a complete read, at once when
+/// more is waiting, and the interval again (a retry) after a failure.
+fn rearm(poll: Pin<&mut Sleep>, read: Read, every: Duration) {
+    let next = match read {
+        Read::Partial => Instant::now(),
+        Read::Complete | Read::Failed => Instant::now() + every,
+    };
+    poll.reset(next);
 }
 
 /// The rows of a resource and the seq they correspond to, being read.

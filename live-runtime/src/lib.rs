@@ -7,12 +7,14 @@
 
 pub mod app;
 pub mod bayeux;
+pub mod bus;
 mod feed;
 pub mod http;
 pub mod resource;
 pub mod store;
 
-pub use app::{Live, LiveBuilder};
+pub use app::{Live, LiveBuilder, LiveError};
+pub use bus::Bus;
 pub use live_derive::LiveResource;
 pub use resource::{
     Column, ColumnReader, ColumnType, ColumnWriter, DecodeError, Descriptor, LiveResource, SqlType, ValidationErrors,

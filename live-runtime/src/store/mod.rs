@@ -281,6 +281,15 @@ impl Store {
         }
     }
 
+    /// The PostgreSQL pool (`None` on SQLite): the PostgreSQL bus opens its own connections with
+    /// the same settings.
+    pub(crate) fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.inner.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite { .. } => None,
+        }
+    }
+
     fn dialect(&self) -> sql::Dialect {
         match self.inner.pool {
             Pool::Sqlite { .. } => sql::Dialect::Sqlite,
