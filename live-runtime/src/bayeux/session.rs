@@ -120,6 +120,9 @@ enum Fence {
     Floor(i64),
 }
 
+/// The most bytes of queued WebSocket frames written at once.
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// A socket a publisher may write an event to without blocking (see `transport/ws_socket.rs`).
 pub(crate) trait Direct: Send + Sync + fmt::Debug {
     /// Writes `event` now if the socket can take it without waiting.
@@ -420,9 +423,26 @@ impl Consumer {
             return Poll::Ready(Ok(Take::Superseded));
         }
         std::task::ready!(socket.poll_drain(cx))?;
-        while let Some(event) = state.queue.front() {
-            std::task::ready!(socket.poll_write_frame(cx, event.websocket_frame()))?;
-            state.queue.pop_front();
+        let mut batch = Vec::new();
+        while let Some(first) = state.queue.front() {
+            // Consecutive frames go out in one write (up to a bound), as the kernel would have merged them.
+            let mut count = 1;
+            let frames = if state.queue.len() == 1 {
+                first.websocket_frame()
+            } else {
+                batch.clear();
+                batch.extend_from_slice(first.websocket_frame());
+                for event in state.queue.iter().skip(1) {
+                    if batch.len() + event.websocket_frame().len() > WRITE_BATCH {
+                        break;
+                    }
+                    batch.extend_from_slice(event.websocket_frame());
+                    count += 1;
+                }
+                &batch
+            };
+            std::task::ready!(socket.poll_write_frame(cx, frames))?;
+            state.queue.drain(..count);
         }
         Poll::Ready(Ok(Take::Events(Vec::new())))
     }
