@@ -5,14 +5,23 @@
 //! example-todo [--bind 127.0.0.1:3000] [--database sqlite://todo.db] [--hold-ms 25000]
 //!              [--allow-publish /chat/**]... [--no-websocket] [--token TOKEN]
 //!              [--handshake-token TOKEN] [--web-root DIR]
+//!              [--bus inprocess|postgres|redis://HOST:PORT|nats://HOST:PORT] [--bus-topic NAME] [--poll-ms 1000]
 //! ```
 //!
 //! `/` serves the todo web app from `--web-root` (`LIVE_WEB_ROOT`; default: this crate's `web` folder,
 //! after `npm ci` there); see the `web` module.
 //!
 //! Each flag falls back to an environment variable (`LIVE_BIND`, `DATABASE_URL`, `LIVE_HOLD_MS`,
-//! `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`, `LIVE_HANDSHAKE_TOKEN`), then to its default: the
+//! `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`, `LIVE_HANDSHAKE_TOKEN`,
+//! `LIVE_BUS`, `LIVE_BUS_TOPIC`, `LIVE_POLL_MS`), then to its default: the
 //! server starts with no other set-up, creating the SQLite file and its table.
+//!
+//! Several processes on one database serve as one service when started with the same `--bus`: each
+//! publishes every write to its own Bayeux clients, whichever process made it. `postgres` uses
+//! `LISTEN`/`NOTIFY` on the `--database` itself (refused at start-up on SQLite); `redis://` and
+//! `nats://` use that broker. The default, `inprocess`, has no bus: writes of other processes still
+//! arrive, within `--poll-ms`. A bad `--bus` or an unreachable broker stops the start-up with an error;
+//! a broker lost later is reconnected, and events meanwhile arrive within `--poll-ms`.
 //!
 //! With `--token`, subscribing to a channel under `/private/` needs `ext: {"token": TOKEN}` on the
 //! `/meta/subscribe` (403 otherwise); the token is removed from every incoming message, so it is never
@@ -25,7 +34,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use live_runtime::bayeux::{self, BoxFuture, Context, Extension, Message};
-use live_runtime::{Live, LiveResource, ValidationErrors};
+use live_runtime::{Bus, Live, LiveError, LiveResource, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
@@ -85,6 +94,16 @@ struct Args {
     /// The folder of the web app served at `/` (its `node_modules` installed by `npm ci`).
     #[arg(long, env = "LIVE_WEB_ROOT", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
     web_root: PathBuf,
+    /// How processes serving one database tell each other about writes: `inprocess` (no bus),
+    /// `postgres` (LISTEN/NOTIFY on the database), `redis://HOST:PORT` or `nats://HOST:PORT`.
+    #[arg(long, env = "LIVE_BUS", default_value = "inprocess")]
+    bus: String,
+    /// The channel (subject) the bus carries wake-ups on; the same for every process of one service.
+    #[arg(long, env = "LIVE_BUS_TOPIC", default_value = live_runtime::bus::DEFAULT_TOPIC)]
+    bus_topic: String,
+    /// How often the event log is read when no write or bus message said to, in milliseconds.
+    #[arg(long, env = "LIVE_POLL_MS", default_value_t = 1000)]
+    poll_ms: u64,
 }
 
 /// Refuses handshakes that do not carry the shared token in `ext.token`, and strips it.
@@ -170,12 +189,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         options = options.extension(HandshakeGuard { token });
     }
     let mount = options.mount_path().to_owned();
+    let bus =
+        Bus::parse(&args.bus).and_then(|bus| bus.topic(&args.bus_topic)).map_err(|error| format!("--bus: {error}"))?;
     let live = Live::builder()
         .resource::<Todo>()
         .bayeux(options)
+        .bus(bus)
+        .poll_interval(Duration::from_millis(args.poll_ms))
         .connect(&args.database)
         .await
-        .map_err(|error| format!("cannot open the database {}: {error}", args.database))?;
+        .map_err(|error| match error {
+            LiveError::Bus(error) => format!("--bus: {error}"),
+            error => format!("cannot open the database {}: {error}", args.database),
+        })?;
     let missing = web::missing(&args.web_root);
     if !missing.is_empty() {
         tracing::warn!(web_root = %args.web_root.display(), ?missing, "the web app is not installed: run npm ci there");
