@@ -221,3 +221,193 @@ pub async fn fixture_store(backend: Backend) -> TestStore {
     test.prepare::<Tag>().await.expect("prepare tags");
     test
 }
+
+pub mod outage {
+    //! Helpers for scale-out and failure tests: free local ports, a TCP proxy that can cut a service
+    //! off and bring it back on the same address, and private Redis and NATS servers that a test
+    //! starts, kills and restarts. Everything binds 127.0.0.1; every wait is bounded.
+
+    use std::net::SocketAddr;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::{Duration, Instant};
+
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::task::JoinHandle;
+
+    /// How long a server may take to accept connections after it was started.
+    const READY: Duration = Duration::from_secs(10);
+
+    /// A port on 127.0.0.1 that nothing listened on a moment ago.
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("a free local port")
+    }
+
+    /// Waits until something accepts connections on `addr`, failing the test after 10 s.
+    pub async fn wait_listening(addr: SocketAddr, what: &str) {
+        let deadline = Instant::now() + READY;
+        while TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < deadline, "{what} does not accept connections on {addr} after {READY:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `url` (`scheme://user@host:port/path?query`) with its host and port replaced by `addr`.
+    pub fn url_via(url: &str, addr: SocketAddr) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let user = authority.rfind('@').map_or("", |at| &authority[..=at]);
+        format!("{scheme}://{user}{addr}{tail}")
+    }
+
+    /// A TCP proxy on 127.0.0.1 in front of `upstream`. [`cut`](Self::cut) closes every connection
+    /// through it and stops listening, so the service looks down (what a crash or a lost network
+    /// looks like to a client: connections end, new ones are refused); [`restore`](Self::restore)
+    /// listens again on the same address. Stopped when dropped.
+    #[derive(Debug)]
+    pub struct TcpProxy {
+        addr: SocketAddr,
+        upstream: SocketAddr,
+        tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    }
+
+    impl TcpProxy {
+        /// Starts a proxy on a free port.
+        pub async fn start(upstream: SocketAddr) -> TcpProxy {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+            let addr = listener.local_addr().expect("the proxy's address");
+            let proxy = TcpProxy { addr, upstream, tasks: Arc::default() };
+            proxy.serve(listener);
+            proxy
+        }
+
+        /// Where clients connect.
+        pub fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+
+        fn serve(&self, listener: TcpListener) {
+            let upstream = self.upstream;
+            let tasks = self.tasks.clone();
+            let accept = tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let relay = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    tasks.lock().unwrap_or_else(PoisonError::into_inner).push(relay);
+                }
+            });
+            self.tasks.lock().unwrap_or_else(PoisonError::into_inner).push(accept);
+        }
+
+        /// Closes every connection and stops listening.
+        pub fn cut(&self) {
+            for task in self.tasks.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+                task.abort();
+            }
+        }
+
+        /// Listens again on the same address (after [`cut`](Self::cut)).
+        pub async fn restore(&self) {
+            let deadline = Instant::now() + READY;
+            let listener = loop {
+                // The aborted listener closes as its task ends, a moment after `cut`.
+                match TcpListener::bind(self.addr).await {
+                    Ok(listener) => break listener,
+                    Err(error) => {
+                        assert!(Instant::now() < deadline, "rebind the proxy on {}: {error}", self.addr);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            };
+            self.serve(listener);
+        }
+    }
+
+    impl Drop for TcpProxy {
+        fn drop(&mut self) {
+            self.cut();
+        }
+    }
+
+    /// A message broker a test runs for itself.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum BrokerKind {
+        /// `redis-server`, without persistence.
+        Redis,
+        /// `nats-server`, core NATS only.
+        Nats,
+    }
+
+    /// A private broker process on 127.0.0.1:`port`; killed when dropped.
+    #[derive(Debug)]
+    pub struct Broker {
+        kind: BrokerKind,
+        port: u16,
+        child: Option<Child>,
+    }
+
+    impl Broker {
+        /// Starts a broker on a free port and waits until it accepts connections.
+        pub async fn start(kind: BrokerKind) -> Broker {
+            let mut broker = Broker { kind, port: free_port(), child: None };
+            broker.restart().await;
+            broker
+        }
+
+        /// The URL a bus connects to.
+        pub fn url(&self) -> String {
+            match self.kind {
+                BrokerKind::Redis => format!("redis://127.0.0.1:{}", self.port),
+                BrokerKind::Nats => format!("nats://127.0.0.1:{}", self.port),
+            }
+        }
+
+        /// Kills the process at once (SIGKILL, as in a crash) and reaps it.
+        pub fn kill(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+
+        /// Starts the process (again) on the same port and waits until it accepts connections.
+        pub async fn restart(&mut self) {
+            self.kill();
+            let port = self.port.to_string();
+            let mut command = match self.kind {
+                BrokerKind::Redis => {
+                    let mut command = Command::new("redis-server");
+                    command.args(["--bind", "127.0.0.1", "--port", &port, "--save", "", "--appendonly", "no"]);
+                    command.current_dir(std::env::temp_dir());
+                    command
+                }
+                BrokerKind::Nats => {
+                    let mut command = Command::new("nats-server");
+                    command.args(["-a", "127.0.0.1", "-p", &port]);
+                    command
+                }
+            };
+            let child = command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|error| panic!("start {:?} (is it on PATH?): {error}", self.kind));
+            self.child = Some(child);
+            wait_listening(SocketAddr::from(([127, 0, 0, 1], self.port)), &format!("{:?}", self.kind)).await;
+        }
+    }
+
+    impl Drop for Broker {
+        fn drop(&mut self) {
+            self.kill();
+        }
+    }
+}
