@@ -275,17 +275,20 @@ export async function startPostgres() {
 // Private brokers
 
 /**
- * A private broker process on a free 127.0.0.1 port: `{port, url, pid, kill(), restart(), stop()}`.
- * `kill()` is SIGKILL; `restart()` starts it again on the same port.
+ * A private broker process on a free 127.0.0.1 port: `{port, url, pid, kill(), restart(), stop(),
+ * subscribers(topic)}`. `kill()` is SIGKILL; `restart()` starts it again on the same port(s);
+ * `subscribers(topic)` asks the broker how many connections subscribe to `topic` now.
  */
-async function startBroker({ name, command, args, ready, scheme }) {
+async function startBroker({ name, command, args, ready, scheme, ports = 1, subscribers }) {
   let proc;
-  let port;
+  let bound;
   proc = await onFreePort(undefined, 3, async (p) => {
-    const started = await spawnReady(command, args(p), { name, ready });
-    port = p;
+    const extra = await Promise.all(Array.from({ length: ports - 1 }, () => freePort()));
+    const started = await spawnReady(command, args([p, ...extra]), { name, ready });
+    bound = [p, ...extra];
     return started;
   });
+  const [port] = bound;
   return {
     port,
     url: `${scheme}://127.0.0.1:${port}`,
@@ -296,10 +299,35 @@ async function startBroker({ name, command, args, ready, scheme }) {
     kill: () => proc.stop('SIGKILL'),
     async restart() {
       await proc.stop('SIGKILL');
-      proc = await spawnReady(command, args(port), { name, ready });
+      proc = await spawnReady(command, args(bound), { name, ready });
     },
     stop: () => proc.stop('SIGTERM'),
+    subscribers: (topic = 'live_events') => subscribers(bound, topic),
   };
+}
+
+/** Sends one command to the Redis on `port` and resolves to its raw RESP reply (bounded). */
+function redisCommand(port, words) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let reply = '';
+      socket.on('connect', () => {
+        socket.write(`*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`);
+      });
+      socket.on('data', (chunk) => {
+        reply += chunk.toString();
+        // PUBSUB NUMSUB answers an array of two elements ending in an integer.
+        if (/:-?\d+\r\n$/.test(reply) || /^-/.test(reply)) {
+          socket.destroy();
+          resolve(reply);
+        }
+      });
+      socket.on('error', reject);
+    }),
+    5000,
+    `redis ${words[0]}`,
+  );
 }
 
 /** A private Redis (no persistence) on a free port. */
@@ -307,20 +335,32 @@ export function startRedis() {
   return startBroker({
     name: 'redis-server',
     command: process.env.REDIS_SERVER ?? 'redis-server',
-    args: (port) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    args: ([port]) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     ready: /Ready to accept connections/,
     scheme: 'redis',
+    async subscribers([port], topic) {
+      const reply = await redisCommand(port, ['PUBSUB', 'NUMSUB', topic]);
+      const count = /:(\d+)\r\n$/.exec(reply);
+      if (!count) throw new Error(`unexpected PUBSUB NUMSUB reply ${JSON.stringify(reply)}`);
+      return Number(count[1]);
+    },
   });
 }
 
-/** A private NATS server on a free port. */
+/** A private NATS server on a free port, with its monitoring endpoint on another. */
 export function startNats() {
   return startBroker({
     name: 'nats-server',
     command: process.env.NATS_SERVER ?? 'nats-server',
-    args: (port) => ['-a', '127.0.0.1', '-p', String(port)],
+    args: ([port, monitor]) => ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitor)],
     ready: /Server is ready/,
     scheme: 'nats',
+    ports: 2,
+    async subscribers([, monitor], topic) {
+      const response = await withTimeout(fetch(`http://127.0.0.1:${monitor}/connz?subs=1`), 5000, 'NATS /connz');
+      const { connections = [] } = await response.json();
+      return connections.filter((c) => (c.subscriptions_list ?? []).includes(topic)).length;
+    },
   });
 }
 
@@ -673,12 +713,27 @@ export function describeMismatch(events, log) {
   );
 }
 
-/** Stops everything given (clients, balancers, nodes, clusters, brokers), bounded, ignoring failures. */
+/**
+ * Closes a harness faye client for good: disconnects it (bounded), and drops the retry timers faye keeps
+ * for requests that failed or are still pending (up to its 5 s retry), which would otherwise keep the
+ * test process alive after its last test.
+ */
+export async function closeClient(c) {
+  await c.close();
+  const dispatcher = c.client._dispatcher;
+  dispatcher.handleError = () => {};
+  for (const [, envelope] of dispatcher._envelopes) clearTimeout(envelope.timer);
+}
+
+/** Stops everything given (faye clients, balancers, nodes, clusters, brokers), bounded, ignoring failures. */
 export async function stopAll(...things) {
   await Promise.all(
     things
       .flat()
       .filter(Boolean)
-      .map((thing) => withTimeout((thing.close ?? thing.remove ?? thing.stop).call(thing), 15000, 'stop').catch(() => {})),
+      .map((thing) => {
+        const stop = thing.client?._dispatcher ? closeClient(thing) : (thing.close ?? thing.remove ?? thing.stop).call(thing);
+        return withTimeout(stop, 15000, 'stop').catch(() => {});
+      }),
   );
 }

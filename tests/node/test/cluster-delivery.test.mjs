@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TRANSPORTS, collector, fayeClient, restOk, waitFor } from '../lib/harness.mjs';
-import { busFor, describeMismatch, eventFields, eventLog, startCluster, stopAll, writers } from '../lib/cluster.mjs';
+import { busFor, closeClient, describeMismatch, eventFields, eventLog, startCluster, stopAll, writers } from '../lib/cluster.mjs';
 
 const WRITES_PER_NODE = 60;
 const CLIENTS_PER_NODE = 3;
@@ -119,7 +119,7 @@ for (const kind of ['postgres', 'redis', 'nats']) {
           await waitFor(() => seen.events.some((e) => e.body.id === before.id), 5000, 'the write before leaving');
           lastSeq = seen.events.at(-1).seq;
         } finally {
-          await away.close();
+          await closeClient(away);
         }
 
         // Writes on nodes 1 and 2 while the client is away.
@@ -153,7 +153,7 @@ for (const kind of ['postgres', 'redis', 'nats']) {
           assert.equal(log.length, missed.length + 1);
           assert.deepEqual(events.map(eventFields), log.map(eventFields), describeMismatch(events, log));
         } finally {
-          await back.close();
+          await closeClient(back);
         }
       });
     }
