@@ -985,7 +985,11 @@
     },
   });
 
-  /** Disconnects a faye client this library made, and stops its retries (bounded to 2 s). */
+  /**
+   * Disconnects a faye client this library made (bounded to 2 s), then leaves it inert: no more
+   * handshakes, connects, resends or transports. The faye 1.4.3 internals used here are each checked
+   * before use.
+   */
   function shutdown(client) {
     return new Promise(function (resolve) {
       var finished = false;
@@ -994,11 +998,11 @@
         if (finished) return;
         finished = true;
         clearTimeout(timer);
+        quiesce(client);
         resolve();
       }
-      var connected = client._state === client.CONNECTED;
       try {
-        if (connected) {
+        if (client._state === client.CONNECTED) {
           var publication = client.disconnect();
           if (publication && typeof publication.then === 'function') publication.then(finish, finish);
           else finish();
@@ -1008,11 +1012,31 @@
       } catch (e) {
         finish();
       }
-      // A faye client that is not connected (server unreachable) would retry its handshake for ever:
-      // tell it not to (faye 1.4.3 reads this advice before each handshake and connect).
-      if (client._advice) client._advice.reconnect = 'none';
-      if (!connected && client._dispatcher && typeof client._dispatcher.close === 'function') {
-        client._dispatcher.close();
+    });
+  }
+
+  /**
+   * Stops everything a faye client could still do by itself: a client that is not connected retries
+   * its handshake for ever, an unanswered message is resent for ever, and a transport probe still in
+   * flight (faye tries WebSocket beside long-polling) can select and open a transport after close().
+   */
+  function quiesce(client) {
+    if (client._advice) client._advice.reconnect = 'none'; // read before each handshake and connect
+    var dispatcher = client._dispatcher;
+    if (!dispatcher) return;
+    dispatcher.selectTransport = noop;
+    if (dispatcher._envelopes && typeof dispatcher._envelopes.forEach === 'function') {
+      dispatcher._envelopes.forEach(function (envelope) {
+        clearTimeout(envelope.timer);
+      });
+      dispatcher._envelopes.clear();
+    }
+    if (typeof dispatcher.close === 'function') dispatcher.close();
+    _.each(dispatcher.transports, function (byEndpoint) {
+      if (byEndpoint && typeof byEndpoint.forEach === 'function') {
+        byEndpoint.forEach(function (transport) {
+          if (transport && typeof transport.close === 'function') transport.close();
+        });
       }
     });
   }

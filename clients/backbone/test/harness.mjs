@@ -276,6 +276,10 @@ export function fayeClient(server, transport, extensions = [], options = {}) {
   for (const extension of extensions) client.addExtension(extension);
   return {
     client,
+    /**
+     * Disconnects (bounded), then stops faye from doing anything more by itself: handshake retries,
+     * resends of unanswered messages, and a WebSocket probe selecting a transport after close.
+     */
     async close() {
       try {
         if (client._state === client.CONNECTED) await withTimeout(client.disconnect(), 3000, 'disconnect');
@@ -283,7 +287,14 @@ export function fayeClient(server, transport, extensions = [], options = {}) {
         // the server may be gone
       }
       client._advice.reconnect = 'none';
-      client._dispatcher.close();
+      const dispatcher = client._dispatcher;
+      dispatcher.selectTransport = () => {};
+      for (const envelope of dispatcher._envelopes.values()) clearTimeout(envelope.timer);
+      dispatcher._envelopes.clear();
+      dispatcher.close();
+      for (const byEndpoint of Object.values(dispatcher.transports)) {
+        for (const transport of byEndpoint.values()) transport.close?.();
+      }
     },
   };
 }
