@@ -8,6 +8,7 @@
 // postgres://postgres@127.0.0.1:5432/test. Each cluster gets a fresh database on it
 // (`live_cluster_<random>`), dropped at the end, so runs never see each other's rows.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { HOLD_MS, binaryPath, freePort, withTimeout } from './harness.mjs';
+import { HOLD_MS, binaryPath, freePort, waitFor, withTimeout } from './harness.mjs';
 
 /** The shared PostgreSQL a cluster's fresh database is created on. */
 export const ADMIN_URL = process.env.LIVE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -723,6 +724,31 @@ export async function closeClient(c) {
   const dispatcher = c.client._dispatcher;
   dispatcher.handleError = () => {};
   for (const [, envelope] of dispatcher._envelopes) clearTimeout(envelope.timer);
+}
+
+/**
+ * Waits (at most `ms`) until every client of `clients` (`{label, events}`) has received as many events as
+ * `log` holds, then asserts that each one's events are exactly the log: same seqs, methods, bodies,
+ * versions and origins, in the same order. A timeout names, for each client short of the log, the
+ * events it misses.
+ */
+export async function assertAllGetLog(clients, log, ms) {
+  try {
+    await waitFor(() => clients.every(({ events }) => events.length >= log.length), ms, 'every client');
+  } catch {
+    const short = clients
+      .filter(({ events }) => events.length < log.length)
+      .map(({ label, events }) => {
+        const have = new Set(events.map((e) => e.seq));
+        const missing = log.filter((e) => !have.has(e.seq)).slice(0, 5);
+        return `${label}: ${describeMismatch(events, log)}; e.g. ${JSON.stringify(missing)}`;
+      });
+    throw new Error(`timed out after ${ms} ms waiting for the ${log.length} events of the log:\n${short.join('\n')}`);
+  }
+  const expected = log.map(eventFields);
+  for (const { label, events } of clients) {
+    assert.deepStrictEqual(events.map(eventFields), expected, `${label}: ${describeMismatch(events, log)}`);
+  }
 }
 
 /** Stops everything given (faye clients, balancers, nodes, clusters, brokers), bounded, ignoring failures. */

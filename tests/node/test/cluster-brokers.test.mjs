@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { collector, fayeClient, waitFor } from '../lib/harness.mjs';
-import { busFor, describeMismatch, eventFields, eventLog, startCluster, stopAll, writers } from '../lib/cluster.mjs';
+import { assertAllGetLog, busFor, eventLog, startCluster, stopAll, writers } from '../lib/cluster.mjs';
 
 for (const kind of ['redis', 'nats']) {
   describe(`the ${kind} bus restarts under load`, () => {
@@ -35,7 +35,7 @@ for (const kind of ['redis', 'nats']) {
           for (const transport of ['websocket', 'long-polling']) {
             const c = fayeClient(node, transport);
             const seen = collector();
-            clients.push({ c, node: i, transport, events: seen.events });
+            clients.push({ c, label: `client on node ${i} over ${transport}`, events: seen.events });
             await c.subscribe('/api/todos', seen.listener);
           }
         }
@@ -67,14 +67,8 @@ for (const kind of ['redis', 'nats']) {
 
         const log = await eventLog(database);
         assert.equal(log.length, results.length, 'one log entry per write');
-        await waitFor(
-          () => clients.every(({ events }) => events.length >= log.length),
-          20000,
-          `${log.length} events on every client (have ${clients.map(({ events }) => events.length).join(', ')})`,
-        );
-        for (const { c, node, transport, events } of clients) {
-          const label = `client on node ${node} over ${transport}`;
-          assert.deepEqual(events.map(eventFields), log.map(eventFields), `${label}: ${describeMismatch(events, log)}`);
+        await assertAllGetLog(clients, log, 20000);
+        for (const { c, label } of clients) {
           assert.equal(c.count('/meta/handshake'), 1, `${label}: its session outlived the bus restart`);
         }
       } finally {
