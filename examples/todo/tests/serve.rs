@@ -1,14 +1,12 @@
 //! `example-todo` as a user runs it: a real process on a real socket, with no set-up.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
-
-/// How long the server may take to say where it listens.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Server {
     child: Child,
@@ -18,29 +16,8 @@ struct Server {
 impl Server {
     /// Starts the binary in `dir` with `args` and waits (bounded) for its "listening on" line.
     fn start(dir: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_example-todo"))
-            .args(args)
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env_remove("DATABASE_URL")
-            .env_remove("LIVE_BIND")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("example-todo starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (found, address) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                println!("server: {line}");
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
-                    let _ = found.send(addr);
-                }
-            }
-        });
-        let addr = address.recv_timeout(START_TIMEOUT).expect("the server logs where it listens");
+        let (child, addr) =
+            common::spawn_listening(Command::new(env!("CARGO_BIN_EXE_example-todo")).args(args).current_dir(dir));
         Server { child, addr }
     }
 

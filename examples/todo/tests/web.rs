@@ -2,15 +2,13 @@
 //! vendor files with their content types; nothing else of the web folder; and a page that says to run
 //! `npm ci` when the vendor files are missing.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
-
-/// How long the server may take to say where it listens.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The app's folder in this repository (its own files are committed; `node_modules` may be absent).
 fn app_folder() -> PathBuf {
@@ -72,29 +70,8 @@ impl Server {
         if let Some(root) = web_root {
             command.arg("--web-root").arg(root);
         }
-        let mut child = command
-            .current_dir(db.path())
-            .env("NO_COLOR", "1")
-            .env_remove("LIVE_WEB_ROOT")
-            .env_remove("DATABASE_URL")
-            .env_remove("LIVE_BIND")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("example-todo starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (found, address) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                println!("server: {line}");
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
-                    let _ = found.send(addr);
-                }
-            }
-        });
-        let addr = address.recv_timeout(START_TIMEOUT).expect("the server logs where it listens");
+        command.current_dir(db.path()).env_remove("LIVE_WEB_ROOT");
+        let (child, addr) = common::spawn_listening(&mut command);
         Server { child, addr, _db: db }
     }
 
