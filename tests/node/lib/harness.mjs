@@ -5,204 +5,30 @@
 // Every server started here is stopped by PID: by the test that started it (stop() in a finally or
 // t.after), and, as a last resort, SIGKILLed when the test process exits.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import faye from 'faye';
+import { startExampleTodo, withTimeout } from '../../support/example-todo.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..', '..', '..');
-
-/** The connect hold the suite runs the server with (ms). */
-export const HOLD_MS = 2000;
-
-/** How long a server may take to print its "listening on" line. */
-const START_TIMEOUT_MS = 20000;
-
-/** The example binary. */
-export function binaryPath() {
-  const fromEnv = process.env.LIVE_EXAMPLE_TODO;
-  if (fromEnv) return path.resolve(fromEnv);
-  const targetDir = process.env.CARGO_TARGET_DIR
-    ? path.resolve(repoRoot, process.env.CARGO_TARGET_DIR)
-    : path.join(repoRoot, 'target');
-  return path.join(targetDir, 'debug', 'example-todo');
-}
-
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
-/** Resolves after `ms`, for behaviour that is about time (never as synchronisation). */
-export function delay(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Polls `cond` every 10 ms until it returns a truthy value (returned) or `ms` runs out (throws, naming
- * `what`). `cond` may be async.
- */
-export async function waitFor(cond, ms, what = 'condition') {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await cond();
-    if (value) return value;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(Math.min(10, Math.max(1, deadline - Date.now())));
-  }
-}
-
-/** Settles like `promise`, or rejects after `ms` naming `what`. */
-export function withTimeout(promise, ms, what = 'promise') {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A port nobody listens on right now, on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+export {
+  HOLD_MS,
+  binaryPath,
+  delay,
+  freePort,
+  rest,
+  restOk,
+  waitFor,
+  withTimeout,
+} from '../../support/example-todo.mjs';
 
 /**
  * Starts example-todo. Options: `args` (extra flags), `port` (default: a free one), `dir` (a temp dir
  * holding the database; default: a new one, removed by `stop()`), `holdMs`.
- * Returns `{url, port, dir, database, pid, output(), kill(), stop(), restart()}`.
+ * Returns `{url, endpoint, port, dir, database, pid, output(), kill(), stop(), restart()}`: `kill()` is a
+ * SIGKILL, `stop()` a SIGTERM (SIGKILL after 3 s) that removes the temp dir if it made it, `restart()` a
+ * kill and a new process on the same port and database.
  */
-export async function startServer(options = {}) {
-  const binary = binaryPath();
-  if (!existsSync(binary)) {
-    throw new Error(`example-todo not found at ${binary}: build it with cargo build -p example-todo`);
-  }
-  const ownDir = options.ownsDir ?? !options.dir;
-  const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'live-node-'));
-  const database = `sqlite://${path.join(dir, 'todo.db')}`;
-  const holdMs = options.holdMs ?? HOLD_MS;
-  const args = options.args ?? [];
-
-  let attempt = 0;
-  for (;;) {
-    attempt += 1;
-    const port = options.port ?? (await freePort());
-    try {
-      const proc = await launch(binary, [
-        '--bind',
-        `127.0.0.1:${port}`,
-        '--database',
-        database,
-        '--hold-ms',
-        String(holdMs),
-        ...args,
-      ]);
-      const server = {
-        port,
-        dir,
-        database,
-        url: `http://127.0.0.1:${port}`,
-        endpoint: `http://127.0.0.1:${port}/live`,
-        pid: proc.child.pid,
-        output: proc.output,
-        /** SIGKILL, at once (a crash or a restart). Resolves when the process has exited. */
-        kill: () => proc.stop('SIGKILL'),
-        /** Stops the process (SIGTERM, then SIGKILL after 3 s) and removes its temp dir if it made it. */
-        async stop() {
-          await proc.stop('SIGTERM');
-          if (ownDir) rmSync(dir, { recursive: true, force: true });
-        },
-        /** Kills this process and starts a new one on the same port and database. */
-        async restart() {
-          await proc.stop('SIGKILL');
-          return startServer({ ...options, port, dir, holdMs, ownsDir: ownDir });
-        },
-      };
-      return server;
-    } catch (error) {
-      // A free port can be taken between the probe and the bind: try another, a few times.
-      if (options.port === undefined && attempt < 3 && /cannot listen|Address already in use/i.test(error.message)) {
-        continue;
-      }
-      if (ownDir) rmSync(dir, { recursive: true, force: true });
-      throw error;
-    }
-  }
-}
-
-/** Spawns the server and waits (bounded) for its "listening on" line. */
-function launch(binary, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, {
-      cwd: os.tmpdir(),
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    running.add(child);
-    let log = '';
-    let exited = false;
-    let settled = false;
-    const exitPromise = new Promise((resolveExit) => {
-      child.on('exit', (code, signal) => {
-        exited = true;
-        running.delete(child);
-        resolveExit({ code, signal });
-        if (!settled) {
-          settled = true;
-          clearTimeout(timer);
-          reject(new Error(`example-todo exited (${code ?? signal}) before listening:\n${log}`));
-        }
-      });
-    });
-    const onData = (chunk) => {
-      log += chunk.toString();
-      if (log.length > 200000) log = log.slice(-100000);
-      if (!settled && /listening on/.test(log)) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ child, output: () => log, stop });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', (error) => {
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        reject(error);
-      }
-    });
-    const stop = async (signal) => {
-      if (exited) return;
-      child.kill(signal);
-      const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exitPromise;
-      clearTimeout(killer);
-    };
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      child.kill('SIGKILL');
-      reject(new Error(`example-todo did not print "listening on" within ${START_TIMEOUT_MS} ms:\n${log}`));
-    }, START_TIMEOUT_MS);
-  });
+export function startServer(options = {}) {
+  return startExampleTodo({ db: 'todo.db', tempPrefix: 'live-node-', ...options });
 }
 
 /** Runs `body(server)` with a fresh server, always stopping it. */
@@ -213,36 +39,6 @@ export async function withServer(options, body) {
   } finally {
     await server.stop();
   }
-}
-
-/** A JSON REST call, with optional extra headers; resolves to `{status, body}`. */
-export async function rest(server, method, urlPath, body, headers = {}) {
-  const response = await withTimeout(
-    fetch(server.url + urlPath, {
-      method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    10000,
-    `${method} ${urlPath}`,
-  );
-  const text = await response.text();
-  let parsed;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = text;
-  }
-  return { status: response.status, body: parsed };
-}
-
-/** Like rest(), but throws unless the status is 2xx; resolves to the body. */
-export async function restOk(server, method, urlPath, body, headers) {
-  const result = await rest(server, method, urlPath, body, headers);
-  if (result.status < 200 || result.status > 299) {
-    throw new Error(`${method} ${urlPath}: ${result.status} ${JSON.stringify(result.body)}`);
-  }
-  return result.body;
 }
 
 /** The transports every scenario runs on, with how to set a faye client up for each. */
