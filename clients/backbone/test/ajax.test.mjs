@@ -3,8 +3,8 @@
 // headers, query data, Backbone's emulateHTTP/emulateJSON, timeouts and network errors.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { Backbone, fetchAjax, freePort, installAjax, restOk, startServer, withTimeout } from './harness.mjs';
+import { describe, it } from 'node:test';
+import { Backbone, fetchAjax, freePort, restOk, serverForTests, withTimeout } from './harness.mjs';
 
 /** fetchAjax(settings) as a promise of `{kind, args}` for whichever callback it called. */
 function call(settings) {
@@ -23,12 +23,8 @@ function call(settings) {
 
 describe('fetchAjax', () => {
   let server;
-  before(async () => {
-    server = await startServer();
-    installAjax();
-  });
-  after(async () => {
-    await server?.stop();
+  serverForTests((started) => {
+    server = started;
   });
 
   it('calls success with the parsed body, the status text and an xhr with the headers', async () => {

@@ -4,41 +4,14 @@
 // pending-POST rule).
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import {
-  TRANSPORTS,
-  createIn,
-  deliveryGate,
-  fayeClient,
-  installAjax,
-  liveTodos,
-  restOk,
-  rows,
-  startServer,
-  table,
-  track,
-  waitFor,
-  withTimeout,
-} from './harness.mjs';
+import { describe, it } from 'node:test';
+import { TRANSPORTS, createIn, deliveryGate, fayeClient, installAjax, liveTodos, responseGate, restOk, rows, serverForTests, table, track, waitFor, withTimeout } from './harness.mjs';
 
-/** Holds the responses of POSTs whose body has `title` until `release()`; `arrived` counts them. */
-function responseGate(title) {
-  let open;
-  const opened = new Promise((resolve) => {
-    open = resolve;
-  });
-  const gate = {
-    arrived: 0,
-    release: () => open(),
-    async hold(url, init) {
-      if (init.method === 'POST' && typeof init.body === 'string' && JSON.parse(init.body).title === title) {
-        gate.arrived += 1;
-        await opened;
-      }
-    },
-  };
-  return gate;
-}
+/** Holds the responses of the POSTs whose body has `title` (see responseGate). */
+const postGate = (title) =>
+  responseGate(
+    (init) => init.method === 'POST' && typeof init.body === 'string' && JSON.parse(init.body).title === title,
+  );
 
 /** A faye extension that deletes `origin` from every event, as a server without request ids sends them. */
 const stripOrigin = {
@@ -48,14 +21,35 @@ const stripOrigin = {
   },
 };
 
+/**
+ * A collection over a faye client (with `extensions`) whose events on rows titled `title` are held by
+ * `events`, and Backbone's requests sent as they come.
+ */
+function eventsHeld(server, transport, title, extensions = []) {
+  const events = deliveryGate('/api/todos', (data) => data.body.title === title);
+  const c = fayeClient(server, transport, [...extensions, events]);
+  installAjax();
+  const todos = liveTodos(server, transport, { faye: c.client });
+  return { events, c, todos, t: track(todos) };
+}
+
+/**
+ * A collection over a faye client that strips `origin` (`seen` counts the events it delivers), with the
+ * responses of POSTs of `title` held by `gate`.
+ */
+function withoutOrigin(server, transport, title) {
+  const gate = postGate(title);
+  installAjax(gate.hold);
+  const seen = deliveryGate('/api/todos', () => false);
+  const c = fayeClient(server, transport, [stripOrigin, seen]);
+  const todos = liveTodos(server, transport, { faye: c.client });
+  return { gate, seen, c, todos, t: track(todos) };
+}
+
 describe('the create race', () => {
   let server;
-  before(async () => {
-    server = await startServer();
-  });
-  after(async () => {
-    installAjax();
-    await server?.stop();
+  serverForTests((started) => {
+    server = started;
   });
 
   for (const transport of TRANSPORTS) {
@@ -63,7 +57,7 @@ describe('the create race', () => {
       const how = wait ? 'create({wait: true})' : 'create()';
       it(`${how}: the event before the response gives one model over ${transport}`, async () => {
         const title = `event first, ${how}, ${transport}`;
-        const gate = responseGate(title);
+        const gate = postGate(title);
         installAjax(gate.hold);
         const todos = liveTodos(server, transport);
         const t = track(todos);
@@ -93,11 +87,7 @@ describe('the create race', () => {
 
     it(`create(): the event after the response gives one model over ${transport}`, async () => {
       const title = `response first, ${transport}`;
-      const events = deliveryGate('/api/todos', (data) => data.body.title === title);
-      const c = fayeClient(server, transport, [events]);
-      installAjax();
-      const todos = liveTodos(server, transport, { faye: c.client });
-      const t = track(todos);
+      const { events, c, todos, t } = eventsHeld(server, transport, title);
       try {
         await withTimeout(todos.ready, 5000, 'the first load');
         const model = await withTimeout(createIn(todos, { title }), 3000, 'the create');
@@ -119,12 +109,7 @@ describe('the create race', () => {
 
     it(`without origin, holds the event until the POST response, then one model over ${transport}`, async () => {
       const title = `no origin, event first, ${transport}`;
-      const gate = responseGate(title);
-      installAjax(gate.hold);
-      const seen = deliveryGate('/api/todos', () => false);
-      const c = fayeClient(server, transport, [stripOrigin, seen]);
-      const todos = liveTodos(server, transport, { faye: c.client });
-      const t = track(todos);
+      const { gate, seen, c, todos, t } = withoutOrigin(server, transport, title);
       try {
         await withTimeout(todos.ready, 5000, 'the first load');
         const before = seen.seen;
@@ -152,11 +137,7 @@ describe('the create race', () => {
 
     it(`without origin, the event after the response gives one model over ${transport}`, async () => {
       const title = `no origin, response first, ${transport}`;
-      const events = deliveryGate('/api/todos', (data) => data.body.title === title);
-      const c = fayeClient(server, transport, [stripOrigin, events]);
-      installAjax();
-      const todos = liveTodos(server, transport, { faye: c.client });
-      const t = track(todos);
+      const { events, c, todos, t } = eventsHeld(server, transport, title, [stripOrigin]);
       try {
         await withTimeout(todos.ready, 5000, 'the first load');
         const model = await withTimeout(createIn(todos, { title }), 3000, 'the create');
@@ -175,12 +156,7 @@ describe('the create race', () => {
 
     it(`without origin, another client's create during ours is added once, after our response, over ${transport}`, async () => {
       const title = `no origin, mine, ${transport}`;
-      const gate = responseGate(title);
-      installAjax(gate.hold);
-      const seen = deliveryGate('/api/todos', () => false);
-      const c = fayeClient(server, transport, [stripOrigin, seen]);
-      const todos = liveTodos(server, transport, { faye: c.client });
-      const t = track(todos);
+      const { gate, seen, c, todos, t } = withoutOrigin(server, transport, title);
       try {
         await withTimeout(todos.ready, 5000, 'the first load');
         const before = seen.seen;

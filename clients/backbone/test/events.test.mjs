@@ -3,31 +3,13 @@
 // with the attributes the REST call answered.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import {
-  TRANSPORTS,
-  createIn,
-  deliveryGate,
-  fayeClient,
-  installAjax,
-  liveTodos,
-  restOk,
-  rows,
-  startServer,
-  table,
-  track,
-  waitFor,
-  withTimeout,
-} from './harness.mjs';
+import { describe, it } from 'node:test';
+import { TRANSPORTS, createIn, deliveryGate, fayeClient, installAjax, liveTodos, restOk, rows, serverForTests, table, track, waitFor, withTimeout } from './harness.mjs';
 
 describe('loading and applying events', () => {
   let server;
-  before(async () => {
-    server = await startServer();
-    installAjax();
-  });
-  after(async () => {
-    await server?.stop();
+  serverForTests((started) => {
+    server = started;
   });
 
   for (const transport of TRANSPORTS) {

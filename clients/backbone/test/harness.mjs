@@ -5,228 +5,58 @@
 // `cargo build -p example-todo`). Every server started here is stopped by PID by the test that started
 // it, and SIGKILLed when the test process exits as a last resort.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import Backbone from 'backbone';
 import faye from 'faye';
 import live from '../index.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..', '..', '..');
+import { restOk, startExampleTodo, withTimeout } from '../../../tests/support/example-todo.mjs';
 
 export { Backbone, faye, live };
 export const { LiveCollection, fetchAjax, useFetch } = live;
+export {
+  CHROMIUM,
+  HOLD_MS,
+  binaryPath,
+  chromiumOptions,
+  freePort,
+  rest,
+  restOk,
+  waitFor,
+  withTimeout,
+} from '../../../tests/support/example-todo.mjs';
 
 /** Transports every scenario that touches the network runs over. */
 export const TRANSPORTS = ['websocket', 'long-polling'];
-
-/** How long the server holds an idle /meta/connect (ms). */
-export const HOLD_MS = 2000;
-
-const START_TIMEOUT_MS = 20000;
-
-/** The example-todo binary. */
-export function binaryPath() {
-  if (process.env.LIVE_EXAMPLE_TODO) return path.resolve(process.env.LIVE_EXAMPLE_TODO);
-  const target = process.env.CARGO_TARGET_DIR
-    ? path.resolve(repoRoot, process.env.CARGO_TARGET_DIR)
-    : path.join(repoRoot, 'target');
-  return path.join(target, 'debug', 'example-todo');
-}
-
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-});
-
-function tick(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `cond` (may be async) every 10 ms until it is truthy (returned) or `ms` passed (throws). */
-export async function waitFor(cond, ms, what = 'condition') {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await cond();
-    if (value) return value;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await tick(Math.min(10, Math.max(1, deadline - Date.now())));
-  }
-}
-
-/** Settles like `promise`, or rejects after `ms` naming `what`. */
-export function withTimeout(promise, ms, what = 'promise') {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A port nobody listens on right now, on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function launch(args) {
-  const binary = binaryPath();
-  if (!existsSync(binary)) {
-    throw new Error(`example-todo not found at ${binary}: build it with cargo build -p example-todo`);
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, {
-      cwd: os.tmpdir(),
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,example_todo=info,live_runtime=info', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    running.add(child);
-    let log = '';
-    let settled = false;
-    let exited = false;
-    const exit = new Promise((done) => {
-      child.on('exit', (code, signal) => {
-        exited = true;
-        running.delete(child);
-        done();
-        if (!settled) {
-          settled = true;
-          clearTimeout(timer);
-          reject(new Error(`example-todo exited (${code ?? signal}) before listening:\n${log}`));
-        }
-      });
-    });
-    const onData = (chunk) => {
-      log = (log + chunk.toString()).slice(-100000);
-      if (!settled && /listening on/.test(log)) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ child, stop, output: () => log });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', (error) => {
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        reject(error);
-      }
-    });
-    async function stop(signal) {
-      if (exited) return;
-      child.kill(signal);
-      const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exit;
-      clearTimeout(killer);
-    }
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      child.kill('SIGKILL');
-      reject(new Error(`example-todo did not start within ${START_TIMEOUT_MS} ms:\n${log}`));
-    }, START_TIMEOUT_MS);
-  });
-}
 
 /**
  * Starts example-todo. Options: `port` (default: a free one), `dir` (temp dir kept across restarts),
  * `db` (file name in dir, default x.db), `args` (extra flags). Returns
  * `{url, endpoint, port, dir, db, output(), kill(), stop(), restart({db})}`.
  */
-export async function startServer(options = {}) {
-  const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'backbone-live-'));
-  const ownsDir = options.ownsDir ?? !options.dir;
-  const db = options.db ?? 'x.db';
-  for (let attempt = 1; ; attempt += 1) {
-    const port = options.port ?? (await freePort());
-    try {
-      const proc = await launch([
-        '--bind',
-        `127.0.0.1:${port}`,
-        '--database',
-        `sqlite://${path.join(dir, db)}`,
-        '--hold-ms',
-        String(HOLD_MS),
-        ...(options.args ?? []),
-      ]);
-      return {
-        port,
-        dir,
-        db,
-        url: `http://127.0.0.1:${port}`,
-        endpoint: `http://127.0.0.1:${port}/live`,
-        pid: proc.child.pid,
-        output: proc.output,
-        /** SIGKILL now (a crash); resolves once the process is gone. */
-        kill: () => proc.stop('SIGKILL'),
-        /** SIGTERM (SIGKILL after 3 s), then removes the temp dir if this server made it. */
-        async stop() {
-          await proc.stop('SIGTERM');
-          if (ownsDir) rmSync(dir, { recursive: true, force: true });
-        },
-        /** Kills it and starts a new one on the same port; same database unless `db` names another file. */
-        async restart(more = {}) {
-          await proc.stop('SIGKILL');
-          return startServer({ ...options, port, dir, ownsDir, db: more.db ?? db });
-        },
-      };
-    } catch (error) {
-      // A probed port can be taken before the bind: try another, a few times.
-      if (options.port === undefined && attempt < 3 && /Address already in use|cannot listen/i.test(error.message)) {
-        continue;
-      }
-      if (ownsDir) rmSync(dir, { recursive: true, force: true });
-      throw error;
-    }
-  }
+export function startServer(options = {}) {
+  return startExampleTodo({
+    tempPrefix: 'backbone-live-',
+    rustLog: 'warn,example_todo=info,live_runtime=info',
+    ...options,
+  });
 }
 
-/** A JSON REST call from "another client"; resolves to `{status, body, etag}`. */
-export async function rest(server, method, urlPath, body, headers = {}) {
-  const response = await withTimeout(
-    fetch(server.url + urlPath, {
-      method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    10000,
-    `${method} ${urlPath}`,
-  );
-  const text = await response.text();
-  let parsed;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = text;
-  }
-  return { status: response.status, body: parsed, etag: response.headers.get('etag') };
-}
-
-/** Like rest(), but throws unless 2xx; resolves to the body. */
-export async function restOk(server, method, urlPath, body, headers) {
-  const result = await rest(server, method, urlPath, body, headers);
-  if (result.status < 200 || result.status > 299) {
-    throw new Error(`${method} ${urlPath}: ${result.status} ${JSON.stringify(result.body)}`);
-  }
-  return result.body;
+/**
+ * For the describe block it is called in: before its tests, starts one server and sends Backbone's
+ * requests with fetch; after them, puts plain fetch back and stops the server. `use(server)` receives it.
+ */
+export function serverForTests(use) {
+  let server;
+  before(async () => {
+    server = await startServer();
+    installAjax();
+    use(server);
+  });
+  after(async () => {
+    installAjax();
+    await server?.stop();
+  });
 }
 
 /** The rows of the server's table, in id order. */
@@ -264,6 +94,28 @@ export function installAjax(gate) {
       return response;
     },
   });
+}
+
+/**
+ * Holds the responses of the requests for which `match(init)` is true until `release()`, for
+ * `installAjax(gate.hold)`; `arrived` counts them.
+ */
+export function responseGate(match) {
+  let open;
+  const opened = new Promise((resolve) => {
+    open = resolve;
+  });
+  const gate = {
+    arrived: 0,
+    release: () => open(),
+    async hold(url, init) {
+      if (match(init)) {
+        gate.arrived += 1;
+        await opened;
+      }
+    },
+  };
+  return gate;
 }
 
 /**

@@ -4,24 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { after, before, describe, it } from 'node:test';
-import {
-  Backbone,
-  LiveCollection,
-  TRANSPORTS,
-  deliveryGate,
-  fayeClient,
-  installAjax,
-  live,
-  liveTodos,
-  restOk,
-  rows,
-  startServer,
-  table,
-  track,
-  waitFor,
-  withTimeout,
-} from './harness.mjs';
+import { describe, it } from 'node:test';
+import { Backbone, LiveCollection, TRANSPORTS, deliveryGate, fayeClient, live, liveTodos, restOk, rows, serverForTests, table, track, waitFor, withTimeout } from './harness.mjs';
 
 /** A faye extension recording the messages a client sends and receives. */
 function recorder() {
@@ -42,12 +26,8 @@ function recorder() {
 
 describe('listen, unlisten and teardown', () => {
   let server;
-  before(async () => {
-    server = await startServer();
-    installAjax();
-  });
-  after(async () => {
-    await server?.stop();
+  serverForTests((started) => {
+    server = started;
   });
 
   for (const transport of TRANSPORTS) {

@@ -4,21 +4,8 @@
 // destroyed row do not bring it back. Each event is applied at most once.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import {
-  TRANSPORTS,
-  deliveryGate,
-  fayeClient,
-  installAjax,
-  liveTodos,
-  restOk,
-  rows,
-  startServer,
-  table,
-  track,
-  waitFor,
-  withTimeout,
-} from './harness.mjs';
+import { describe, it } from 'node:test';
+import { TRANSPORTS, deliveryGate, fayeClient, installAjax, liveTodos, responseGate, restOk, rows, serverForTests, table, track, waitFor, withTimeout } from './harness.mjs';
 
 /**
  * A faye extension that holds the delivery matching `late` until one matching `first` went through,
@@ -70,34 +57,10 @@ function inject({ before: extraBefore = () => null, after: extraAfter = () => nu
   };
 }
 
-/** Holds the responses of requests with `method` until `release()`; `arrived` counts them. */
-function responseGate(method) {
-  let open;
-  const opened = new Promise((resolve) => {
-    open = resolve;
-  });
-  const gate = {
-    arrived: 0,
-    release: () => open(),
-    async hold(url, init) {
-      if (init.method === method) {
-        gate.arrived += 1;
-        await opened;
-      }
-    },
-  };
-  return gate;
-}
-
 describe('ordering', () => {
   let server;
-  before(async () => {
-    server = await startServer();
-    installAjax();
-  });
-  after(async () => {
-    installAjax();
-    await server?.stop();
+  serverForTests((started) => {
+    server = started;
   });
 
   for (const transport of TRANSPORTS) {
@@ -205,7 +168,7 @@ describe('ordering', () => {
 
     it(`keeps a newer event when our own write's response arrives after it over ${transport}`, async () => {
       const row = await restOk(server, 'POST', '/api/todos', { title: 'shared' });
-      const gate = responseGate('PUT');
+      const gate = responseGate((init) => init.method === 'PUT');
       installAjax(gate.hold);
       const todos = liveTodos(server, transport);
       const t = track(todos);

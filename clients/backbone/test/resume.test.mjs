@@ -6,20 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  TRANSPORTS,
-  dropProxy,
-  fayeClient,
-  installAjax,
-  liveTodos,
-  restOk,
-  rows,
-  startServer,
-  table,
-  track,
-  waitFor,
-  withTimeout,
-} from './harness.mjs';
+import { TRANSPORTS, dropProxy, fayeClient, installAjax, liveTodos, restOk, rows, startServer, table, track, waitFor, withTimeout } from './harness.mjs';
 
 /** faye retries a failed connect after `retry` seconds (5 by default): keep the tests short. */
 const FAYE = { retry: 1 };
