@@ -5,17 +5,22 @@
 // Every server started here is stopped by PID by the test that started it, and SIGKILLed as a last resort
 // when the test process exits; every browser is closed by the test file that launched it.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
+import {
+  chromiumOptions,
+  waitFor as poll,
+  repoRoot,
+  startExampleTodo,
+  withTimeout,
+} from '../../support/example-todo.mjs';
+
+export { CHROMIUM, HOLD_MS, binaryPath, freePort, repoRoot, withTimeout } from '../../support/example-todo.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** The repository's root. */
-export const repoRoot = path.resolve(here, '..', '..', '..');
 /** The todo app's folder, served with --web-root. */
 export const webRoot = path.join(repoRoot, 'examples', 'todo', 'web');
 /** Where screenshots of failed tests go (git-ignored). */
@@ -23,192 +28,36 @@ export const failuresDir = path.join(here, '..', 'failures');
 /** Where measurements go (git-ignored). */
 export const resultsDir = path.join(here, '..', 'results');
 
-/** The connect hold the suite runs the server with (ms). */
-export const HOLD_MS = 2000;
-/** How long a server may take to print its "listening on" line. */
-const START_TIMEOUT_MS = 20000;
-/** The browser: Debian's package, never one a tool downloads. */
-export const CHROMIUM = '/usr/bin/chromium';
-
-/** The example binary. */
-export function binaryPath() {
-  const fromEnv = process.env.LIVE_EXAMPLE_TODO;
-  if (fromEnv) return path.resolve(fromEnv);
-  const targetDir = process.env.CARGO_TARGET_DIR
-    ? path.resolve(repoRoot, process.env.CARGO_TARGET_DIR)
-    : path.join(repoRoot, 'target');
-  return path.join(targetDir, 'debug', 'example-todo');
-}
-
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
-function delay(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+/** The transports the app is tested on: faye's WebSocket, and long-polling with the server's WebSocket off. */
+export const TRANSPORTS = [
+  { name: 'websocket', args: [] },
+  { name: 'long-polling', args: ['--no-websocket'] },
+];
 
 /**
  * Polls `cond` every 20 ms until it returns a truthy value (returned) or `ms` runs out (throws, naming
  * `what` and, if `describe` is given, what it returns then). `cond` may be async.
  */
-export async function waitFor(cond, ms, what = 'condition', describe = undefined) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await cond();
-    if (value) return value;
-    if (Date.now() >= deadline) {
-      const state = describe ? `; last state: ${JSON.stringify(await describe())}` : '';
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${state}`);
-    }
-    await delay(Math.min(20, Math.max(1, deadline - Date.now())));
-  }
-}
-
-/** Settles like `promise`, or rejects after `ms` naming `what`. */
-export function withTimeout(promise, ms, what = 'promise') {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A port nobody listens on right now, on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+export function waitFor(cond, ms, what = 'condition', describe = undefined) {
+  return poll(cond, ms, what, describe, 20);
 }
 
 /**
  * Starts example-todo serving the web app. Options: `args` (extra flags, such as `--no-websocket`), `port`
  * (default: a free one), `dir` (the temp dir holding the database; default: a new one, removed by
- * `stop()`). Returns `{url, port, dir, database, output(), stop(), restart()}`.
+ * `stop()`). Returns `{url, port, dir, database, output(), stop(), halt(), restart()}`: `stop()` is a
+ * SIGTERM (SIGKILL after 5 s) that removes the temp dir if it made it, `halt()` one that keeps the
+ * database, `restart()` a new process on the same port and database (call after `halt()`).
  */
 export async function startServer(options = {}) {
-  const binary = binaryPath();
-  if (!existsSync(binary)) {
-    throw new Error(`example-todo not found at ${binary}: build it with cargo build -p example-todo`);
-  }
   if (!existsSync(path.join(webRoot, 'node_modules'))) {
     throw new Error(`the web app is not installed: run npm ci in ${webRoot}`);
   }
-  const ownDir = options.ownsDir ?? !options.dir;
-  const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'live-browser-'));
-  const database = `sqlite://${path.join(dir, 'x.db')}`;
-  const args = options.args ?? [];
-  let attempt = 0;
-  for (;;) {
-    attempt += 1;
-    const port = options.port ?? (await freePort());
-    try {
-      const proc = await launch(binary, [
-        '--bind',
-        `127.0.0.1:${port}`,
-        '--database',
-        database,
-        '--hold-ms',
-        String(HOLD_MS),
-        '--web-root',
-        webRoot,
-        ...args,
-      ]);
-      return {
-        port,
-        dir,
-        database,
-        url: `http://127.0.0.1:${port}`,
-        output: proc.output,
-        /** Stops the process (SIGTERM, then SIGKILL after 5 s) and removes its temp dir if it made it. */
-        async stop() {
-          await proc.stop();
-          if (ownDir) rmSync(dir, { recursive: true, force: true });
-        },
-        /** Stops the process, keeping the database. */
-        halt: () => proc.stop(),
-        /** A new process on the same port and database (call after `halt()`). */
-        restart: () => startServer({ ...options, port, dir, ownsDir: ownDir }),
-      };
-    } catch (error) {
-      // A free port can be taken between the probe and the bind: try another, a few times.
-      if (options.port === undefined && attempt < 3 && /cannot listen|Address already in use/i.test(error.message)) {
-        continue;
-      }
-      if (ownDir) rmSync(dir, { recursive: true, force: true });
-      throw error;
-    }
-  }
-}
-
-/** Spawns the server and waits (bounded) for its "listening on" line. */
-function launch(binary, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, {
-      cwd: os.tmpdir(),
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    running.add(child);
-    let log = '';
-    let exited = false;
-    let settled = false;
-    const exitPromise = new Promise((resolveExit) => {
-      child.on('exit', (code, signal) => {
-        exited = true;
-        running.delete(child);
-        resolveExit({ code, signal });
-        if (!settled) {
-          settled = true;
-          clearTimeout(timer);
-          reject(new Error(`example-todo exited (${code ?? signal}) before listening:\n${log}`));
-        }
-      });
-    });
-    const onData = (chunk) => {
-      log += chunk.toString();
-      if (log.length > 200000) log = log.slice(-100000);
-      if (!settled && /listening on/.test(log)) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ child, output: () => log, stop });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', (error) => {
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        reject(error);
-      }
-    });
-    const stop = async () => {
-      if (exited) return;
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exitPromise;
-      clearTimeout(killer);
-    };
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      child.kill('SIGKILL');
-      reject(new Error(`example-todo did not print "listening on" within ${START_TIMEOUT_MS} ms:\n${log}`));
-    }, START_TIMEOUT_MS);
+  return startExampleTodo({
+    tempPrefix: 'live-browser-',
+    graceMs: 5000,
+    ...options,
+    args: ['--web-root', webRoot, ...(options.args ?? [])],
   });
 }
 
@@ -242,21 +91,21 @@ export async function serverTodos(server) {
  * (its own --user-data-dir, removed on close); the flags keep it from reaching any network but ours.
  */
 export function launchBrowser() {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-  }
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
+  return chromium.launch(chromiumOptions());
+}
+
+/**
+ * For the test file or describe block it is called in: launches the browser before its tests and closes
+ * it (bounded) after them. `use(browser)` receives it.
+ */
+export function browserForTests(use) {
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+    use(browser);
+  });
+  after(async () => {
+    if (browser) await withTimeout(browser.close(), 10000, 'closing the browser');
   });
 }
 

@@ -4,10 +4,11 @@
 // server's WebSocket turned off, over long-polling.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
+  TRANSPORTS,
   addTodo,
-  launchBrowser,
+  browserForTests,
   openApp,
   pageTodos,
   restOk,
@@ -17,24 +18,15 @@ import {
   transportOf,
   waitFor,
   waitForAgreement,
-  withTimeout,
   withTwoPages,
 } from '../lib/harness.mjs';
 
 /** How soon a change made in one page must show in the other. */
 const PROPAGATION_MS = 1000;
 
-const TRANSPORTS = [
-  { name: 'websocket', args: [] },
-  { name: 'long-polling', args: ['--no-websocket'] },
-];
-
 let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  if (browser) await withTimeout(browser.close(), 10000, 'closing the browser');
+browserForTests((launched) => {
+  browser = launched;
 });
 
 /** Waits until every page runs on `transport` (faye starts on long-polling and upgrades when it can). */

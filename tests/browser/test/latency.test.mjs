@@ -12,33 +12,25 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
+  TRANSPORTS,
   addTodo,
   binaryPath,
-  launchBrowser,
+  browserForTests,
   repoRoot,
   resultsDir,
   transportOf,
   waitFor,
   waitForAgreement,
-  withTimeout,
   withTwoPages,
 } from '../lib/harness.mjs';
 
 const WRITES = Number(process.env.LIVE_LATENCY_WRITES ?? 100);
 
-const TRANSPORTS = [
-  { name: 'websocket', args: [] },
-  { name: 'long-polling', args: ['--no-websocket'] },
-];
-
 let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  if (browser) await withTimeout(browser.close(), 10000, 'closing the browser');
+browserForTests((launched) => {
+  browser = launched;
 });
 
 /** The value at quantile `q` (nearest rank) of ascending `sorted`. */
