@@ -352,7 +352,7 @@ export function startRedis() {
 export function startNats() {
   return startBroker({
     name: 'nats-server',
-    command: process.env.NATS_SERVER ?? 'nats-server',
+    command: process.env.NATS_SERVER ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server'),
     args: ([port, monitor]) => ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitor)],
     ready: /Server is ready/,
     scheme: 'nats',

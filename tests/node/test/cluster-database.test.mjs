@@ -91,8 +91,11 @@ describe('PostgreSQL restarts under the service', () => {
       // be 503 (retry), never 500, and each node must accept writes again by itself.
       const retries = [];
       for (const node of nodes) {
+        let attempts = 0;
         await waitFor(
           async () => {
+            attempts += 1;
+            assert.ok(attempts <= 300, `a write accepted on ${node.url} within 300 attempts`);
             const result = await request(node.url, 'POST', '/api/todos', { title: `back on ${node.url}` }, { ms: 15000 });
             if (result.status !== 201) retries.push(result);
             return result.status === 201;
