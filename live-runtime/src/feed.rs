@@ -190,7 +190,12 @@ impl Follower {
             tokio::select! {
                 biased;
                 received = commits.recv() => match received {
-                    Ok(event) if event.seq <= self.last => {}
+                    Ok(event) if event.seq <= self.last => {
+                        // Already published from the log: a read woken by another node or by the timer
+                        // saw this process's commit before its bell did. Announce it all the same, or no
+                        // other node hears of it before its own poll.
+                        self.announce(self.last);
+                    }
                     Ok(event) => {
                         if event.seq > self.last + 1 {
                             // A gap: seqs may be missing from the bell (see the module docs) or

@@ -364,7 +364,15 @@ impl Link {
     /// publisher sends the latest value when it is free, so a burst of commits costs one
     /// wake-up per round trip to the broker, not one per commit.
     pub(crate) fn announce(&self, seq: i64) {
-        self.announce.send_replace(seq);
+        // Keeps the highest seq: a smaller one announced later must not hide a larger one still unsent.
+        self.announce.send_if_modified(|pending| {
+            if seq > *pending {
+                *pending = seq;
+                true
+            } else {
+                false
+            }
+        });
     }
 
     /// Stops the engine's tasks (idempotent).
