@@ -22,11 +22,10 @@ What it does (README.md next to this file; results in docs/benchmarks.md):
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
-import platform
 import re
-import resource
 import secrets
 import shutil
 import signal
@@ -37,7 +36,6 @@ import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,28 +66,14 @@ ROWS = {
 }
 DEFAULT_ROWS = list(ROWS)
 
+# The helpers this runner shares with the fan-out runner, loaded from its file (both scripts are run by path).
+_spec = importlib.util.spec_from_file_location("fanout_bench", os.path.join(HERE, "..", "fanout", "bench.py"))
+_fanout = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_fanout)
+log, raise_nofile, machine_line = _fanout.log, _fanout.raise_nofile, _fanout.machine_line
+busy_cores, children_cpu, wait_http, g, fmt = (
+    _fanout.busy_cores, _fanout.children_cpu, _fanout.wait_http, _fanout.g, _fanout.fmt)
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def machine_line():
-    cpu = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), node {node}"
 
 
 def free_port():
@@ -150,13 +134,6 @@ def noise():
     return out
 
 
-def busy_cores():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def proc_cpu(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -165,11 +142,6 @@ def proc_cpu(pid):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError):
         return 0.0
-
-
-def children_cpu():
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def wait_quiet(max_wait):
@@ -182,19 +154,6 @@ def wait_quiet(max_wait):
         load = busy_cores() - b0
         if (not n and load < 0.15) or time.time() >= deadline:
             return n + ([f"busy {load:.2f} cores before the run"] if load >= 0.15 else [])
-
-
-def wait_http(url, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status < 500:
-                    return True
-        except Exception:
-            pass
-        time.sleep(0.1)  # polling a server that is starting, bounded by the deadline
-    return False
 
 
 def wait_line(path, pattern, proc, seconds=20):
@@ -311,24 +270,6 @@ def run_one(row, rnd, scratch, ours_bin, quiet_wait):
 
 
 # ---------------------------------------------------------------- summary
-
-def g(d, path):
-    for k in path.split("."):
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
-def fmt(v):
-    if v is None:
-        return "-"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    if abs(v) >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
 
 def med(vals):
     vals = [v for v in vals if v is not None]
