@@ -221,7 +221,7 @@ impl Server {
             let mut groups: Vec<&Subscribers> = Vec::new();
             channel::for_each_key(name, |key| groups.extend(index.get(key)));
             let fence = seq.map(|seq| (name, seq));
-            let mut deliver = |session: &Arc<Session>| match session.push_seq(event.clone(), fence, limit) {
+            let mut deliver = |session: &Arc<Session>| match session.push_seq(event, fence, limit) {
                 Push::Queued => queued += 1,
                 Push::Overflow => overflowed.push(Arc::clone(session)),
                 Push::Closed | Push::Covered => {}

@@ -187,12 +187,14 @@ impl Session {
     /// Queues `event` unless the queue already holds `limit` events.
     #[cfg(test)]
     pub(crate) fn push(&self, event: Event, limit: usize) -> Push {
-        self.push_seq(event, None, limit)
+        self.push_seq(&event, None, limit)
     }
 
     /// Queues `event`, published on `seq = Some((channel, seq))`, unless the queue already holds `limit`
     /// events; a fenced subscription to `channel` buffers or drops it instead (see [`Fence`]).
-    pub(crate) fn push_seq(&self, event: Event, seq: Option<(&str, i64)>, limit: usize) -> Push {
+    /// The event is only cloned (a reference count) when it is queued or buffered, not when it is written
+    /// in place.
+    pub(crate) fn push_seq(&self, event: &Event, seq: Option<(&str, i64)>, limit: usize) -> Push {
         let mut state = lock(&self.state);
         if state.closed {
             return Push::Closed;
@@ -206,7 +208,7 @@ impl Session {
                     if queued + buffer.len() >= limit {
                         return Push::Overflow;
                     }
-                    buffer.push((seq, event));
+                    buffer.push((seq, event.clone()));
                     return Push::Queued;
                 }
                 Some(Fence::Floor(floor)) if seq <= *floor => return Push::Covered,
@@ -224,7 +226,7 @@ impl Session {
         if state.queue.is_empty()
             && let Some(direct) = &state.direct
         {
-            match direct.try_send(&event) {
+            match direct.try_send(event) {
                 Sent::Done => return Push::Queued,
                 Sent::Partly => {
                     if let Some(consumer) = &state.consumer {
@@ -235,7 +237,7 @@ impl Session {
                 Sent::NotNow => {}
             }
         }
-        state.queue.push_back(event);
+        state.queue.push_back(event.clone());
         if let Some(consumer) = &state.consumer {
             // A stored permit covers the case where the consumer is between two waits.
             consumer.notify_one();
@@ -530,10 +532,10 @@ mod tests {
         assert!(session.begin_fence(&channel));
         assert!(!session.begin_fence(&channel), "one catch-up per channel at a time");
         // Live events published while the hook reads the log: 5 is also in the replay, 6 is not.
-        assert_eq!(session.push_seq(event(5), Some(("/a", 5)), 10), Push::Queued);
-        assert_eq!(session.push_seq(event(6), Some(("/a", 6)), 10), Push::Queued);
+        assert_eq!(session.push_seq(&event(5), Some(("/a", 5)), 10), Push::Queued);
+        assert_eq!(session.push_seq(&event(6), Some(("/a", 6)), 10), Push::Queued);
         // Other channels are not held back.
-        assert_eq!(session.push_seq(event(100), Some(("/b", 7)), 10), Push::Queued);
+        assert_eq!(session.push_seq(&event(100), Some(("/b", 7)), 10), Push::Queued);
         assert_eq!(session.end_fence("/a", vec![event(4), event(5)], Some(5), 10), Push::Queued);
         assert_eq!(events(&session), vec![event(100), event(4), event(5), event(6)]);
     }
@@ -545,8 +547,8 @@ mod tests {
         assert!(session.begin_fence(&channel));
         assert_eq!(session.end_fence("/a", vec![event(1), event(2)], Some(2), 10), Push::Queued);
         // The publisher was behind the hook: 2 arrives live after the replay.
-        assert_eq!(session.push_seq(event(2), Some(("/a", 2)), 10), Push::Covered);
-        assert_eq!(session.push_seq(event(3), Some(("/a", 3)), 10), Push::Queued);
+        assert_eq!(session.push_seq(&event(2), Some(("/a", 2)), 10), Push::Covered);
+        assert_eq!(session.push_seq(&event(3), Some(("/a", 3)), 10), Push::Queued);
         assert_eq!(events(&session), vec![event(1), event(2), event(3)]);
         assert!(lock(&session.state).fences.is_empty(), "the floor is gone once passed");
     }
@@ -556,7 +558,7 @@ mod tests {
         let session = Arc::new(Session::new(1, ClientId::random()));
         let channel: Arc<str> = "/a".into();
         assert!(session.begin_fence(&channel));
-        assert_eq!(session.push_seq(event(9), Some(("/a", 9)), 10), Push::Queued);
+        assert_eq!(session.push_seq(&event(9), Some(("/a", 9)), 10), Push::Queued);
         assert_eq!(session.end_fence("/a", Vec::new(), None, 10), Push::Queued);
         assert_eq!(events(&session), vec![event(9)]);
     }
@@ -565,8 +567,8 @@ mod tests {
     fn a_buffer_counts_against_the_queue_limit() {
         let session = Arc::new(Session::new(1, ClientId::random()));
         assert!(session.begin_fence(&"/a".into()));
-        assert_eq!(session.push_seq(event(1), Some(("/a", 1)), 1), Push::Queued);
-        assert_eq!(session.push_seq(event(2), Some(("/a", 2)), 1), Push::Overflow);
+        assert_eq!(session.push_seq(&event(1), Some(("/a", 1)), 1), Push::Queued);
+        assert_eq!(session.push_seq(&event(2), Some(("/a", 2)), 1), Push::Overflow);
     }
 
     #[test]
