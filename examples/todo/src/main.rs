@@ -118,14 +118,19 @@ impl Extension for HandshakeGuard {
         _context: &'a Context,
     ) -> BoxFuture<'a, Result<(), bayeux::Error>> {
         let handshake = message.channel.as_deref() == Some("/meta/handshake");
-        let given = message.ext.as_mut().and_then(|ext| ext.as_object_mut()).and_then(|ext| ext.remove("token"));
-        let allowed = !handshake || given.as_ref().and_then(|token| token.as_str()) == Some(self.token.as_str());
+        let allowed = take_token(message, &self.token) || !handshake;
         Box::pin(std::future::ready(if allowed {
             Ok(())
         } else {
             Err(bayeux::Error::custom(401, ["/meta/handshake"], "Authentication required"))
         }))
     }
+}
+
+/// Removes `ext.token` from `message` (so it is never forwarded) and says whether it was `token`.
+fn take_token(message: &mut Message, token: &str) -> bool {
+    let given = message.ext.as_mut().and_then(|ext| ext.as_object_mut()).and_then(|ext| ext.remove("token"));
+    given.as_ref().and_then(|given| given.as_str()) == Some(token)
 }
 
 /// Guards `/private/**` subscriptions with a shared token, and strips `ext.token` from every incoming
@@ -140,9 +145,9 @@ impl Extension for TokenGuard {
         message: &'a mut Message,
         _context: &'a Context,
     ) -> BoxFuture<'a, Result<(), bayeux::Error>> {
-        let given = message.ext.as_mut().and_then(|ext| ext.as_object_mut()).and_then(|ext| ext.remove("token"));
+        let given = take_token(message, &self.token);
         let private = message.channel.as_deref() == Some("/meta/subscribe") && subscribes_private(message);
-        let allowed = !private || given.as_ref().and_then(|token| token.as_str()) == Some(self.token.as_str());
+        let allowed = given || !private;
         Box::pin(std::future::ready(if allowed {
             Ok(())
         } else {
