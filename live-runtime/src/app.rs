@@ -1,12 +1,16 @@
 //! The builder users touch: a store, resources, and the router that serves them over REST and Bayeux.
 //!
-//! [`Live`] owns the feed (feed.rs) that publishes every committed change on its resource's channel, and
-//! the Bayeux server it publishes through, mounted at `/live` unless configured otherwise (design.md §5,
-//! §6). The feed stops when the last clone of the [`Live`] is dropped, or at [`Live::shutdown`].
+//! [`Live`] wires the pieces: the store reports its commits to the feed (feed/), which publishes every
+//! committed change on its resource's channel through the Bayeux server, mounted at `/live` unless
+//! configured otherwise (design.md §5, §6). The feed runs as long as that server can deliver: while the
+//! [`Live`] or any router taken from it is alive, so serving [`Live::router`] alone is enough. It stops at
+//! [`Live::shutdown`].
 //!
 //! Several processes on one database serve as one service when each is given the same bus
 //! ([`LiveBuilder::bus`], design.md §8): each then publishes every write, whichever process made it.
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +19,34 @@ use axum::Router;
 
 use crate::bayeux;
 use crate::bus::{self, Bus, BusError, IntoBus};
-use crate::feed::{self, Feed, LogHistory, Pruning, SnapshotFn};
+use crate::feed::history::{self, LogHistory, SnapshotFn};
+use crate::feed::{self, Feed, Pruning};
+use crate::http::RestOptions;
 use crate::resource::LiveResource;
 use crate::store::{Backend, Retention, Store, StoreError};
 
-type Mount = fn(Store) -> Router;
-
 /// A running set of live resources over one store: serve [`Live::router`], write through
 /// [`Live::records`]; every committed write is published on its resource's channel.
+///
+/// ```no_run
+/// use live_runtime::{Live, LiveResource};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(LiveResource, Serialize, Deserialize, Clone, Debug)]
+/// #[live(path = "/api/todos")]
+/// struct Todo {
+///     #[live(id)]
+///     id: i64,
+///     title: String,
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let live = Live::builder().resource::<Todo>().connect("sqlite://todo.db").await?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, live.router()).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Live {
     store: Store,
@@ -31,13 +55,13 @@ pub struct Live {
     feed: Arc<Feed>,
 }
 
-/// Builds a [`Live`]: `Live::builder().resource::<Todo>().connect(url)`.
+/// Builds a [`Live`]: `Live::builder().resource::<Todo>().connect(url)`. Calls may come in any order;
+/// each setting is applied when the store connects.
 #[derive(Debug, Default)]
 pub struct LiveBuilder {
-    resources: Vec<Mount>,
-    preparers: Vec<Preparer>,
-    snapshots: Vec<(&'static str, SnapshotFn)>,
+    resources: Vec<Registration>,
     bayeux: Option<bayeux::Options>,
+    mount: Option<String>,
     pruning: Option<Pruning>,
     bus: Option<Result<Bus, BusError>>,
     poll: Option<Duration>,
@@ -57,6 +81,30 @@ pub enum LiveError {
 
 type Preparer = for<'a> fn(&'a Store) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
+/// One resource as registered: what it takes to prepare its table, serve it and answer its snapshots.
+#[derive(Debug)]
+struct Registration {
+    type_id: TypeId,
+    path: &'static str,
+    prepare: Preparer,
+    routes: fn(Store, RestOptions) -> Router,
+    snapshot: SnapshotFn,
+    options: RestOptions,
+}
+
+impl Registration {
+    fn of<R: LiveResource>(options: RestOptions) -> Registration {
+        Registration {
+            type_id: TypeId::of::<R>(),
+            path: R::DESCRIPTOR.path,
+            prepare: prepare::<R>,
+            routes: crate::http::routes_with::<R>,
+            snapshot: history::snapshot::<R>,
+            options,
+        }
+    }
+}
+
 fn prepare<R: LiveResource>(store: &Store) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>> {
     Box::pin(store.prepare::<R>())
 }
@@ -67,10 +115,48 @@ impl Live {
         LiveBuilder::default()
     }
 
-    /// The REST routes of every resource and the Bayeux endpoint (at `/live` by default); merge or nest
-    /// it into your app.
-    pub fn router(&self) -> Router {
-        self.router.clone()
+    /// The REST routes of every resource and the Bayeux endpoint (at `/live` by default), for any
+    /// application state `S`: merge or nest it into your app before its own `with_state`. Serving it keeps
+    /// the feed running, even once the [`Live`] itself is dropped.
+    ///
+    /// ```
+    /// use axum::extract::State;
+    /// use axum::routing::get;
+    /// use axum::Router;
+    /// use live_runtime::{Live, LiveResource};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(LiveResource, Serialize, Deserialize, Clone, Debug)]
+    /// #[live(path = "/api/todos")]
+    /// struct Todo {
+    ///     #[live(id)]
+    ///     id: i64,
+    ///     title: String,
+    /// }
+    ///
+    /// /// The application's own state.
+    /// #[derive(Clone)]
+    /// struct AppState {
+    ///     greeting: &'static str,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let live = Live::builder().resource::<Todo>().connect("sqlite::memory:").await?;
+    /// let app: Router = Router::new()
+    ///     .route("/hello", get(|State(state): State<AppState>| async move { state.greeting }))
+    ///     .merge(live.router())
+    ///     .layer(axum::middleware::from_fn(|request: axum::extract::Request, next: axum::middleware::Next| async move {
+    ///         // The application's middleware sees the REST and Bayeux requests too.
+    ///         next.run(request).await
+    ///     }))
+    ///     .with_state(AppState { greeting: "hello" });
+    /// # drop(app);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        self.router.clone().with_state(())
     }
 
     /// The store shared by every resource.
@@ -97,17 +183,43 @@ impl Live {
 }
 
 impl LiveBuilder {
-    /// Serves `R` (its table is created or checked when the store connects) and publishes its changes on
-    /// the channel named by its path.
+    /// Serves `R` with default REST options (its table is created or checked when the store connects) and
+    /// publishes its changes on the channel named by its path. Registering a resource twice is the same as
+    /// once, and keeps the options of [`resource_with`](Self::resource_with) if it came first.
     pub fn resource<R: LiveResource>(mut self) -> Self {
-        self.resources.push(crate::http::routes::<R>);
-        self.preparers.push(prepare::<R>);
-        self.snapshots.push((R::DESCRIPTOR.path, feed::snapshot::<R>));
+        if !self.resources.iter().any(|registered| registered.type_id == TypeId::of::<R>()) {
+            self.resources.push(Registration::of::<R>(RestOptions::default()));
+        }
+        self
+    }
+
+    /// Serves `R` with `options` (a body limit, a page size, read-only routes...), whether or not
+    /// [`resource`](Self::resource) named it before or after.
+    ///
+    /// ```no_run
+    /// # use live_runtime::{Live, LiveResource};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(LiveResource, Serialize, Deserialize, Clone, Debug)]
+    /// # #[live(path = "/api/todos")]
+    /// # struct Todo { #[live(id)] id: i64, title: String }
+    /// use live_runtime::http::RestOptions;
+    ///
+    /// # async fn demo() -> Result<(), live_runtime::LiveError> {
+    /// let live = Live::builder().resource_with::<Todo>(RestOptions::default().read_only()).connect("sqlite://todo.db").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn resource_with<R: LiveResource>(mut self, options: RestOptions) -> Self {
+        match self.resources.iter_mut().find(|registered| registered.type_id == TypeId::of::<R>()) {
+            Some(registered) => registered.options = options,
+            None => self.resources.push(Registration::of::<R>(options)),
+        }
         self
     }
 
     /// The Bayeux settings (default [`bayeux::Options::default`]: mounted at `/live`, 25 s hold, clients
-    /// may publish nowhere). Resource channels stay server-only unless `options` allows them.
+    /// may publish nowhere). Resource channels stay server-only unless `options` allows them. A
+    /// [`mount`](Self::mount) given before or after wins over the options' own mount path.
     pub fn bayeux(mut self, options: bayeux::Options) -> Self {
         self.bayeux = Some(options);
         self
@@ -115,7 +227,7 @@ impl LiveBuilder {
 
     /// Mounts the Bayeux endpoint at `path` instead of `/live`.
     pub fn mount(mut self, path: &str) -> Self {
-        self.bayeux = Some(self.bayeux.take().unwrap_or_default().mount(path));
+        self.mount = Some(path.to_owned());
         self
     }
 
@@ -160,16 +272,23 @@ impl LiveBuilder {
         if bus.is_postgres() && store.backend() != Backend::Postgres {
             return Err(BusError::NeedsPostgres.into());
         }
-        for prepare in &self.preparers {
-            prepare(&store).await?;
+        for registered in &self.resources {
+            (registered.prepare)(&store).await?;
         }
         let link = bus::start(&bus, &store).await?;
-        let history = LogHistory { store: store.clone(), snapshots: Arc::new(self.snapshots.into_iter().collect()) };
-        let options = self.bayeux.unwrap_or_default().history(history);
+        let snapshots: HashMap<&'static str, SnapshotFn> =
+            self.resources.iter().map(|registered| (registered.path, registered.snapshot)).collect();
+        let history = LogHistory { store: store.clone(), snapshots: Arc::new(snapshots) };
+        let mut options = self.bayeux.unwrap_or_default().history(history);
+        if let Some(mount) = self.mount {
+            options = options.mount(mount);
+        }
         let bayeux = bayeux::Server::new(options);
         let poll = self.poll.unwrap_or(feed::DEFAULT_POLL);
-        let feed = Feed::start(store.clone(), bayeux.clone(), self.pruning, link, poll).await?;
-        let router = self.resources.iter().fold(Router::new(), |router, mount| router.merge(mount(store.clone())));
+        let feed = Feed::start(store.clone(), &bayeux, self.pruning, link, poll).await?;
+        let router = self.resources.into_iter().fold(Router::new(), |router, registered| {
+            router.merge((registered.routes)(store.clone(), registered.options))
+        });
         let router = router.merge(bayeux.router());
         Ok(Live { store, router, bayeux, feed: Arc::new(feed) })
     }

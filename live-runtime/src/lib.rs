@@ -8,19 +8,21 @@
 pub mod app;
 pub mod bayeux;
 pub mod bus;
-mod feed;
+pub mod change;
+pub mod feed;
 pub mod http;
 pub mod resource;
 pub mod store;
 
 pub use app::{Live, LiveBuilder, LiveError};
 pub use bus::Bus;
+pub use change::{Change, Method};
 pub use live_derive::LiveResource;
 pub use resource::{
     Column, ColumnReader, ColumnType, ColumnWriter, DecodeError, Descriptor, LiveResource, SqlType, ValidationErrors,
     Value,
 };
-pub use store::{Method, Records, Store, StoreError, StoreOptions, Stored, Write};
+pub use store::{Committed, Records, Store, StoreError, StoreOptions, Stored, Write};
 
 #[doc(hidden)]
 pub mod __private {

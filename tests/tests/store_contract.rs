@@ -2,13 +2,15 @@
 //! local PostgreSQL (a fresh schema per test). PostgreSQL being down fails the suite.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use live_runtime::store::{Backend as StoreBackend, Direction, Event, Filter, FilterOp, ListQuery, Order, Retention};
-use live_runtime::{LiveResource, Method, Store, StoreError, StoreOptions, Value, Write};
+use live_runtime::feed::Bell;
+use live_runtime::store::{Backend as StoreBackend, Direction, Filter, FilterOp, ListQuery, Order, Retention};
+use live_runtime::{Change, LiveResource, Method, Store, StoreError, StoreOptions, Value, Write};
 use live_tests::{Backend, Doc, Kitchen, Note, Tag, TestDb, fixture_store};
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 /// Runs each listed test body once per backend, as `sqlite::name` and `postgres::name`.
@@ -126,7 +128,20 @@ fn kitchen_filter(column: &str, op: FilterOp, values: Vec<Value>) -> Filter {
     Filter { column, op, negate: false, values }
 }
 
-async fn all_events(store: &Store, channel: &str) -> Vec<Event> {
+/// A change's body as a JSON value.
+fn body(change: &Change) -> Json {
+    change.body_value().expect("a logged body is JSON")
+}
+
+/// Every commit of `store` from now on, as its feed would hear of them.
+fn commits_of(store: &Store) -> (Arc<Bell>, tokio::sync::broadcast::Receiver<Arc<Change>>) {
+    let bell = Bell::new();
+    store.report_to(&bell);
+    let commits = bell.subscribe();
+    (bell, commits)
+}
+
+async fn all_events(store: &Store, channel: &str) -> Vec<Change> {
     store.events_after(channel, 0, 100_000).await.expect("read the event log")
 }
 
@@ -365,7 +380,7 @@ async fn version_field_mirrors_the_row_version(backend: Backend) {
     assert_eq!(docs.get(created.value.id).await.expect("get").value.version, 2);
     let events = all_events(&store, "/api/docs").await;
     assert_eq!(
-        events.iter().map(|e| (e.version, e.body["version"].clone())).collect::<Vec<_>>(),
+        events.iter().map(|e| (e.version, body(e)["version"].clone())).collect::<Vec<_>>(),
         vec![(1, json!(1)), (2, json!(2))]
     );
 }
@@ -678,7 +693,7 @@ async fn event_log_has_one_entry_per_committed_write(backend: Backend) {
 
     let events = all_events(&store, "/api/notes").await;
     let summary: Vec<_> =
-        events.iter().map(|e| (e.channel.as_str(), e.method, e.version, e.origin.as_deref())).collect();
+        events.iter().map(|e| (e.channel.as_ref(), e.method, e.version, e.origin.as_deref())).collect();
     assert_eq!(
         summary,
         vec![
@@ -688,7 +703,7 @@ async fn event_log_has_one_entry_per_committed_write(backend: Backend) {
             ("/api/notes", Method::Delete, 3, Some("req-4")),
         ]
     );
-    let bodies: Vec<_> = events.iter().map(|e| e.body.clone()).collect();
+    let bodies: Vec<_> = events.iter().map(body).collect();
     let json = |note: &Note| serde_json::to_value(note).expect("serialise");
     assert_eq!(bodies, vec![json(&created.value), json(&put.value), json(&patch.value), json(&deleted.value)]);
     assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
@@ -704,7 +719,7 @@ async fn event_log_has_one_entry_per_committed_write(backend: Backend) {
 
 async fn commit_subscribers_get_events_in_seq_order(backend: Backend) {
     let store = fixture_store(backend).await;
-    let mut commits = store.subscribe_commits();
+    let (_bell, mut commits) = commits_of(&store);
     let notes = store.records::<Note>();
     let writers: Vec<_> = (0..4)
         .map(|w| {
@@ -722,7 +737,7 @@ async fn commit_subscribers_get_events_in_seq_order(backend: Backend) {
     let mut seen = Vec::new();
     while seen.len() < 40 {
         let event = tokio::time::timeout(WAIT, commits.recv()).await.expect("an event in time").expect("no lag");
-        seen.push(event);
+        seen.push(Change::clone(&event));
     }
     assert_eq!(seen, all_events(&store, "/api/notes").await, "the bell carries the log, in seq order");
 }
@@ -760,7 +775,7 @@ async fn concurrent_writers_commit_in_seq_order(backend: Backend) {
     const WRITES: usize = 50;
     let store = fixture_store(backend).await;
     let other = store.db.connect().await;
-    let mut bell = store.subscribe_commits();
+    let (_bell, mut bell) = commits_of(&store);
     let (finished, writers_done) = tokio::sync::watch::channel(false);
 
     let reader = {
@@ -847,7 +862,7 @@ async fn pruning_keeps_the_newest_events_and_marks_the_rest(backend: Backend) {
     for i in 0..5 {
         notes.create(Note::new(&format!("n{i}")), &Write::new()).await.expect("create");
     }
-    let seqs = |events: Vec<Event>| events.into_iter().map(|e| e.seq).collect::<Vec<_>>();
+    let seqs = |events: Vec<Change>| events.into_iter().map(|e| e.seq).collect::<Vec<_>>();
     let all = seqs(all_events(&store, "/api/notes").await);
     assert_eq!(store.pruned_through().await.expect("mark"), 0);
 

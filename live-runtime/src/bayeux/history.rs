@@ -8,7 +8,7 @@
 //! without a gap or a duplicate:
 //!
 //! 1. the subscription is registered and, in the same step, marked pending: live events published for it
-//!    with a seq ([`Server::publish_json_seq`](super::Server::publish_json_seq)) are buffered, not queued;
+//!    with a seq ([`Server::publish_at`](super::Server::publish_at)) are buffered, not queued;
 //! 2. the hook runs and returns the replay (events with seq at most `through`) or a snapshot at `seq`;
 //! 3. the replay is queued, then the buffered events with a greater seq; from then on, until one passes,
 //!    live events at or below that seq are dropped for this session and channel (the publisher may still
@@ -17,7 +17,7 @@
 //! This needs the publisher to publish each channel's events in seq order, which the feed of the
 //! application layer does.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{BoxFuture, Context, Error};
 
@@ -41,7 +41,7 @@ pub struct Replayed {
 }
 
 /// A [`History`]'s answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Caught {
     /// The channel's events after the requested seq, oldest first: every one with a seq up to `through`.
@@ -60,8 +60,8 @@ pub enum Caught {
     Snapshot {
         /// The seq of the last event the state includes.
         seq: i64,
-        /// The state, sent in the reply's `ext.snapshot.rows`.
-        rows: Value,
+        /// The state as JSON, sent as it is in the reply's `ext.snapshot.rows`.
+        rows: Box<RawValue>,
     },
 }
 

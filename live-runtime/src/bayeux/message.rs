@@ -1,13 +1,18 @@
-//! Wire types: the message object every transport carries (bayeux.md a.2), the typed request it is parsed
-//! into once at the edge, and the serialized events fanned out to sessions.
+//! Wire types: the message object every transport carries (bayeux.md a.2), and the typed [`Request`] it is
+//! parsed into once, at the edge, after the incoming extensions ran. The engine matches on the request and
+//! never reads the message's optional fields again.
 
-use bytes::Bytes;
-use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::advice::Advice;
 use super::channel::{self, Kind, MetaChannel};
 use super::error::Error;
+use super::history::Catchup;
 
 /// One Bayeux message, in either direction. Extensions see and may change it.
 ///
@@ -15,7 +20,7 @@ use super::error::Error;
 /// the id *string* and ignores a reply whose id is missing or retyped (pitfall 2). `data` distinguishes
 /// "absent" (`None`) from `null` (`Some(Value::Null)`): a publish without `data` is refused with 402, while
 /// `null` is legal data (bayeux.md a.2).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Message {
@@ -58,6 +63,87 @@ pub struct Message {
     /// Connect: the transport in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_type: Option<String>,
+    /// Members the server adds to `ext` as JSON it already serialized (a snapshot's rows), written after
+    /// `ext`'s own members without being parsed again. Not visible to extensions.
+    #[serde(skip)]
+    pub(crate) ext_raw: RawMembers,
+}
+
+/// JSON members serialized once, kept as text (see [`Message::ext_raw`]).
+#[derive(Clone, Default)]
+pub(crate) struct RawMembers(Vec<(&'static str, Box<RawValue>)>);
+
+impl RawMembers {
+    /// Adds the member `key: json`.
+    pub(crate) fn push(&mut self, key: &'static str, json: Box<RawValue>) {
+        self.0.push((key, json));
+    }
+}
+
+impl PartialEq for RawMembers {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).all(|((a, x), (b, y))| a == b && x.get() == y.get())
+    }
+}
+
+impl fmt::Debug for RawMembers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter().map(|(key, json)| (key, json.get()))).finish()
+    }
+}
+
+/// Serialized by hand only to merge [`Message::ext_raw`] into `ext`; the fields, their names and their
+/// order are those the derive would give.
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        fn field<M: SerializeMap, T: Serialize>(map: &mut M, key: &str, value: Option<&T>) -> Result<(), M::Error> {
+            match value {
+                Some(value) => map.serialize_entry(key, value),
+                None => Ok(()),
+            }
+        }
+        let mut map = serializer.serialize_map(None)?;
+        field(&mut map, "channel", self.channel.as_ref())?;
+        field(&mut map, "id", self.id.as_ref())?;
+        field(&mut map, "clientId", self.client_id.as_ref())?;
+        field(&mut map, "successful", self.successful.as_ref())?;
+        field(&mut map, "error", self.error.as_ref())?;
+        field(&mut map, "subscription", self.subscription.as_ref())?;
+        field(&mut map, "data", self.data.as_ref())?;
+        field(&mut map, "advice", self.advice.as_ref())?;
+        if self.ext_raw.0.is_empty() {
+            field(&mut map, "ext", self.ext.as_ref())?;
+        } else {
+            map.serialize_entry("ext", &Ext { ext: self.ext.as_ref(), raw: &self.ext_raw })?;
+        }
+        field(&mut map, "version", self.version.as_ref())?;
+        field(&mut map, "minimumVersion", self.minimum_version.as_ref())?;
+        field(&mut map, "supportedConnectionTypes", self.supported_connection_types.as_ref())?;
+        field(&mut map, "connectionType", self.connection_type.as_ref())?;
+        map.end()
+    }
+}
+
+/// `ext`'s own members (an object's; anything else is replaced), then the raw ones.
+struct Ext<'a> {
+    ext: Option<&'a Value>,
+    raw: &'a RawMembers,
+}
+
+impl Serialize for Ext<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(Value::Object(members)) = self.ext {
+            for (key, value) in members.iter().filter(|(key, _)| !self.raw.0.iter().any(|(raw, _)| raw == key)) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        for (key, json) in &self.raw.0 {
+            map.serialize_entry(key, json)?;
+        }
+        map.end()
+    }
 }
 
 /// Keeps an explicit `null` as `Some(Value::Null)`; a missing field stays `None` through `default`.
@@ -116,175 +202,195 @@ pub(crate) fn read_message(value: Value) -> Result<Message, Box<Message>> {
     Message::deserialize(value).map_err(|_| Box::new(reply.fail(&Error::BadRequest("Bad request"))))
 }
 
-/// What a message asks for, once its channel has been classified. Parsing happens once, here; the engine
-/// matches on this and never looks at channel strings again.
+/// What a message asks for: parsed once from the wire [`Message`], after the incoming extensions ran.
+///
+/// Failures the protocol reports only after another check keep their place: a subscribe to a malformed
+/// channel from an unknown client is a 401, not a 405, as in faye, so such a request carries its parse error
+/// in a field ([`Subscribe::channels`]) that the handler looks at in turn.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Request {
     /// `/meta/handshake`
-    Handshake,
+    Handshake(Handshake),
     /// `/meta/connect`
-    Connect,
+    Connect(Connect),
     /// `/meta/subscribe`
-    Subscribe,
+    Subscribe(Subscribe),
     /// `/meta/unsubscribe`
-    Unsubscribe,
+    Unsubscribe(Unsubscribe),
     /// `/meta/disconnect`
-    Disconnect,
+    Disconnect(Disconnect),
     /// A publish to a plain channel outside `/meta`.
-    Publish {
-        /// Whether the channel is under `/service` (acked, never delivered remotely).
-        service: bool,
-    },
+    Publish(Publish),
 }
 
-impl Request {
-    /// Classifies `message` by its channel. `/meta/...` names other than the five protocol channels are
-    /// refused here, in one place (CVE-2020-11020, bayeux.md a.11).
-    pub(crate) fn classify(message: &Message) -> Result<Self, Error> {
-        let name = message.channel.as_deref().ok_or(Error::MissingParameter("channel"))?;
-        if let Some(meta) = MetaChannel::from_name(name) {
-            return Ok(match meta {
-                MetaChannel::Handshake => Self::Handshake,
-                MetaChannel::Connect => Self::Connect,
-                MetaChannel::Subscribe => Self::Subscribe,
-                MetaChannel::Unsubscribe => Self::Unsubscribe,
-                MetaChannel::Disconnect => Self::Disconnect,
-            });
-        }
-        if channel::is_meta(name) {
-            return Err(Error::ForbiddenChannel(name.to_owned()));
-        }
-        match channel::parse(name) {
-            // Publishing to a pattern is 405, like a malformed name (bayeux.md a.3).
-            Ok(Kind::Name) => Ok(Self::Publish { service: channel::is_service(name) }),
-            Ok(Kind::One | Kind::Many) | Err(_) => Err(Error::InvalidChannel(name.to_owned())),
-        }
+/// A `/meta/handshake`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Handshake {
+    /// The connection types the client supports; a missing `version` or `supportedConnectionTypes` (in that
+    /// order) is a 402 (bayeux.md a.4).
+    pub(crate) connection_types: Result<Vec<String>, Error>,
+}
+
+/// A `/meta/connect`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Connect {
+    /// The session (empty when missing: an unknown client).
+    pub(crate) client_id: String,
+    /// The transport in use; checked after the session.
+    pub(crate) connection_type: Option<String>,
+    /// `advice.timeout`: how long the client lets the server hold the connect, in milliseconds.
+    pub(crate) timeout: Option<u64>,
+}
+
+impl Connect {
+    /// Whether this is an EventSource client's heartbeat (bayeux.md a.12.5).
+    pub(crate) fn is_eventsource(&self) -> bool {
+        self.connection_type.as_deref() == Some(super::transport::EVENTSOURCE)
+    }
+}
+
+/// A `/meta/subscribe`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Subscribe {
+    /// The session (empty when missing).
+    pub(crate) client_id: String,
+    /// The channels and patterns asked for; checked after the session.
+    pub(crate) channels: Result<Vec<String>, Error>,
+    /// `ext.since` or `ext.snapshot` (design.md §6).
+    pub(crate) catchup: Option<Catchup>,
+}
+
+/// A `/meta/unsubscribe`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Unsubscribe {
+    /// The session (empty when missing).
+    pub(crate) client_id: String,
+    /// The channels and patterns to drop; checked after the session.
+    pub(crate) channels: Result<Vec<String>, Error>,
+}
+
+/// A `/meta/disconnect`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Disconnect {
+    /// The session (empty when missing).
+    pub(crate) client_id: String,
+}
+
+/// A client's publish.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Publish {
+    /// The publisher's session, if it gave one.
+    pub(crate) client_id: Option<String>,
+    /// A plain channel name.
+    pub(crate) channel: String,
+    /// Whether the channel is under `/service` (acked, never delivered remotely).
+    pub(crate) service: bool,
+    /// The payload; `Some(Value::Null)` is legal data, `None` a missing field.
+    pub(crate) data: Option<Value>,
+}
+
+/// A message taken apart: the skeleton of its reply, and what it asks for.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    /// Same `id`, `channel` and `clientId` (bayeux.md b.2); a subscribe's or unsubscribe's also echoes its
+    /// `subscription`, refused or not (Bayeux §3.4, §3.5).
+    pub(crate) reply: Message,
+    /// The request, or why the message asks for nothing the server does.
+    pub(crate) request: Result<Request, Error>,
+}
+
+impl Incoming {
+    /// Parses `message`. Its channel is classified here, in one place: `/meta/...` names other than the five
+    /// protocol channels are refused (CVE-2020-11020, bayeux.md a.11), and so is a publish to a pattern.
+    pub(crate) fn parse(mut message: Message) -> Self {
+        let mut reply = message.reply();
+        let data = message.data.take();
+        let Some(name) = message.channel.as_deref() else {
+            return Self { reply, request: Err(Error::MissingParameter("channel")) };
+        };
+        let client_id = || message.client_id.clone().unwrap_or_default();
+        let request = match MetaChannel::from_name(name) {
+            Some(MetaChannel::Handshake) => {
+                let connection_types = match (&message.version, &message.supported_connection_types) {
+                    (None, _) => Err(Error::MissingParameter("version")),
+                    (_, None) => Err(Error::MissingParameter("supportedConnectionTypes")),
+                    (Some(_), Some(types)) => Ok(types.clone()),
+                };
+                Ok(Request::Handshake(Handshake { connection_types }))
+            }
+            Some(MetaChannel::Connect) => Ok(Request::Connect(Connect {
+                client_id: client_id(),
+                connection_type: message.connection_type.clone(),
+                timeout: message.advice.and_then(|advice| advice.timeout),
+            })),
+            Some(MetaChannel::Subscribe) => {
+                reply.subscription = message.subscription.clone();
+                catchup(message.ext.as_ref()).map(|catchup| {
+                    Request::Subscribe(Subscribe { client_id: client_id(), channels: channels(&message), catchup })
+                })
+            }
+            Some(MetaChannel::Unsubscribe) => {
+                reply.subscription = message.subscription.clone();
+                Ok(Request::Unsubscribe(Unsubscribe { client_id: client_id(), channels: channels(&message) }))
+            }
+            Some(MetaChannel::Disconnect) => Ok(Request::Disconnect(Disconnect { client_id: client_id() })),
+            None if channel::is_meta(name) => Err(Error::ForbiddenChannel(name.to_owned())),
+            None => match channel::parse(name) {
+                Ok(Kind::Name) => Ok(Request::Publish(Publish {
+                    client_id: message.client_id.clone(),
+                    channel: name.to_owned(),
+                    service: channel::is_service(name),
+                    data,
+                })),
+                // Publishing to a pattern is 405, like a malformed name (bayeux.md a.3).
+                Ok(Kind::One | Kind::Many) | Err(_) => Err(Error::InvalidChannel(name.to_owned())),
+            },
+        };
+        Self { reply, request }
     }
 }
 
 /// The channels of a subscribe or unsubscribe: one string or an array of strings (bayeux.md a.6).
-pub(crate) fn subscriptions(message: &Message) -> Result<Vec<&str>, Error> {
+fn channels(message: &Message) -> Result<Vec<String>, Error> {
     match &message.subscription {
         None | Some(Value::Null) => Err(Error::MissingParameter("subscription")),
-        Some(Value::String(one)) => Ok(vec![one.as_str()]),
+        Some(Value::String(one)) => Ok(vec![one.clone()]),
         Some(Value::Array(many)) if !many.is_empty() => {
-            many.iter().map(|item| item.as_str().ok_or(Error::BadRequest("Bad request"))).collect()
+            many.iter().map(|item| item.as_str().map(str::to_owned).ok_or(Error::BadRequest("Bad request"))).collect()
         }
         Some(_) => Err(Error::MissingParameter("subscription")),
     }
 }
 
-/// One delivered event, serialized once per publish as the frame `[{"channel":..,"data":..}]` and shared by
-/// every session it reaches. The bytes are preceded by the header of an unmasked WebSocket text frame, so
-/// WebSocket writes the whole (header and frame) as is; long-polling splices the inner object into its reply
-/// array. Events carry no `id` (CometD clients match replies by id), never `successful`, never the
-/// publisher's `clientId` (bayeux.md b.6, b.10).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Event {
-    /// WebSocket frame header, then the JSON frame.
-    bytes: Bytes,
-    /// Length of the header.
-    header: u8,
-}
-
-#[derive(Serialize)]
-struct EventBody<'a, T: ?Sized> {
-    channel: &'a str,
-    data: &'a T,
-}
-
-/// Room left at the front of an event's buffer for the largest WebSocket frame header (RFC 6455 §5.2).
-const HEADER_ROOM: usize = 10;
-
-impl Event {
-    /// Serializes `{channel, data}` into a one-element array.
-    pub(crate) fn new<T: Serialize + ?Sized>(channel: &str, data: &T) -> Result<Self, serde_json::Error> {
-        let mut buffer = vec![0; HEADER_ROOM];
-        serde_json::to_writer(&mut buffer, &[EventBody { channel, data }])?;
-        Ok(Self::framed(buffer))
-    }
-
-    /// Builds the frame around already-serialized JSON `data`, which the caller has checked.
-    pub(crate) fn from_json(channel: &str, data: &str) -> Result<Self, serde_json::Error> {
-        let name = serde_json::to_string(channel)?;
-        let mut buffer = Vec::with_capacity(HEADER_ROOM + data.len() + name.len() + 24);
-        buffer.resize(HEADER_ROOM, 0);
-        buffer.extend_from_slice(b"[{\"channel\":");
-        buffer.extend_from_slice(name.as_bytes());
-        buffer.extend_from_slice(b",\"data\":");
-        buffer.extend_from_slice(data.trim().as_bytes());
-        buffer.extend_from_slice(b"}]");
-        Ok(Self::framed(buffer))
-    }
-
-    /// Writes the WebSocket header of the JSON after the first [`HEADER_ROOM`] bytes of `buffer` just
-    /// before it, and keeps the buffer from the header on.
-    fn framed(mut buffer: Vec<u8>) -> Self {
-        let len = buffer.len() - HEADER_ROOM;
-        // FIN and the text opcode; a server's frames are not masked.
-        let mut header = [0_u8; HEADER_ROOM];
-        header[0] = 0x81;
-        let header_len = match len {
-            0..=125 => {
-                header[1] = len as u8;
-                2
-            }
-            126..=0xFFFF => {
-                header[1] = 126;
-                header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-                4
-            }
-            _ => {
-                header[1] = 127;
-                header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-                10
-            }
-        };
-        let start = HEADER_ROOM - header_len;
-        buffer[start..HEADER_ROOM].copy_from_slice(&header[..header_len]);
-        Self { bytes: Bytes::from(buffer).slice(start..), header: header_len as u8 }
-    }
-
-    /// The whole frame, `[event]`, always UTF-8 JSON.
-    pub(crate) fn frame(&self) -> &[u8] {
-        self.bytes.get(usize::from(self.header)..).unwrap_or_default()
-    }
-
-    /// The frame as one WebSocket text frame, header included.
-    pub(crate) fn websocket_frame(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// The event object without the surrounding brackets, for splicing into a reply array.
-    pub(crate) fn object(&self) -> &[u8] {
-        let frame = self.frame();
-        frame.get(1..frame.len().saturating_sub(1)).unwrap_or_default()
+/// What a `/meta/subscribe` asks for in `ext` beyond a plain subscription: `since` (a seq, a non-negative
+/// integer) or `snapshot: true`; both at once is refused.
+fn catchup(ext: Option<&Value>) -> Result<Option<Catchup>, Error> {
+    let Some(ext) = ext.and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let since = match ext.get("since") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_i64() {
+            Some(seq) if seq >= 0 => Some(seq),
+            _ => return Err(Error::custom(400, ["since"], "since must be a non-negative integer")),
+        },
+    };
+    let snapshot = matches!(ext.get("snapshot"), Some(Value::Bool(true)));
+    match (since, snapshot) {
+        (Some(_), true) => Err(Error::custom(400, ["since", "snapshot"], "since and snapshot exclude each other")),
+        (Some(seq), false) => Ok(Some(Catchup::Since(seq))),
+        (None, true) => Ok(Some(Catchup::Snapshot)),
+        (None, false) => Ok(None),
     }
 }
 
-/// Serializes replies followed by events as one JSON array, copying each shared event once.
-pub(crate) fn encode_batch(replies: &[Message], events: &[Event]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 * replies.len() + events.iter().map(|e| e.frame().len()).sum::<usize>() + 2);
-    out.push(b'[');
-    for reply in replies {
-        let mark = out.len();
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        // Serializing a `Message` does not fail in practice (strings, bools, numbers and `Value`s); if it
-        // ever did, the reply is left out rather than the array broken.
-        if serde_json::to_writer(&mut out, reply).is_err() {
-            out.truncate(mark);
-        }
+/// Whether clients may subscribe to `name`, and whether it is a plain name or a pattern: never to
+/// `/meta` or `/service` (403), never to a malformed name (405).
+pub(crate) fn subscribable(name: &str) -> Result<Kind, Error> {
+    if channel::is_meta(name) || channel::is_service(name) {
+        return Err(Error::ForbiddenChannel(name.to_owned()));
     }
-    for event in events {
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        out.extend_from_slice(event.object());
-    }
-    out.push(b']');
-    out
+    channel::parse(name).map_err(|_| Error::InvalidChannel(name.to_owned()))
 }
 
 #[cfg(test)]
@@ -292,45 +398,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// An event's WebSocket frame is an unmasked, final text frame whose payload is exactly the JSON frame,
-    /// with the length in 7, 16 or 64 bits as RFC 6455 §5.2 requires.
-    #[test]
-    fn events_carry_their_websocket_frame() {
-        // `[{"channel":"/a","data":"…"}]` is 28 bytes around the string: JSON of 28, 125, 126, 65 535 and 65 536.
-        for (len, header) in [(0, 2), (97, 2), (98, 4), (65_507, 4), (65_508, 10)] {
-            let event = Event::new("/a", &"x".repeat(len)).unwrap_or_else(|e| panic!("serializes: {e}"));
-            let json = event.frame().to_vec();
-            assert_eq!(
-                serde_json::from_slice::<Value>(&json).ok(),
-                Some(json!([{"channel":"/a","data":"x".repeat(len)}]))
-            );
-            let frame = event.websocket_frame();
-            assert_eq!(frame.len(), header + json.len(), "a JSON frame of {} bytes", json.len());
-            assert_eq!(frame[0], 0x81, "FIN and text");
-            let declared = match header {
-                2 => u64::from(frame[1]),
-                4 => {
-                    assert_eq!(frame[1], 126);
-                    u64::from(u16::from_be_bytes([frame[2], frame[3]]))
-                }
-                _ => {
-                    assert_eq!(frame[1], 127);
-                    u64::from_be_bytes(frame[2..10].try_into().unwrap_or_default())
-                }
-            };
-            assert_eq!(declared, json.len() as u64);
-            assert_eq!(&frame[header..], &json[..]);
-        }
-        let spliced = Event::from_json("/b", " {\"k\": 1} ").unwrap_or_else(|e| panic!("frames: {e}"));
-        assert_eq!(spliced.frame(), br#"[{"channel":"/b","data":{"k": 1}}]"#);
-        assert_eq!(spliced.object(), br#"{"channel":"/b","data":{"k": 1}}"#);
-        assert_eq!(&spliced.websocket_frame()[2..], spliced.frame());
-    }
-
-    /// Parses a literal request as faye 1.4.3 sends it (bayeux.md a.4 to a.8) and checks the typed view.
+    /// Parses a literal request as faye 1.4.3 sends it (bayeux.md a.4 to a.8).
     fn parse(text: &str) -> Message {
         let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         read_message(value).unwrap_or_default()
+    }
+
+    fn request(message: &Message) -> Result<Request, Error> {
+        Incoming::parse(message.clone()).request
     }
 
     #[test]
@@ -338,21 +413,33 @@ mod tests {
         let handshake = parse(
             r#"{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["in-process","websocket","long-polling"],"id":"1"}"#,
         );
-        assert_eq!(Request::classify(&handshake), Ok(Request::Handshake));
+        let types = vec!["in-process".to_owned(), "websocket".to_owned(), "long-polling".to_owned()];
+        assert_eq!(request(&handshake), Ok(Request::Handshake(Handshake { connection_types: Ok(types) })));
         assert_eq!(handshake.id, Some(json!("1")));
-        assert_eq!(handshake.supported_connection_types.as_ref().map(Vec::len), Some(3));
 
         let connect = parse(
             r#"{"channel":"/meta/connect","clientId":"abc","connectionType":"long-polling","id":"2","advice":{"timeout":0}}"#,
         );
-        assert_eq!(Request::classify(&connect), Ok(Request::Connect));
-        assert_eq!(connect.advice.and_then(|a| a.timeout), Some(0));
+        let expected =
+            Connect { client_id: "abc".into(), connection_type: Some("long-polling".into()), timeout: Some(0) };
+        assert_eq!(request(&connect), Ok(Request::Connect(expected)));
 
         let publish = parse(r#"{"channel":"/chat/lobby","data":null,"clientId":"abc","id":"b"}"#);
-        assert_eq!(Request::classify(&publish), Ok(Request::Publish { service: false }));
-        assert_eq!(publish.data, Some(Value::Null));
+        let expected = Publish {
+            client_id: Some("abc".into()),
+            channel: "/chat/lobby".into(),
+            service: false,
+            data: Some(Value::Null),
+        };
+        assert_eq!(request(&publish), Ok(Request::Publish(expected)));
         let no_data = parse(r#"{"channel":"/chat/lobby","clientId":"abc","id":"c"}"#);
-        assert_eq!(no_data.data, None);
+        assert!(matches!(request(&no_data), Ok(Request::Publish(Publish { data: None, .. }))));
+
+        let subscribe = parse(r#"{"channel":"/meta/subscribe","clientId":"abc","subscription":"/a","id":"3"}"#);
+        let incoming = Incoming::parse(subscribe);
+        assert_eq!(incoming.reply.subscription, Some(json!("/a")), "the reply echoes the subscription");
+        let expected = Subscribe { client_id: "abc".into(), channels: Ok(vec!["/a".into()]), catchup: None };
+        assert_eq!(incoming.request, Ok(Request::Subscribe(expected)));
 
         // Serializing a reply keeps the id a string and omits what is absent.
         let reply = connect.reply().succeed();
@@ -386,7 +473,7 @@ mod tests {
                     let again = serde_json::to_value(&message).expect("serializes");
                     assert_eq!(again, original, "{}", file.display());
                     if entry["dir"] == "C->S" {
-                        let request = Request::classify(&message);
+                        let request = request(&message);
                         assert!(request.is_ok(), "{}: {original} gives {request:?}", file.display());
                     }
                     checked += 1;
@@ -401,19 +488,19 @@ mod tests {
         let message = parse(
             r#"{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0","supportedConnectionTypes":["websocket","long-polling"],"advice":{"timeout":60000,"interval":0},"ext":{"ack":true,"timestamp":"x"},"id":"1","timestamp":"Thu, 26 Nov 2026 07:00:00 GMT"}"#,
         );
-        assert_eq!(Request::classify(&message), Ok(Request::Handshake));
+        assert!(matches!(request(&message), Ok(Request::Handshake(Handshake { connection_types: Ok(_) }))));
         assert_eq!(message.ext, Some(json!({"ack":true,"timestamp":"x"})));
     }
 
     #[test]
     fn channels_are_classified_in_one_place() {
-        let on = |channel: &str| Request::classify(&Message { channel: Some(channel.into()), ..Message::default() });
+        let on = |channel: &str| request(&Message { channel: Some(channel.into()), ..Message::default() });
         assert_eq!(on("/meta/subscribe/x"), Err(Error::ForbiddenChannel("/meta/subscribe/x".into())));
         assert_eq!(on("/meta/foo"), Err(Error::ForbiddenChannel("/meta/foo".into())));
         assert_eq!(on("/api/*"), Err(Error::InvalidChannel("/api/*".into())));
         assert_eq!(on("bad"), Err(Error::InvalidChannel("bad".into())));
-        assert_eq!(on("/service/echo"), Ok(Request::Publish { service: true }));
-        assert_eq!(Request::classify(&Message::default()), Err(Error::MissingParameter("channel")));
+        assert!(matches!(on("/service/echo"), Ok(Request::Publish(Publish { service: true, .. }))));
+        assert_eq!(request(&Message::default()), Err(Error::MissingParameter("channel")));
     }
 
     #[test]
@@ -428,27 +515,29 @@ mod tests {
     #[test]
     fn subscription_forms() {
         let with = |s: Value| Message { subscription: Some(s), ..Message::default() };
-        assert_eq!(subscriptions(&with(json!("/a"))), Ok(vec!["/a"]));
-        assert_eq!(subscriptions(&with(json!(["/a", "/b/*"]))), Ok(vec!["/a", "/b/*"]));
-        assert_eq!(subscriptions(&Message::default()), Err(Error::MissingParameter("subscription")));
-        assert_eq!(subscriptions(&with(json!([]))), Err(Error::MissingParameter("subscription")));
-        assert_eq!(subscriptions(&with(json!([1]))), Err(Error::BadRequest("Bad request")));
+        assert_eq!(channels(&with(json!("/a"))), Ok(vec!["/a".to_owned()]));
+        assert_eq!(channels(&with(json!(["/a", "/b/*"]))), Ok(vec!["/a".to_owned(), "/b/*".to_owned()]));
+        assert_eq!(channels(&Message::default()), Err(Error::MissingParameter("subscription")));
+        assert_eq!(channels(&with(json!([]))), Err(Error::MissingParameter("subscription")));
+        assert_eq!(channels(&with(json!([1]))), Err(Error::BadRequest("Bad request")));
     }
 
     #[test]
-    fn events_are_serialized_once_and_spliced() -> Result<(), serde_json::Error> {
-        let event = Event::new("/api/todos", &json!({"method":"POST","body":{"id":1}}))?;
-        let frame: Value = serde_json::from_slice(event.frame())?;
-        assert_eq!(frame, json!([{"channel":"/api/todos","data":{"method":"POST","body":{"id":1}}}]));
-        let raw = Event::from_json("/api/todos", r#" {"method":"POST","body":{"id":1}} "#)?;
-        assert_eq!(serde_json::from_slice::<Value>(raw.frame())?, frame);
+    fn catch_up_requests_are_read_from_ext() {
+        assert_eq!(catchup(Some(&json!({"since": 4}))), Ok(Some(Catchup::Since(4))));
+        assert_eq!(catchup(Some(&json!({"snapshot": true, "since": null}))), Ok(Some(Catchup::Snapshot)));
+        assert_eq!(catchup(Some(&json!({"snapshot": false, "token": "x"}))), Ok(None));
+        assert!(catchup(Some(&json!({"since": -1}))).is_err());
+        assert!(catchup(Some(&json!({"since": "4"}))).is_err());
+        assert!(catchup(Some(&json!({"since": 1, "snapshot": true}))).is_err());
+    }
 
-        let ack = Message { channel: Some("/meta/connect".into()), id: Some(json!("9")), ..Message::default() };
-        let batch: Value = serde_json::from_slice(&encode_batch(&[ack.succeed()], &[event.clone(), event]))?;
-        assert_eq!(batch.as_array().map(Vec::len), Some(3));
-        assert_eq!(batch[0]["id"], json!("9"));
-        assert_eq!(batch[2]["channel"], json!("/api/todos"));
-        assert_eq!(encode_batch(&[], &[]), b"[]");
+    #[test]
+    fn raw_ext_members_are_merged_into_ext() -> Result<(), serde_json::Error> {
+        let mut reply = Message { ext: Some(json!({"seq": 3, "snapshot": "replaced"})), ..Message::default() };
+        reply.ext_raw.push("snapshot", RawValue::from_string(r#"{"rows":[{"id":1}]}"#.to_owned())?);
+        let text = serde_json::to_string(&reply)?;
+        assert_eq!(text, r#"{"ext":{"seq":3,"snapshot":{"rows":[{"id":1}]}}}"#);
         Ok(())
     }
 }

@@ -7,6 +7,19 @@
 //! (JSONP, CORS, EventSource: see [`transport`]). The rest of the runtime publishes
 //! with [`Server::publish`]. This module knows nothing of SQL or resources.
 //!
+//! Inside, one concern per module, each depending only on those listed before it:
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `channel`, `error`, `advice` | channel grammar, error strings, advice |
+//! | `message` | the wire message, and the typed request each is parsed into once |
+//! | `event`, `sink` | delivered events (serialized once per publish), and the trait a transport that writes in place implements |
+//! | `session` | one client: subscriptions, bounded queue, consumer, catch-up fences |
+//! | `registry` | every session, the subscription index, routing |
+//! | `meta`, `catchup` | the `/meta/*` handlers and client publishes; resume and snapshot |
+//! | `server` | the handle: options, publishing, batches, extensions, expiry |
+//! | `transport` | HTTP and WebSocket in and out |
+//!
 //! Choices worth knowing (each explained where it is made):
 //!
 //! - Delivery is at most once, as in faye (bayeux.md d): events published while a session is gone are
@@ -40,12 +53,19 @@
 //! ```
 
 pub mod advice;
+mod catchup;
 pub mod channel;
 pub mod error;
+mod event;
 pub mod history;
 pub mod message;
+mod meta;
+mod registry;
 mod server;
 pub(crate) mod session;
+mod sink;
+#[cfg(test)]
+mod testing;
 pub mod transport;
 
 use std::fmt;
@@ -61,6 +81,7 @@ pub use channel::{ChannelError, MetaChannel};
 pub use error::Error;
 pub use history::{Catchup, Caught, History, Replayed};
 pub use message::Message;
+pub(crate) use server::WeakServer;
 pub use server::{PublishError, Server};
 pub use session::ClientId;
 

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::message::Event;
+use super::event::Event;
+use super::sink::{Sent, Sink};
 
 /// Locks `mutex`, ignoring poisoning: session state stays consistent across a panicking holder because
 /// every critical section is a few field updates.
@@ -100,7 +101,7 @@ struct State {
     consumer: Option<Arc<Notify>>,
     /// The current consumer's socket, when it can take events in place (WebSocket): while the queue is
     /// empty, a publish writes to it directly instead of queueing and waking the consumer.
-    direct: Option<Arc<dyn Direct>>,
+    direct: Option<Arc<dyn Sink>>,
     closed: bool,
     /// Subscriptions being caught up or just caught up, by channel name (see [`Fence`]). Empty for almost
     /// every session, so the publish path pays one emptiness check.
@@ -118,26 +119,6 @@ enum Fence {
     /// The catch-up covered every event up to this seq: later live events at or below it are duplicates.
     /// Removed by the first event above it, since a channel's events are published in seq order.
     Floor(i64),
-}
-
-/// The most bytes of queued WebSocket frames written at once.
-const WRITE_BATCH: usize = 64 * 1024;
-
-/// A socket a publisher may write an event to without blocking (see `transport/ws_socket.rs`).
-pub(crate) trait Direct: Send + Sync + fmt::Debug {
-    /// Writes `event` now if the socket can take it without waiting.
-    fn try_send(&self, event: &Event) -> Sent;
-}
-
-/// What [`Direct::try_send`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sent {
-    /// Written.
-    Done,
-    /// Accepted, but part of it waits in the socket's backlog: the consumer must be woken to write it.
-    Partly,
-    /// Nothing written (the socket is busy or failing): queue the event.
-    NotNow,
 }
 
 /// What [`Session::push`] did.
@@ -294,11 +275,6 @@ impl Session {
         Push::Queued
     }
 
-    /// Forgets the catch-up of `channel` after its hook failed.
-    pub(crate) fn abort_fence(&self, channel: &str) {
-        lock(&self.state).fences.remove(channel);
-    }
-
     /// Records a connect and refreshes liveness; returns how many connects came before this one.
     pub(crate) fn connected(&self) -> u64 {
         let mut state = lock(&self.state);
@@ -314,7 +290,7 @@ impl Session {
     }
 
     /// Like [`Session::attach`], for a consumer whose socket publishers may write to directly.
-    pub(crate) fn attach_direct(self: &Arc<Self>, direct: Option<Arc<dyn Direct>>) -> Consumer {
+    pub(crate) fn attach_direct(self: &Arc<Self>, direct: Option<Arc<dyn Sink>>) -> Consumer {
         let notify = Arc::new(Notify::new());
         let mut state = lock(&self.state);
         state.generation += 1;
@@ -407,14 +383,14 @@ impl Consumer {
         self.notify.notified().await;
     }
 
-    /// Writes the queued events, in order, to `socket` (the consumer's own, as given to
-    /// [`Session::attach_direct`]) while the session is locked, so no publisher writes in between. Each
-    /// event leaves the queue once the socket took it whole; `Pending` leaves the rest queued until the
-    /// socket drains. `Ready(Ok(Take::Events(vec![])))` when everything was written.
+    /// Writes the queued events, in order, through `sink` (the consumer's own, as given to
+    /// [`Session::attach_direct`]) while the session is locked, so no publisher writes in between. Events
+    /// leave the queue as the sink takes them; `Pending` leaves the rest queued until the sink can take
+    /// more. `Ready(Ok(Take::Events(vec![])))` when everything was written.
     pub(crate) fn poll_write_queue(
         &self,
         cx: &mut std::task::Context<'_>,
-        socket: &crate::bayeux::transport::ws_socket::SharedSocket,
+        sink: &dyn Sink,
     ) -> std::task::Poll<std::io::Result<Take>> {
         use std::task::Poll;
         let mut state = lock(&self.session.state);
@@ -424,27 +400,14 @@ impl Consumer {
         if state.generation != self.generation {
             return Poll::Ready(Ok(Take::Superseded));
         }
-        std::task::ready!(socket.poll_drain(cx))?;
-        let mut batch = Vec::new();
-        while let Some(first) = state.queue.front() {
-            // Consecutive frames go out in one write (up to a bound), as the kernel would have merged them.
-            let mut count = 1;
-            let frames = if state.queue.len() == 1 {
-                first.websocket_frame()
-            } else {
-                batch.clear();
-                batch.extend_from_slice(first.websocket_frame());
-                for event in state.queue.iter().skip(1) {
-                    if batch.len() + event.websocket_frame().len() > WRITE_BATCH {
-                        break;
-                    }
-                    batch.extend_from_slice(event.websocket_frame());
-                    count += 1;
-                }
-                &batch
-            };
-            std::task::ready!(socket.poll_write_frame(cx, frames))?;
-            state.queue.drain(..count);
+        while !state.queue.is_empty() {
+            let written = std::task::ready!(sink.poll_send(cx, &state.queue))?;
+            if written == 0 {
+                // A sink that takes nothing yet says it is ready would spin this loop for ever.
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            let written = written.min(state.queue.len());
+            state.queue.drain(..written);
         }
         Poll::Ready(Ok(Take::Events(Vec::new())))
     }

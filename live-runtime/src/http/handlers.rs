@@ -1,7 +1,9 @@
 //! The handlers of `P` and `P/{id}`: method dispatch, then one function per verb.
 //!
-//! The hot paths (get by id, list) serialize `R` straight into the response body; only `select`
-//! and the writes go through `serde_json::Value`, where field-by-field work is the point.
+//! The hot paths (get by id, list) serialize `R` straight into the response body, and a write
+//! answers with the bytes its change carries (the row serialized once at commit, the same the
+//! subscribers receive); only `select` and a write's input go through `serde_json::Value`, where
+//! field-by-field work is the point.
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use super::error::ApiError;
 use super::headers::{self, Condition};
 use super::query::{self, ListRequest};
 use crate::resource::{LiveResource, ValidationErrors, Value, to_row};
-use crate::store::{Method as ChangeMethod, Records, StoreError, Stored, Write};
+use crate::store::{Committed, Method as ChangeMethod, Records, StoreError, Stored, Write};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
@@ -96,6 +98,13 @@ fn stored_response<R: LiveResource>(status: StatusCode, stored: &Stored<R>) -> R
     let mut response = json_response(status, body);
     response.headers_mut().insert(header::ETAG, headers::etag(stored.version));
     Ok(response)
+}
+
+/// A write's outcome as a response: the body its change logged, with its version as the entity tag.
+fn committed_response<R>(status: StatusCode, committed: &Committed<R>) -> Response {
+    let mut response = json_response(status, committed.change.body.get().as_bytes().to_vec());
+    response.headers_mut().insert(header::ETAG, headers::etag(committed.version));
+    response
 }
 
 fn serialize_failed<R: LiveResource>(error: serde_json::Error) -> ApiError {
@@ -245,9 +254,9 @@ async fn create<R: LiveResource>(context: &Context<R>, parts: &Parts, body: Body
         item => {
             let fields = body::check_fields(R::DESCRIPTOR, item, "")?;
             let value = body::new_value::<R>(fields.writable, "")?;
-            let stored = context.records.create(value, &write).await?;
-            let mut response = stored_response(StatusCode::CREATED, &stored)?;
-            let location = format!("{}/{}", collection_path(parts), id_segment(&stored.value));
+            let created = context.records.create(value, &write).await?;
+            let mut response = committed_response(StatusCode::CREATED, &created);
+            let location = format!("{}/{}", collection_path(parts), id_segment(&created.value));
             if let Ok(location) = HeaderValue::try_from(location) {
                 response.headers_mut().insert(header::LOCATION, location);
             }
@@ -281,8 +290,16 @@ async fn create_many<R: LiveResource>(
         .enumerate()
         .map(|(index, fields)| body::new_value::<R>(fields, &format!("{index}.")))
         .collect::<Result<Vec<R>, _>>()?;
-    let stored = if values.is_empty() { Vec::new() } else { context.records.create_many(values, write).await? };
-    let body = list_body(&stored, None).map_err(serialize_failed::<R>)?;
+    let created = if values.is_empty() { Vec::new() } else { context.records.create_many(values, write).await? };
+    let mut body = Vec::with_capacity(2 + created.iter().map(|c| c.change.body.get().len() + 1).sum::<usize>());
+    body.push(b'[');
+    for (index, committed) in created.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(committed.change.body.get().as_bytes());
+    }
+    body.push(b']');
     Ok(json_response(StatusCode::CREATED, body))
 }
 
@@ -319,8 +336,8 @@ async fn write<R: LiveResource>(
     let condition = headers::if_match(&parts.headers)?;
     if method == Method::DELETE {
         write.if_version = expected_version(&context.records, &id, condition).await?;
-        let stored = context.records.delete(id, &write).await?;
-        return stored_response(StatusCode::OK, &stored);
+        let deleted = context.records.delete(id, &write).await?;
+        return Ok(committed_response(StatusCode::OK, &deleted));
     }
     let fields = body::check_fields(R::DESCRIPTOR, body::parse_json(payload)?, "")?;
     if fields.id.as_ref().is_some_and(|body_id| !body::same_id(body_id, &id)) {
@@ -351,7 +368,7 @@ async fn write<R: LiveResource>(
         .await;
     match (result, failure) {
         (_, Some(failure)) => Err(failure),
-        (Ok(stored), None) => stored_response(StatusCode::OK, &stored),
+        (Ok(changed), None) => Ok(committed_response(StatusCode::OK, &changed)),
         (Err(error), None) => Err(ApiError::from_store(error, stale_body)),
     }
 }

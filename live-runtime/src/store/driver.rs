@@ -2,18 +2,22 @@
 //! implements (`sqlite.rs`, `postgres.rs`): how to bind and decode a [`Value`], how to begin a
 //! write transaction, and how to run a query on a connection.
 //!
-//! A write is always: begin; read or change the row; append the event; commit; notify. The
-//! event append, commit and notification run under the notifier's order lock so that
-//! in-process subscribers receive events in seq order.
+//! A write is always: begin; read or change the row; serialize the row once; append its change to
+//! the log; commit; report the change to the store's sinks. The append, the commit and the report
+//! run under each sink's order lock, so that a sink learns of this process's commits in seq order.
 
+use std::borrow::Cow;
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
+use serde_json::value::RawValue;
 use sqlx::{Database, Pool, Transaction};
 
-use super::log::{Event, Notifier, Pruned, Retention};
+use super::log::{Pruned, Retention};
 use super::sql::{self, Dialect, Statements};
-use super::{Filter, ListQuery, Method, StoreError, Stored, Write, classify};
+use super::{Committed, Filter, ListQuery, Sinks, StoreError, Stored, Write, classify};
+use crate::change::{Change, Method};
 use crate::resource::{self, Descriptor, LiveResource, SqlType, ValidationErrors, Value};
 
 /// A query with its bound parameters.
@@ -88,7 +92,7 @@ fn decode_stored<D: Driver, R: LiveResource>(
 /// The id as a value of the id column's type; `None` when it cannot be one (so no row has it).
 fn id_value(descriptor: &Descriptor, id: &Value) -> Option<Value> {
     match sql::coerce(id, descriptor.id_column().ty)? {
-        std::borrow::Cow::Borrowed(Value::Null) => None,
+        Cow::Borrowed(Value::Null) => None,
         coerced => Some(coerced.into_owned()),
     }
 }
@@ -131,20 +135,25 @@ fn bind_columns<'q, D: Driver>(
     query
 }
 
-/// A change made in the current transaction, waiting for its event to be appended.
-struct Change {
+/// A change made in the current transaction, waiting for its event to be appended: the method, the
+/// row version, and the row serialized once.
+struct Pending {
     method: Method,
-    body: String,
     version: i64,
-    /// Set when the event is appended.
-    seq: i64,
+    body: Box<RawValue>,
 }
 
-impl Change {
-    fn of<R: LiveResource>(method: Method, stored: &Stored<R>) -> Result<Change, StoreError> {
-        let body = serde_json::to_string(&stored.value).map_err(|error| StoreError::Body(error.to_string()))?;
-        Ok(Change { method, body, version: stored.version, seq: 0 })
+impl Pending {
+    fn of<R: LiveResource>(method: Method, stored: &Stored<R>) -> Result<Pending, StoreError> {
+        let body =
+            serde_json::value::to_raw_value(&stored.value).map_err(|error| StoreError::Body(error.to_string()))?;
+        Ok(Pending { method, version: stored.version, body })
     }
+}
+
+/// A write's outcome, with the change it logged.
+fn committed<R>(stored: Stored<R>, change: Arc<Change>) -> Committed<R> {
+    Committed { value: stored.value, version: stored.version, change }
 }
 
 /// Begins a write transaction in a task of its own, so that a caller that stops waiting (a client
@@ -163,60 +172,70 @@ async fn begin<D: Driver>(pool: &Pool<D::DB>) -> Result<Transaction<'static, D::
     }
 }
 
-/// Appends `changes` to the event log, commits, and tells in-process subscribers. A slice, so
-/// that the usual single change needs no allocation.
+/// Appends `pending` to the event log, commits, and reports the logged changes to the store's sinks;
+/// returns them, in seq order.
 async fn commit<D: Driver>(
     mut tx: Transaction<'static, D::DB>,
-    notifier: &Notifier,
+    sinks: &Sinks,
     channel: &'static str,
-    changes: &mut [Change],
+    pending: Vec<Pending>,
     write: &Write,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Arc<Change>>, StoreError> {
     if write.origin.as_deref().is_some_and(|origin| origin.contains('\0')) {
         let mut errors = ValidationErrors::new();
         errors.add("origin", "must not contain NUL characters");
         return Err(StoreError::Invalid(errors));
     }
-    // Held from the first append until the subscribers are told, so that this store's events
-    // reach them in seq order. It is a tokio mutex because it is held across awaits; the
-    // database already serialises this stretch (SQLite's write lock, PostgreSQL's advisory
-    // lock), so it adds no waiting of its own.
-    let _order = notifier.order().await;
-    // Microseconds are what both databases keep, so the bell and the log agree.
+    // Held from the first append until every sink is told, so that this store's commits reach each in
+    // seq order. Tokio mutexes, because they are held across awaits; the database already serialises
+    // this stretch (SQLite's write lock, PostgreSQL's advisory lock), so they add no waiting of their
+    // own. Always taken in the same order, so two writers cannot deadlock on them.
+    let sinks = sinks.live();
+    let mut order = Vec::with_capacity(sinks.len());
+    for sink in &sinks {
+        order.push(sink.order().lock().await);
+    }
+    // Microseconds are what both databases keep, so a change reported and the same change read back
+    // from the log agree.
     let at = Utc::now().trunc_subsecs(6);
     let at_value = Value::Timestamp(at);
-    for change in changes.iter_mut() {
+    let mut changes = Vec::with_capacity(pending.len());
+    for Pending { method, version, body } in pending {
         let mut query = sqlx::query(D::DIALECT.insert_event());
         query = D::bind_text(query, Some(channel));
-        query = D::bind_text(query, Some(change.method.as_str()));
-        query = D::bind_text(query, Some(&change.body));
-        query = D::bind_i64(query, change.version);
+        query = D::bind_text(query, Some(method.as_str()));
+        query = D::bind_text(query, Some(body.get()));
+        query = D::bind_i64(query, version);
         query = D::bind_text(query, write.origin.as_deref());
         query = D::bind(query, &at_value, SqlType::Timestamp);
         let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?;
-        change.seq = match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+        let seq = match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
             Some(Ok(Value::Int(seq))) => seq,
             Some(Err(error)) => return Err(classify(error)),
             _ => return Err(StoreError::Database(sqlx::Error::RowNotFound)),
         };
+        let mut change = Change::new(Cow::Borrowed(channel), method, version, write.origin.clone(), at, body);
+        change.seq = seq;
+        changes.push(Arc::new(change));
     }
     tx.commit().await.map_err(classify)?;
-    if notifier.has_subscribers() {
-        for change in changes.iter() {
-            // The body was serialised from the stored value a moment ago, so it parses.
-            let body = serde_json::from_str(&change.body).unwrap_or(serde_json::Value::Null);
-            notifier.send(Event {
-                seq: change.seq,
-                channel: channel.to_owned(),
-                method: change.method,
-                body,
-                version: change.version,
-                origin: write.origin.clone(),
-                at,
-            });
-        }
+    for sink in &sinks {
+        sink.committed(&changes);
     }
-    Ok(())
+    drop(order);
+    Ok(changes)
+}
+
+/// Commits a write of one change and returns it.
+async fn commit_one<D: Driver>(
+    tx: Transaction<'static, D::DB>,
+    sinks: &Sinks,
+    channel: &'static str,
+    pending: Pending,
+    write: &Write,
+) -> Result<Arc<Change>, StoreError> {
+    let mut changes = commit::<D>(tx, sinks, channel, vec![pending], write).await?;
+    changes.pop().ok_or(StoreError::Database(sqlx::Error::RowNotFound))
 }
 
 /// The value with this id.
@@ -293,51 +312,51 @@ async fn insert<D: Driver, R: LiveResource>(
 /// Inserts `value` and logs a `POST`.
 pub(crate) async fn create<D: Driver, R: LiveResource>(
     pool: &Pool<D::DB>,
-    notifier: &Notifier,
+    sinks: &Sinks,
     value: R,
     write: &Write,
-) -> Result<Stored<R>, StoreError> {
+) -> Result<Committed<R>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
     value.validate().map_err(StoreError::Invalid)?;
     let mut tx = begin::<D>(pool).await?;
     let stored = insert::<D, R>(&mut tx, statements, value).await?;
-    let mut changes = [Change::of(Method::Post, &stored)?];
-    commit::<D>(tx, notifier, R::DESCRIPTOR.path, &mut changes, write).await?;
-    Ok(stored)
+    let pending = Pending::of(Method::Post, &stored)?;
+    let change = commit_one::<D>(tx, sinks, R::DESCRIPTOR.path, pending, write).await?;
+    Ok(committed(stored, change))
 }
 
 /// Inserts `values` in one transaction and logs a `POST` for each: all or none.
 pub(crate) async fn create_many<D: Driver, R: LiveResource>(
     pool: &Pool<D::DB>,
-    notifier: &Notifier,
+    sinks: &Sinks,
     values: Vec<R>,
     write: &Write,
-) -> Result<Vec<Stored<R>>, StoreError> {
+) -> Result<Vec<Committed<R>>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
     for value in &values {
         value.validate().map_err(StoreError::Invalid)?;
     }
     let mut tx = begin::<D>(pool).await?;
     let mut stored = Vec::with_capacity(values.len());
-    let mut changes = Vec::with_capacity(values.len());
+    let mut pending = Vec::with_capacity(values.len());
     for value in values {
         let value = insert::<D, R>(&mut tx, statements, value).await?;
-        changes.push(Change::of(Method::Post, &value)?);
+        pending.push(Pending::of(Method::Post, &value)?);
         stored.push(value);
     }
-    commit::<D>(tx, notifier, R::DESCRIPTOR.path, &mut changes, write).await?;
-    Ok(stored)
+    let changes = commit::<D>(tx, sinks, R::DESCRIPTOR.path, pending, write).await?;
+    Ok(stored.into_iter().zip(changes).map(|(stored, change)| committed(stored, change)).collect())
 }
 
 /// Replaces the row with `id` by `change(current)` and logs `method`.
 pub(crate) async fn modify<D: Driver, R: LiveResource, F>(
     pool: &Pool<D::DB>,
-    notifier: &Notifier,
+    sinks: &Sinks,
     id: Value,
     method: Method,
     write: &Write,
     change: F,
-) -> Result<Stored<R>, StoreError>
+) -> Result<Committed<R>, StoreError>
 where
     F: FnOnce(Stored<R>) -> Result<R, StoreError> + Send,
 {
@@ -369,18 +388,18 @@ where
     query = D::bind(query, &values[descriptor.id], descriptor.id_column().ty);
     let returned = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
     let (stored, _) = decode_stored::<D, R>(&returned, statements)?;
-    let mut changes = [Change::of(method, &stored)?];
-    commit::<D>(tx, notifier, descriptor.path, &mut changes, write).await?;
-    Ok(stored)
+    let pending = Pending::of(method, &stored)?;
+    let change = commit_one::<D>(tx, sinks, descriptor.path, pending, write).await?;
+    Ok(committed(stored, change))
 }
 
 /// Deletes the row with `id`, logs a `DELETE`, and returns the row as it was.
 pub(crate) async fn delete<D: Driver, R: LiveResource>(
     pool: &Pool<D::DB>,
-    notifier: &Notifier,
+    sinks: &Sinks,
     id: Value,
     write: &Write,
-) -> Result<Stored<R>, StoreError> {
+) -> Result<Committed<R>, StoreError> {
     let descriptor = R::DESCRIPTOR;
     let statements = sql::statements::<R>(D::DIALECT);
     let id = id_value(descriptor, &id).ok_or(StoreError::NotFound)?;
@@ -404,9 +423,9 @@ pub(crate) async fn delete<D: Driver, R: LiveResource>(
         return Err(StoreError::VersionMismatch { current: current.version });
     };
     let (stored, _) = decode_stored::<D, R>(&row, statements)?;
-    let mut changes = [Change::of(Method::Delete, &stored)?];
-    commit::<D>(tx, notifier, descriptor.path, &mut changes, write).await?;
-    Ok(stored)
+    let pending = Pending::of(Method::Delete, &stored)?;
+    let change = commit_one::<D>(tx, sinks, descriptor.path, pending, write).await?;
+    Ok(committed(stored, change))
 }
 
 /// Events of `channel` after `after`, oldest first, at most `limit`.
@@ -415,7 +434,7 @@ pub(crate) async fn events_after<D: Driver>(
     channel: &str,
     after: i64,
     limit: u32,
-) -> Result<Vec<Event>, StoreError> {
+) -> Result<Vec<Change>, StoreError> {
     if channel.contains('\0') {
         // No channel has such a name, and PostgreSQL could not even compare it.
         return Ok(Vec::new());
@@ -434,7 +453,7 @@ pub(crate) async fn events_after_any<D: Driver>(
     pool: &Pool<D::DB>,
     after: i64,
     limit: u32,
-) -> Result<Vec<Event>, StoreError> {
+) -> Result<Vec<Change>, StoreError> {
     let mut conn = pool.acquire().await.map_err(classify)?;
     let query = D::bind_i64(D::bind_i64(sqlx::query(D::DIALECT.events_after_any()), after), limit.into());
     let rows = D::fetch_all(&mut conn, query).await.map_err(classify)?;
@@ -468,19 +487,21 @@ pub(crate) async fn snapshot<D: Driver, R: LiveResource>(
     Ok((seq, values?))
 }
 
-fn decode_event<D: Driver>(row: &Row<D::DB>) -> Result<Event, StoreError> {
+fn decode_event<D: Driver>(row: &Row<D::DB>) -> Result<Change, StoreError> {
     let get = |index, ty| D::decode(row, index, ty).map_err(classify);
     let malformed =
         |what: &str| StoreError::Database(sqlx::Error::Protocol(format!("malformed event log row: {what}")));
-    let (Value::Int(seq), Value::Text(channel), Value::Text(method), Value::Int(version)) =
-        (get(0, SqlType::I64)?, get(1, SqlType::Text)?, get(2, SqlType::Text)?, get(4, SqlType::I64)?)
-    else {
+    let (Value::Int(seq), Value::Text(channel), Value::Text(method), Value::Text(body), Value::Int(version)) = (
+        get(0, SqlType::I64)?,
+        get(1, SqlType::Text)?,
+        get(2, SqlType::Text)?,
+        get(3, SqlType::Text)?,
+        get(4, SqlType::I64)?,
+    ) else {
         return Err(malformed("a required column is null"));
     };
-    let body = match get(3, SqlType::Json)? {
-        Value::Json(body) => body,
-        _ => serde_json::Value::Null,
-    };
+    // Checked, not parsed into a tree: the text is kept as it is.
+    let body = RawValue::from_string(body).map_err(|_| malformed("body is not JSON"))?;
     let origin = match get(5, SqlType::Text)? {
         Value::Text(origin) => Some(origin),
         _ => None,
@@ -489,7 +510,9 @@ fn decode_event<D: Driver>(row: &Row<D::DB>) -> Result<Event, StoreError> {
         return Err(malformed("at is null"));
     };
     let method = Method::parse(&method).ok_or_else(|| malformed("unknown method"))?;
-    Ok(Event { seq, channel, method, body, version, origin, at })
+    let mut change = Change::new(Cow::Owned(channel), method, version, origin, at, body);
+    change.seq = seq;
+    Ok(change)
 }
 
 /// The last seq of `channel`, 0 when it has no events.

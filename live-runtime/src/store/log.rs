@@ -1,43 +1,14 @@
-//! The event log (design §4): one row per committed change, and the in-process bell that rings
-//! after each commit.
+//! The event log (design §4): one row per committed change, the source of truth for every reader.
 //!
-//! The table `live_events(seq, channel, method, body, version, origin, at)` is the source of
-//! truth; the broadcast here is only a fast path for subscribers in this process. A subscriber
-//! that lags, or that needs writes made by other processes, reads the log with
-//! [`Store::events_after`](super::Store::events_after).
+//! The table `live_events(seq, channel, method, body, version, origin, at)` holds each
+//! [`Change`](crate::change::Change) as the write built it: `body` is the row's JSON exactly as
+//! it was serialized at commit (a `JSON` column on PostgreSQL, which keeps the text as given; logs
+//! created as `JSONB` by earlier versions still work, their text normalised by PostgreSQL). A
+//! reader catches up with [`Store::events_after`](super::Store::events_after); in-process
+//! readers are also told of each commit through the [`CommitSink`](crate::change::CommitSink)
+//! the store reports to.
 
 use std::time::Duration;
-
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use tokio::sync::{Mutex, MutexGuard, broadcast};
-
-use super::Method;
-
-/// How many committed events a subscriber may fall behind before it misses some. Past that the
-/// oldest are dropped for that subscriber (it gets `RecvError::Lagged(n)`) and it must catch up
-/// from the log; writers never wait for subscribers.
-pub const COMMIT_CHANNEL_CAPACITY: usize = 1024;
-
-/// One committed change, as stored in the event log and published on its channel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Event {
-    /// The stream position: grows with commit order, across all channels. Rolled-back writes
-    /// on PostgreSQL may leave gaps; a seq is never reused.
-    pub seq: i64,
-    /// The channel, which is the resource's REST path (for example `/api/todos`).
-    pub channel: String,
-    /// What the change was.
-    pub method: Method,
-    /// The full row after the change as its JSON form; for a `DELETE`, the row as it was.
-    pub body: serde_json::Value,
-    /// The row version after the change; for a `DELETE`, the version of the deleted row.
-    pub version: i64,
-    /// The writer's request id (`Live-Request-Id`), if it gave one.
-    pub origin: Option<String>,
-    /// When the change was written.
-    pub at: DateTime<Utc>,
-}
 
 /// How much of the event log [`Store::prune_events`](super::Store::prune_events) keeps. Both
 /// limits apply; `None` means no limit of that kind.
@@ -78,38 +49,4 @@ impl Retention {
 pub struct Pruned {
     /// Every event with a seq at or below this is gone (the mark only grows).
     pub through: i64,
-}
-
-/// The in-process side of the log: orders appends within this process and tells subscribers
-/// about commits.
-#[derive(Debug)]
-pub(crate) struct Notifier {
-    sender: broadcast::Sender<Event>,
-    order: Mutex<()>,
-}
-
-impl Notifier {
-    pub(crate) fn new() -> Notifier {
-        let (sender, _) = broadcast::channel(COMMIT_CHANNEL_CAPACITY);
-        Notifier { sender, order: Mutex::new(()) }
-    }
-
-    /// Held from appending events until subscribers have been told of their commit.
-    pub(crate) async fn order(&self) -> MutexGuard<'_, ()> {
-        self.order.lock().await
-    }
-
-    /// Whether anyone listens: events are built for the bell only then.
-    pub(crate) fn has_subscribers(&self) -> bool {
-        self.sender.receiver_count() > 0
-    }
-
-    pub(crate) fn send(&self, event: Event) {
-        // An error only means every receiver went away since the check: nobody to tell.
-        let _ = self.sender.send(event);
-    }
-
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.sender.subscribe()
-    }
 }

@@ -10,6 +10,10 @@
 //! `sqlite.rs` and `postgres.rs` implement (binding and decoding values, beginning a write);
 //! `schema.rs` checks existing tables; `log.rs` is the event log's public face.
 //!
+//! Delivery is not the store's business: after each commit it reports the logged
+//! [`Change`]s to the [`CommitSink`]s it was given ([`Store::report_to`]), and the feed, one
+//! such sink, publishes them.
+//!
 //! Seq order is commit order, so a reader that resumes after the last seq it saw never skips
 //! one: SQLite write transactions begin `IMMEDIATE` and so run one at a time; on PostgreSQL the
 //! event append first takes a transaction-level advisory lock, held until commit, so appends
@@ -29,19 +33,19 @@ mod schema;
 mod sql;
 mod sqlite;
 
-pub use log::{COMMIT_CHANNEL_CAPACITY, Event, Pruned, Retention};
+pub use crate::change::{Change, Method};
+pub use log::{Pruned, Retention};
 pub use query::{Direction, Filter, FilterOp, ListQuery, Order};
 
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use sqlx::{PgPool, SqlitePool};
-use tokio::sync::broadcast;
 
-use self::log::Notifier;
 use self::postgres::PgDriver;
 use self::sqlite::SqliteDriver;
+use crate::change::CommitSink;
 use crate::resource::{LiveResource, ValidationErrors, Value};
 
 /// A connection pool to one database, holding the tables of the registered resources and the
@@ -65,7 +69,32 @@ pub struct Store {
 struct Inner {
     pool: Pool,
     options: StoreOptions,
-    notifier: Notifier,
+    sinks: Sinks,
+}
+
+/// The sinks commits are reported to. Weak, so that a sink's owner going away (a stopped feed) is all it
+/// takes to stop reporting to it.
+#[derive(Default)]
+pub(crate) struct Sinks(RwLock<Vec<Weak<dyn CommitSink>>>);
+
+impl Sinks {
+    /// The sinks still alive, in the order they were added (their order locks are taken in that order).
+    pub(crate) fn live(&self) -> Vec<Arc<dyn CommitSink>> {
+        let sinks = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        sinks.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    fn add(&self, sink: Weak<dyn CommitSink>) {
+        let mut sinks = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        sinks.retain(|sink| sink.strong_count() > 0);
+        sinks.push(sink);
+    }
+}
+
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Sinks").field(&self.live().len()).finish()
+    }
 }
 
 #[derive(Debug)]
@@ -174,7 +203,7 @@ impl Store {
                 )));
             }
         };
-        let store = Store { inner: Arc::new(Inner { pool, options, notifier: Notifier::new() }) };
+        let store = Store { inner: Arc::new(Inner { pool, options, sinks: Sinks::default() }) };
         let log = match store.backend() {
             Backend::Sqlite => sql::Dialect::Sqlite.create_event_log(),
             Backend::Postgres => sql::Dialect::Postgres.create_event_log(),
@@ -223,13 +252,13 @@ impl Store {
     /// The events of `channel` (a resource path) with a seq greater than `after_seq`, oldest
     /// first, at most `limit` of them. Committed events only: a reader that resumes after the
     /// last seq it saw never skips one (design §4).
-    pub async fn events_after(&self, channel: &str, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+    pub async fn events_after(&self, channel: &str, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
         dispatch!(self, |pool, D| driver::events_after::<D>(pool, channel, after_seq, limit).await)
     }
 
     /// The events of every channel with a seq greater than `after_seq`, oldest first, at most
     /// `limit` of them: how a reader that follows the whole log catches up.
-    pub async fn events_after_any(&self, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+    pub async fn events_after_any(&self, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
         dispatch!(self, |pool, D| driver::events_after_any::<D>(pool, after_seq, limit).await)
     }
 
@@ -258,16 +287,28 @@ impl Store {
         dispatch!(self, |pool, D| driver::pruned_through::<D>(pool).await)
     }
 
-    /// Every event committed through this store from now on, in seq order.
+    /// Reports every commit made through this store from now on to `sink`, in seq order, while `sink` is
+    /// alive (the store keeps only a weak reference). Writes made by other processes on the same
+    /// database are not reported, only logged; nor is a write whose future is dropped between its
+    /// commit and the report. A reader that must see everything follows the log
+    /// ([`events_after`](Self::events_after)) and uses reports only as a wake-up.
     ///
-    /// The channel holds [`COMMIT_CHANNEL_CAPACITY`] events per subscriber; a subscriber that
-    /// falls further behind gets `RecvError::Lagged` and should catch up with
-    /// [`events_after`](Self::events_after). Writes made by other processes on the same
-    /// database are not seen here, only in the log. A write whose future is dropped between
-    /// its commit and the notification is in the log but not on this channel. Costs nothing
-    /// while nobody subscribes.
-    pub fn subscribe_commits(&self) -> broadcast::Receiver<Event> {
-        self.inner.notifier.subscribe()
+    /// ```
+    /// # async fn demo() -> Result<(), live_runtime::StoreError> {
+    /// use live_runtime::Store;
+    /// use live_runtime::feed::Bell;
+    ///
+    /// let store = Store::connect("sqlite::memory:").await?;
+    /// let bell = Bell::new();
+    /// store.report_to(&bell);
+    /// let mut commits = bell.subscribe();
+    /// # drop(commits.try_recv());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn report_to<S: CommitSink>(&self, sink: &Arc<S>) {
+        let sink: Arc<dyn CommitSink> = Arc::clone(sink) as Arc<dyn CommitSink>;
+        self.inner.sinks.add(Arc::downgrade(&sink));
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
@@ -334,6 +375,25 @@ pub struct Stored<R> {
     pub version: i64,
 }
 
+/// What a write returns: the value as it committed, its version, and the change it logged, whose
+/// [`body`](Change::body) is the value's JSON serialized once at commit (REST answers with those
+/// bytes, and subscribers receive them).
+#[derive(Debug, Clone)]
+pub struct Committed<R> {
+    /// The value, with its store-assigned id and version.
+    pub value: R,
+    /// The row version: 1 after create, one more after each update.
+    pub version: i64,
+    /// The change logged with the write, carrying its seq.
+    pub change: Arc<Change>,
+}
+
+impl<R> From<Committed<R>> for Stored<R> {
+    fn from(committed: Committed<R>) -> Stored<R> {
+        Stored { value: committed.value, version: committed.version }
+    }
+}
+
 /// What a write carries besides the value.
 ///
 /// ```
@@ -396,18 +456,18 @@ impl<R: LiveResource> Records<R> {
 
     /// Inserts `value` (its id is assigned by the store, its version is 1) and logs a `POST`
     /// change.
-    pub async fn create(&self, value: R, write: &Write) -> Result<Stored<R>, StoreError> {
-        let notifier = &self.store.inner.notifier;
-        dispatch_write!(self.store, |pool, D| driver::create::<D, R>(pool, notifier, value, write).await)
+    pub async fn create(&self, value: R, write: &Write) -> Result<Committed<R>, StoreError> {
+        let sinks = &self.store.inner.sinks;
+        dispatch_write!(self.store, |pool, D| driver::create::<D, R>(pool, sinks, value, write).await)
     }
 
     /// Inserts every value in one transaction: all or none. Each is validated first.
-    pub async fn create_many(&self, values: Vec<R>, write: &Write) -> Result<Vec<Stored<R>>, StoreError> {
+    pub async fn create_many(&self, values: Vec<R>, write: &Write) -> Result<Vec<Committed<R>>, StoreError> {
         if values.is_empty() {
             return Ok(Vec::new());
         }
-        let notifier = &self.store.inner.notifier;
-        dispatch_write!(self.store, |pool, D| driver::create_many::<D, R>(pool, notifier, values, write).await)
+        let sinks = &self.store.inner.sinks;
+        dispatch_write!(self.store, |pool, D| driver::create_many::<D, R>(pool, sinks, values, write).await)
     }
 
     /// Replaces the row with `id` by `change(current)` in one transaction and logs a `PUT`
@@ -422,23 +482,22 @@ impl<R: LiveResource> Records<R> {
         method: Method,
         write: &Write,
         change: F,
-    ) -> Result<Stored<R>, StoreError>
+    ) -> Result<Committed<R>, StoreError>
     where
         F: FnOnce(Stored<R>) -> Result<R, StoreError> + Send,
     {
         let id = id.into();
-        let notifier = &self.store.inner.notifier;
-        dispatch_write!(self.store, |pool, D| driver::modify::<D, R, F>(pool, notifier, id, method, write, change)
-            .await)
+        let sinks = &self.store.inner.sinks;
+        dispatch_write!(self.store, |pool, D| driver::modify::<D, R, F>(pool, sinks, id, method, write, change).await)
     }
 
     /// Replaces the row with `id` by `value` (a `PUT`).
-    pub async fn replace(&self, id: impl Into<Value>, value: R, write: &Write) -> Result<Stored<R>, StoreError> {
+    pub async fn replace(&self, id: impl Into<Value>, value: R, write: &Write) -> Result<Committed<R>, StoreError> {
         self.modify(id, Method::Put, write, |_| Ok(value)).await
     }
 
     /// Changes the row with `id` in place (a `PATCH`): `change` edits the current value.
-    pub async fn update<F>(&self, id: impl Into<Value>, write: &Write, change: F) -> Result<Stored<R>, StoreError>
+    pub async fn update<F>(&self, id: impl Into<Value>, write: &Write, change: F) -> Result<Committed<R>, StoreError>
     where
         F: FnOnce(&mut R) + Send,
     {
@@ -450,47 +509,10 @@ impl<R: LiveResource> Records<R> {
     }
 
     /// Deletes the row with `id`, logs a `DELETE` change, and returns the row as it was.
-    pub async fn delete(&self, id: impl Into<Value>, write: &Write) -> Result<Stored<R>, StoreError> {
+    pub async fn delete(&self, id: impl Into<Value>, write: &Write) -> Result<Committed<R>, StoreError> {
         let id = id.into();
-        let notifier = &self.store.inner.notifier;
-        dispatch_write!(self.store, |pool, D| driver::delete::<D, R>(pool, notifier, id, write).await)
-    }
-}
-
-/// The kind of a change, as REST names it and as events carry it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Method {
-    /// A create.
-    Post,
-    /// A replace.
-    Put,
-    /// A merge.
-    Patch,
-    /// A delete.
-    Delete,
-}
-
-impl Method {
-    /// The HTTP method name, as events carry it: `POST`, `PUT`, `PATCH` or `DELETE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-
-    /// The method named `name` (upper case), if it is one of the four.
-    pub fn parse(name: &str) -> Option<Method> {
-        match name {
-            "POST" => Some(Method::Post),
-            "PUT" => Some(Method::Put),
-            "PATCH" => Some(Method::Patch),
-            "DELETE" => Some(Method::Delete),
-            _ => None,
-        }
+        let sinks = &self.store.inner.sinks;
+        dispatch_write!(self.store, |pool, D| driver::delete::<D, R>(pool, sinks, id, write).await)
     }
 }
 

@@ -84,7 +84,7 @@ impl Dialect {
                  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
                  channel TEXT NOT NULL, \
                  method TEXT NOT NULL, \
-                 body JSONB NOT NULL, \
+                 body JSON NOT NULL, \
                  version BIGINT NOT NULL, \
                  origin TEXT, \
                  at TIMESTAMPTZ NOT NULL)",
@@ -121,7 +121,8 @@ impl Dialect {
     }
 
     /// Appends one event and returns its `seq`. Parameters: channel, method, body (JSON text),
-    /// version, origin, at.
+    /// version, origin, at. On PostgreSQL the body is cast to `json`, which keeps the text exactly
+    /// (and converts by assignment into the `jsonb` column of a log created by an earlier version).
     ///
     /// On SQLite the write transaction began `IMMEDIATE`, so it already holds the database's one
     /// write lock: seqs are taken and committed in the same order. On PostgreSQL concurrent
@@ -140,7 +141,7 @@ impl Dialect {
             // user of advisory locks on the database must avoid it.
             Dialect::Postgres => {
                 "INSERT INTO live_events (channel, method, body, version, origin, at) \
-                 SELECT $1, $2, $3::jsonb, $4, $5, $6 \
+                 SELECT $1, $2, $3::json, $4, $5, $6 \
                  FROM (SELECT pg_advisory_xact_lock(1818850917) OFFSET 0) AS serialise \
                  RETURNING seq"
             }
@@ -155,7 +156,7 @@ impl Dialect {
                  WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?"
             }
             Dialect::Postgres => {
-                "SELECT seq, channel, method, body, version, origin, at FROM live_events \
+                "SELECT seq, channel, method, body::text, version, origin, at FROM live_events \
                  WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3"
             }
         }
@@ -169,7 +170,7 @@ impl Dialect {
                  WHERE seq > ? ORDER BY seq LIMIT ?"
             }
             Dialect::Postgres => {
-                "SELECT seq, channel, method, body, version, origin, at FROM live_events \
+                "SELECT seq, channel, method, body::text, version, origin, at FROM live_events \
                  WHERE seq > $1 ORDER BY seq LIMIT $2"
             }
         }

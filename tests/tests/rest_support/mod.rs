@@ -194,7 +194,7 @@ impl Api {
     }
 
     /// Every logged event of `R`'s channel, oldest first.
-    pub async fn events<R: LiveResource>(&self) -> Vec<live_runtime::store::Event> {
+    pub async fn events<R: LiveResource>(&self) -> Vec<live_runtime::Change> {
         self.store.events_after(R::DESCRIPTOR.path, 0, 1000).await.expect("read the event log")
     }
 }

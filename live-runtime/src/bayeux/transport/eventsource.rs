@@ -140,7 +140,7 @@ impl Stream {
     }
 
     /// Looks at the session: events to deliver, nothing for now, or the end of the stream.
-    fn step(&self, bound: &mut Option<Consumer>) -> Result<Option<Vec<crate::bayeux::message::Event>>, Ended> {
+    fn step(&self, bound: &mut Option<Consumer>) -> Result<Option<Vec<crate::bayeux::event::Event>>, Ended> {
         match bound {
             Some(consumer) => match consumer.take() {
                 Take::Events(events) if events.is_empty() => Ok(None),
@@ -162,7 +162,7 @@ impl Stream {
 
     /// Writes each event as its own `data:` line; what could not be written goes back to the queue for the
     /// session's next consumer (pitfall 5).
-    async fn deliver(&self, events: Vec<crate::bayeux::message::Event>) -> Result<(), Ended> {
+    async fn deliver(&self, events: Vec<crate::bayeux::event::Event>) -> Result<(), Ended> {
         let mut events = events.into_iter();
         while let Some(event) = events.next() {
             let frame = event.frame();

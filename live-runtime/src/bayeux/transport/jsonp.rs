@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use super::{long_polling, refuse};
+use crate::bayeux::event::encode_batch;
 use crate::bayeux::message::{self, Message};
 use crate::bayeux::{Context, Error, Server, Transport};
 
@@ -49,7 +50,7 @@ pub(crate) async fn handle(server: Server, headers: HeaderMap, query: &str) -> R
     if query.len() > server.options().browser.max_jsonp_size {
         // A Bayeux error, as for an oversized POST body; it cannot carry the message ids (bayeux.md e.19).
         let error = Message::default().fail(&Error::BadRequest("Message too large"));
-        return script(&callback, &message::encode_batch(&[error], &[]));
+        return script(&callback, &encode_batch(&[error], &[]));
     }
     let values = message.and_then(|text| serde_json::from_str::<Value>(&text).ok()).and_then(message::split_body);
     let Some(values) = values else {

@@ -14,7 +14,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::bad_request;
-use crate::bayeux::message::{self, Event, Message};
+use crate::bayeux::event::{Event, encode_batch};
+use crate::bayeux::message::{self, Message};
 use crate::bayeux::session::{Session, Take};
 use crate::bayeux::{Context, Error, Server, Transport};
 
@@ -26,10 +27,7 @@ pub(crate) async fn handle(server: Server, headers: HeaderMap, body: Body) -> Re
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
             // A Bayeux error rather than a dropped connection (bayeux.md e.19). It cannot carry the
             // message ids, which were never read.
-            return json(message::encode_batch(
-                &[Message::default().fail(&Error::BadRequest("Message too large"))],
-                &[],
-            ));
+            return json(encode_batch(&[Message::default().fail(&Error::BadRequest("Message too large"))], &[]));
         }
         Err(_) => return bad_request(),
     };
@@ -86,7 +84,7 @@ pub(crate) async fn respond(server: &Server, values: Vec<Value>, context: &Conte
             }
         }
     }
-    message::encode_batch(&replies, &events)
+    encode_batch(&replies, &events)
 }
 
 /// How a held connect ended.

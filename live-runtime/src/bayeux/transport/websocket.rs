@@ -31,8 +31,10 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
+use crate::bayeux::event::encode_batch;
 use crate::bayeux::message::{self, Message};
 use crate::bayeux::session::{Consumer, Take};
+use crate::bayeux::sink::Sink;
 use crate::bayeux::transport::ws_socket::{SharedSocket, SocketIo};
 use crate::bayeux::{Context, Error, Server, Transport};
 
@@ -201,7 +203,7 @@ impl Connection {
             Box::pin(self.server.outgoing(&mut reply, &self.context)).await;
             // Binding makes this socket the session's consumer; an older consumer (a held long-poll, or this
             // socket's previous binding) is superseded. Queued events flush on the next wake.
-            self.bound = Some(connect.session.attach_direct(Some(self.shared.clone())));
+            self.bound = Some(connect.session.attach_direct(Some(self.shared.clone() as Arc<dyn Sink>)));
             self.unbound_until = None;
             // One outstanding connect per client: an earlier one held on this socket is answered now.
             if let Some((earlier, _)) = self.pending.take() {
@@ -214,7 +216,7 @@ impl Connection {
             }
         }
         if !replies.is_empty() {
-            self.send(message::encode_batch(&replies, &[])).await?;
+            self.send(encode_batch(&replies, &[])).await?;
         }
         let bound_gone = self
             .bound
@@ -229,7 +231,7 @@ impl Connection {
     async fn on_wake(&mut self) -> Result<(), Closed> {
         let Some(consumer) = &self.bound else { return Ok(()) };
         let shared = &self.shared;
-        let take = poll_fn(|cx| consumer.poll_write_queue(cx, shared)).await.map_err(|_| Closed)?;
+        let take = poll_fn(|cx| consumer.poll_write_queue(cx, &**shared)).await.map_err(|_| Closed)?;
         match take {
             // Written (an event the socket could not take stays queued for the client's next connect).
             Take::Events(_) => Ok(()),
@@ -237,7 +239,7 @@ impl Connection {
                 self.bound = None;
                 self.unbound_until = Some(Instant::now() + self.server.options().expiry());
                 match self.pending.take() {
-                    Some((reply, _)) => self.send(message::encode_batch(&[*reply], &[])).await,
+                    Some((reply, _)) => self.send(encode_batch(&[*reply], &[])).await,
                     None => Ok(()),
                 }
             }
@@ -253,7 +255,7 @@ impl Connection {
                     Some((reply, _)) => {
                         let mut ended = self.server.ended(&reply);
                         Box::pin(self.server.outgoing(&mut ended, &self.context)).await;
-                        self.send(message::encode_batch(&[ended], &[])).await
+                        self.send(encode_batch(&[ended], &[])).await
                     }
                     None => Ok(()),
                 }
@@ -269,7 +271,7 @@ impl Connection {
         if self.pending.as_ref().is_some_and(|(_, at)| *at <= now)
             && let Some((reply, _)) = self.pending.take()
         {
-            self.send(message::encode_batch(&[*reply], &[])).await?;
+            self.send(encode_batch(&[*reply], &[])).await?;
         }
         if let (Some(every), Some(at)) = (self.ping_every, self.next_ping)
             && at <= now
@@ -284,7 +286,7 @@ impl Connection {
     }
 
     async fn send_error(&mut self, text: &'static str) -> Result<(), Closed> {
-        self.send(message::encode_batch(&[Message::default().fail(&Error::BadRequest(text))], &[])).await
+        self.send(encode_batch(&[Message::default().fail(&Error::BadRequest(text))], &[])).await
     }
 
     async fn send(&mut self, json: Vec<u8>) -> Result<(), Closed> {

@@ -1,0 +1,17 @@
+//! `/meta/disconnect`: the client ends its session (docs/protocol.md §3).
+
+use super::failure;
+use crate::bayeux::Server;
+use crate::bayeux::message::{Disconnect, Message};
+
+/// Ends the session: a held connect is answered at once and a bound WebSocket is closed, as faye does.
+pub(crate) fn disconnect(server: &Server, request: Disconnect, reply: Message) -> Message {
+    let engine = server.engine();
+    match engine.registry.session(&request.client_id) {
+        Ok(session) => {
+            engine.registry.remove(&session, true);
+            reply.succeed()
+        }
+        Err(error) => failure(&engine.options, reply, &error),
+    }
+}

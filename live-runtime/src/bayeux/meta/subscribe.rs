@@ -1,0 +1,53 @@
+//! `/meta/subscribe` and `/meta/unsubscribe` without catch-up (docs/protocol.md §4); a subscribe with
+//! `ext.since` or `ext.snapshot` goes to `catchup.rs`.
+
+use serde_json::Value;
+
+use super::failure;
+use crate::bayeux::Server;
+use crate::bayeux::error::Error;
+use crate::bayeux::message::{Message, Subscribe, Unsubscribe, subscribable};
+
+/// Adds the session's subscriptions; every name is checked before any is added.
+pub(crate) fn subscribe(server: &Server, request: Subscribe, reply: Message) -> Message {
+    change(server, &request.client_id, request.channels, reply, true)
+}
+
+/// Drops the session's subscriptions; every name is checked before any is dropped.
+pub(crate) fn unsubscribe(server: &Server, request: Unsubscribe, reply: Message) -> Message {
+    change(server, &request.client_id, request.channels, reply, false)
+}
+
+fn change(
+    server: &Server,
+    client_id: &str,
+    channels: Result<Vec<String>, Error>,
+    mut reply: Message,
+    subscribe: bool,
+) -> Message {
+    let engine = server.engine();
+    let session = match engine.registry.session(client_id) {
+        Ok(session) => session,
+        Err(error) => return failure(&engine.options, reply, &error),
+    };
+    let names = match channels {
+        Ok(names) => names,
+        Err(error) => {
+            if matches!(error, Error::MissingParameter(_)) {
+                reply.subscription = Some(Value::Array(Vec::new()));
+            }
+            return reply.fail(&error);
+        }
+    };
+    if let Some(error) = names.iter().find_map(|name| subscribable(name).err()) {
+        return reply.fail(&error);
+    }
+    if subscribe {
+        if let Err(error) = engine.registry.subscribe(&session, &names, engine.options.max_subscriptions) {
+            return reply.fail(&error);
+        }
+    } else {
+        engine.registry.unsubscribe(&session, &names);
+    }
+    reply.succeed()
+}
