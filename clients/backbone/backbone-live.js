@@ -203,6 +203,44 @@
   }
 
   var CollectionProto = Backbone.Collection.prototype;
+  var ModelProto = Backbone.Model.prototype;
+
+  /**
+   * Backbone before 1.2 (1.0 and 1.1 are still in apps) parses a save's or fetch's response even when
+   * options.parse is false, and has no Collection#modelId.
+   */
+  var BACKBONE_BEFORE_1_2 = (function () {
+    var parts = String(Backbone.VERSION || '').split('.');
+    var major = Number(parts[0]);
+    var minor = Number(parts[1]);
+    return major < 1 || (major === 1 && minor < 2);
+  })();
+
+  /** The id in `attrs` for a model of `collection`: its modelId (Backbone 1.2+), else the model's idAttribute. */
+  function modelIdOf(collection, attrs) {
+    if (typeof collection.modelId === 'function') return collection.modelId(attrs);
+    var Model = collection.model;
+    return attrs[(Model && Model.prototype && Model.prototype.idAttribute) || 'id'];
+  }
+
+  /**
+   * Makes the next `model.parse` hand its input back unchanged, for Backbone before 1.2, which ignores
+   * options.parse = false on a write's response. Returns a function that undoes it if it was not used.
+   */
+  function skipParseOnce(model) {
+    if (!BACKBONE_BEFORE_1_2 || model.parse === ModelProto.parse) return noop; // Backbone's own parse is the identity
+    var hadOwn = Object.prototype.hasOwnProperty.call(model, 'parse');
+    var own = model.parse;
+    var restore = function () {
+      if (hadOwn) model.parse = own;
+      else delete model.parse;
+    };
+    model.parse = function (resp) {
+      restore();
+      return resp;
+    };
+    return restore;
+  }
 
   /**
    * A Backbone.Collection whose contents follow the server's table live: it subscribes to the
@@ -431,11 +469,6 @@
       var model = CollectionProto._prepareModel.apply(this, arguments);
       if (model) adopt(model);
       return model;
-    },
-
-    _addReference: function (model) {
-      adopt(model);
-      return CollectionProto._addReference.apply(this, arguments);
     },
 
     /** Reports an error that ends the listen: live:error, the cycle and (first time) ready rejected. */
@@ -797,7 +830,7 @@
         data.method === 'POST' &&
         typeof data.origin !== 'string' &&
         this._live.creates > 0 &&
-        !this.get(this.modelId(data.body))
+        !this.get(modelIdOf(this, data.body))
       );
     },
 
@@ -834,7 +867,7 @@
       var L = this._live;
       if (isNumber(data.seq)) L.seq = data.seq;
       var body = data.body;
-      var id = this.modelId(body);
+      var id = modelIdOf(this, body);
       if (id === undefined || id === null) {
         this.trigger('live:error', this, liveError('ignored an event without an id on ' + L.channel, { event: data }));
         return;
@@ -893,7 +926,7 @@
       var L = this._live;
       var self = this;
       options = options || {};
-      var entry = { method: method, model: model, ownSeq: null, rid: null };
+      var entry = { method: method, model: model, ownSeq: null, rid: null, restoreParse: null };
       if (method !== 'read') {
         entry.rid = newRequestId();
         var header = {};
@@ -919,7 +952,12 @@
           self.trigger('live:error', self, e);
         }
         settle();
-        var result = success ? success.apply(this, args) : undefined;
+        var result;
+        try {
+          result = success ? success.apply(this, args) : undefined;
+        } finally {
+          if (entry.restoreParse) entry.restoreParse();
+        }
         self._liveAfterResponse(entry, resp, xhr);
         return result;
       };
@@ -964,6 +1002,7 @@
       if (stale && current) {
         // Events already brought a newer version of this row: answer Backbone with it, unchanged.
         options.parse = false;
+        entry.restoreParse = skipParseOnce(model);
         return _.clone(current.attributes);
       }
       if (version !== null && (known === null || version > known)) L.versions[id] = version;
@@ -1013,6 +1052,14 @@
         finish();
       }
     });
+  }
+
+  if (typeof CollectionProto._addReference === 'function') {
+    // Backbone 1.1+ adds model instances without _prepareModel; 1.0 sends every added model through it.
+    LiveCollection.prototype._addReference = function (model) {
+      adopt(model);
+      return CollectionProto._addReference.apply(this, arguments);
+    };
   }
 
   /**

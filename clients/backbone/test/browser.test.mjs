@@ -1,7 +1,8 @@
 // The plain script in a real browser: Debian's Chromium (headless, through playwright-core) loads
-// underscore, Backbone, faye's browser build and backbone-live.js as <script>s, without jQuery (Backbone
-// sends with fetchAjax), on a page that shares its origin with the server's REST and Bayeux endpoints. The page's LiveCollection loads, creates,
-// follows REST writes made elsewhere, and resumes after a server restart, over WebSocket and long-polling.
+// underscore, Backbone (the one under test, see harness.mjs), faye's browser build and backbone-live.js
+// as <script>s, without jQuery (Backbone sends with fetchAjax), on a page that shares its origin with the
+// server's REST and Bayeux endpoints. The page's LiveCollection loads, creates, follows REST writes made
+// elsewhere, and resumes after a server restart, over WebSocket and long-polling.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { chromium } from 'playwright-core';
-import { TRANSPORTS, chromiumOptions, restOk, startServer, table, waitFor } from './harness.mjs';
+import { BACKBONE_PACKAGE, BACKBONE_VERSION, TRANSPORTS, chromiumOptions, restOk, startServer, table, waitFor } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -21,7 +22,7 @@ const require = createRequire(import.meta.url);
 /** The scripts the page loads, in order, from the installed packages and this package. */
 const SCRIPTS = {
   'underscore-umd.js': require.resolve('underscore/underscore-umd.js'),
-  'backbone.js': require.resolve('backbone/backbone.js'),
+  'backbone.js': require.resolve(`${BACKBONE_PACKAGE}/backbone.js`),
   'faye-browser-min.js': path.join(path.dirname(require.resolve('faye/package.json')), 'client', 'faye-browser-min.js'),
   'backbone-live.js': path.join(here, '..', 'backbone-live.js'),
 };
@@ -141,6 +142,7 @@ describe('in Chromium', () => {
         await tab.goto(`${pages.url}/__backbone-live/test.html`, { timeout: 10000 });
         await tab.evaluate(() => todos.ready.then(() => true));
         assert.deepEqual(await pageRows(tab), [first]);
+        assert.equal(await tab.evaluate(() => Backbone.VERSION), BACKBONE_VERSION);
         // faye starts on long-polling and moves to WebSocket when it can.
         await waitFor(
           async () => (await tab.evaluate(() => todos.faye._dispatcher.connectionType)) === transport,
