@@ -887,7 +887,11 @@
         if (version !== null && known !== null && version < known) {
           return this.trigger('live:ignored', this, data, 'stale');
         }
-        this.remove(existing, options);
+        // Our own destroy() triggers `destroy` itself (at once, or on its response with {wait: true}):
+        // its echo only takes the model out. A server without origins: a destroy of ours in flight.
+        var ours = own ? own.method === 'delete' : typeof data.origin !== 'string' && this._livePendingDelete(id);
+        if (ours) this.remove(existing, options);
+        else this._liveDestroy(existing, options);
         return this.trigger('live:applied', this, data);
       }
 
@@ -1009,6 +1013,22 @@
       return resp;
     },
 
+    /**
+     * A row deleted elsewhere leaves as with a local destroy(): `destroy` on the model, with Backbone's
+     * arguments, so views listening to their model remove themselves and collections holding it drop it.
+     */
+    _liveDestroy: function (model, options) {
+      model.trigger('destroy', model, model.collection, options);
+      if (this.get(model) === model) this.remove(model, options); // a subclass that ignores `destroy`
+    },
+
+    /** Whether a destroy() of ours for the row `id` is waiting for its response. */
+    _livePendingDelete: function (id) {
+      return _.some(_.values(this._live.pending), function (entry) {
+        return entry.method === 'delete' && entry.model && String(entry.model.id) === String(id);
+      });
+    },
+
     /** After Backbone handled a write's response: a row deleted meanwhile goes; held events go on. */
     _liveAfterResponse: function (entry, resp, xhr) {
       var L = this._live;
@@ -1017,7 +1037,7 @@
         var tomb = L.tombstones.get(model.id);
         var version = etagVersion(xhr);
         if (tomb !== undefined && version !== null && tomb >= version && this.get(model) === model) {
-          this.remove(model, { live: { deleted: true } });
+          this._liveDestroy(model, { live: { deleted: true } });
         }
       }
       if (entry.method === 'create') this._liveRelease(false);

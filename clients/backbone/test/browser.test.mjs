@@ -2,7 +2,7 @@
 // underscore, Backbone (the one under test, see harness.mjs), faye's browser build and backbone-live.js
 // as <script>s, without jQuery (Backbone sends with fetchAjax), on a page that shares its origin with the
 // server's REST and Bayeux endpoints. The page's LiveCollection loads, creates, follows REST writes made
-// elsewhere, and resumes after a server restart, over WebSocket and long-polling.
+// elsewhere (a delete as a `destroy`), and resumes after a server restart, over WebSocket and long-polling.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -36,7 +36,7 @@ ${Object.keys(SCRIPTS)
   .join('\n')}
 <script>
   BackboneLive.useFetch(Backbone); // no jQuery on this page
-  window.seen = { add: [], resets: 0, resumed: 0 };
+  window.seen = { add: [], destroyed: [], resets: 0, resumed: 0 };
   window.todos = new BackboneLive.LiveCollection([], {
     url: '/api/todos',
     endpoint: location.origin + '/live',
@@ -44,6 +44,7 @@ ${Object.keys(SCRIPTS)
     fayeOptions: { retry: 1 },
   });
   todos.on('add', function (m) { seen.add.push(m); });
+  todos.on('destroy', function (m) { seen.destroyed.push(m.id); });
   todos.on('reset', function () { seen.resets += 1; });
   todos.on('live:resumed', function () { seen.resumed += 1; });
 </script>`;
@@ -183,8 +184,13 @@ describe('in Chromium', () => {
         ).catch(async (error) => assert.deepEqual(rows, await table(server), error.message));
         assert.deepEqual(rows.map((r) => r.id), [first.id, missed.id]);
 
-        const counts = await tab.evaluate(() => ({ adds: seen.add.map((m) => m.id), resets: seen.resets }));
+        const counts = await tab.evaluate(() => ({
+          adds: seen.add.map((m) => m.id),
+          destroyed: seen.destroyed,
+          resets: seen.resets,
+        }));
         assert.equal(new Set(counts.adds).size, counts.adds.length, `no id added twice: ${counts.adds}`);
+        assert.deepEqual(counts.destroyed, [mine, theirs.id], 'each delete, live or replayed, is one destroy');
         assert.equal(counts.resets, 1, 'resumed, not reloaded');
         assert.deepEqual(problems, []);
         await tab.evaluate(() => todos.close());

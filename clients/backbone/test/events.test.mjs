@@ -1,6 +1,6 @@
 // Loading and applying events: a LiveCollection loads the table with a snapshot and then turns every
-// POST/PUT/PATCH/DELETE made by another client over plain REST into Backbone add/change/remove events,
-// with the attributes the REST call answered.
+// POST/PUT/PATCH/DELETE made by another client over plain REST into Backbone add/change/remove events
+// (a delete also as `destroy`, see destroy.test.mjs), with the attributes the REST call answered.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
