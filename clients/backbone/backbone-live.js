@@ -1,7 +1,8 @@
 /*!
  * backbone-live: a Backbone.Collection kept live over Bayeux with the faye client.
  *
- * Plain script (after underscore, backbone and faye's browser build): window.BackboneLive.
+ * Plain script (after underscore, backbone and faye's browser build): window.BackboneLive, and
+ * Backbone.LiveCollection. Backbone 1.0.0 to the current release.
  * CommonJS: require('backbone-live'). ES module: import { LiveCollection } from 'backbone-live'.
  * The live contract it follows is docs/live.md of the live project; its own manual is docs/backbone.md.
  */
@@ -13,10 +14,12 @@
       return require('faye');
     });
   } else {
-    // Plain script: Backbone, _ and (for endpoints) Faye are globals loaded before this file.
+    // Plain script: Backbone, _ and (for endpoints) Faye are globals loaded before this file. The class
+    // is also Backbone.LiveCollection, the name apps written for Backbone's own classes expect.
     root.BackboneLive = factory(root.Backbone, root._, function () {
       return root.Faye;
     });
+    if (!root.Backbone.LiveCollection) root.Backbone.LiveCollection = root.BackboneLive.LiveCollection;
   }
 })(typeof globalThis !== 'undefined' ? globalThis : this, function build(Backbone, _, loadFaye) {
   'use strict';
@@ -242,6 +245,13 @@
     return restore;
   }
 
+  /** The Bayeux endpoint of the page this runs in (`/live` on its origin), or null outside a page (Node). */
+  function pageEndpoint() {
+    var loc = typeof location !== 'undefined' ? location : null;
+    if (!loc || typeof loc.protocol !== 'string' || !/^https?:$/.test(loc.protocol)) return null;
+    return (loc.origin && loc.origin !== 'null' ? loc.origin : loc.protocol + '//' + loc.host) + '/live';
+  }
+
   /**
    * A Backbone.Collection whose contents follow the server's table live: it subscribes to the
    * channel named after its `url`, loads with a snapshot, applies every change event, and resumes
@@ -310,14 +320,19 @@
 
       var client = opts.faye || this.faye;
       if (!client) {
-        if (!opts.endpoint) {
-          throw new Error('LiveCollection needs a faye client (options.faye) or a Bayeux endpoint URL (options.endpoint)');
+        // In a page, the live server is the page's own: /live on its origin.
+        var endpoint = opts.endpoint || pageEndpoint();
+        if (!endpoint) {
+          throw new Error(
+            'LiveCollection needs a faye client (options.faye) or a Bayeux endpoint URL (options.endpoint): ' +
+              'there is no web page here whose /live it could use',
+          );
         }
         var Faye = opts.Faye || loadFaye();
         if (!Faye || typeof Faye.Client !== 'function') {
           throw new Error('LiveCollection: faye is not loaded (load faye before backbone-live.js, or pass options.Faye)');
         }
-        client = new Faye.Client(opts.endpoint, settings.fayeOptions || {});
+        client = new Faye.Client(endpoint, settings.fayeOptions || {});
         state.ownClient = true;
         _.each(settings.disable || [], function (feature) {
           client.disable(feature);
@@ -1044,6 +1059,14 @@
     },
   });
 
+  if (typeof CollectionProto._addReference === 'function') {
+    // Backbone 1.1+ adds model instances without _prepareModel; 1.0 sends every added model through it.
+    LiveCollection.prototype._addReference = function (model) {
+      adopt(model);
+      return CollectionProto._addReference.apply(this, arguments);
+    };
+  }
+
   /**
    * Disconnects a faye client this library made (bounded to 2 s), then leaves it inert: no more
    * handshakes, connects, resends or transports. The faye 1.4.3 internals used here are each checked
@@ -1072,14 +1095,6 @@
         finish();
       }
     });
-  }
-
-  if (typeof CollectionProto._addReference === 'function') {
-    // Backbone 1.1+ adds model instances without _prepareModel; 1.0 sends every added model through it.
-    LiveCollection.prototype._addReference = function (model) {
-      adopt(model);
-      return CollectionProto._addReference.apply(this, arguments);
-    };
   }
 
   /**

@@ -1,8 +1,9 @@
 // The plain script in a real browser: Debian's Chromium (headless, through playwright-core) loads
 // underscore, Backbone (the one under test, see harness.mjs), faye's browser build and backbone-live.js
-// as <script>s, without jQuery (Backbone sends with fetchAjax), on a page that shares its origin with the
-// server's REST and Bayeux endpoints. The page's LiveCollection loads, creates, follows REST writes made
-// elsewhere (a delete as a `destroy`), and resumes after a server restart, over WebSocket and long-polling.
+// as <script>s, without jQuery (Backbone sends with fetchAjax), on a page that shares its origin with
+// the server's REST and Bayeux endpoints. The page's Backbone.LiveCollection, given no endpoint, uses the
+// page's /live; it loads, creates, follows REST writes made elsewhere (a delete as a `destroy`), and
+// resumes after a server restart, over WebSocket and long-polling.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ const SCRIPTS = {
   'backbone-live.js': path.join(here, '..', 'backbone-live.js'),
 };
 
-/** The test page: the four scripts, then a LiveCollection of /api/todos exposed as window.todos. */
+/** The test page: the four scripts, then a LiveCollection of /api/todos (on the page's /live) as window.todos. */
 function page(transport) {
   const disable = transport === 'long-polling' ? ['websocket', 'eventsource'] : [];
   return `<!doctype html><meta charset="utf-8"><title>backbone-live</title>
@@ -37,9 +38,8 @@ ${Object.keys(SCRIPTS)
 <script>
   BackboneLive.useFetch(Backbone); // no jQuery on this page
   window.seen = { add: [], destroyed: [], resets: 0, resumed: 0 };
-  window.todos = new BackboneLive.LiveCollection([], {
+  window.todos = new Backbone.LiveCollection([], {
     url: '/api/todos',
-    endpoint: location.origin + '/live',
     disable: ${JSON.stringify(disable)},
     fayeOptions: { retry: 1 },
   });
@@ -143,7 +143,14 @@ describe('in Chromium', () => {
         await tab.goto(`${pages.url}/__backbone-live/test.html`, { timeout: 10000 });
         await tab.evaluate(() => todos.ready.then(() => true));
         assert.deepEqual(await pageRows(tab), [first]);
-        assert.equal(await tab.evaluate(() => Backbone.VERSION), BACKBONE_VERSION);
+        assert.deepEqual(
+          await tab.evaluate(() => ({
+            version: Backbone.VERSION,
+            endpoint: todos.faye._dispatcher.endpoint.href,
+            same: Backbone.LiveCollection === BackboneLive.LiveCollection,
+          })),
+          { version: BACKBONE_VERSION, endpoint: `${pages.url}/live`, same: true },
+        );
         // faye starts on long-polling and moves to WebSocket when it can.
         await waitFor(
           async () => (await tab.evaluate(() => todos.faye._dispatcher.connectionType)) === transport,
