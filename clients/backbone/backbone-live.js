@@ -457,15 +457,19 @@
     /**
      * While listening, the collection is loaded and kept current by its subscription, so fetch()
      * does not go to the server: it resolves (and calls `success`, triggers `sync`) once the live
-     * load is complete. `fetch({live: false})`, or fetch() while not listening, is Backbone's.
+     * load is complete. With `{reset: true}` it also triggers `reset` when the load was in before the
+     * call (the app listening for it came too late for the load's own). `fetch({live: false})`, or
+     * fetch() while not listening, is Backbone's.
      */
     fetch: function (options) {
       var L = this._live;
       if (!L.listening || (options && options.live === false)) return CollectionProto.fetch.apply(this, arguments);
       options = _.extend({ parse: true }, options);
       var self = this;
+      var resetDue = !!options.reset && !L.loading;
       var loaded = L.cycle.promise.then(
         function () {
+          if (resetDue) self.reset(self.models.slice(), _.extend({}, options, { parse: false }));
           var resp = self.toJSON();
           if (options.success) options.success.call(options.context, self, resp, options);
           self.trigger('sync', self, resp, options);
