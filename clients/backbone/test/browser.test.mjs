@@ -6,15 +6,13 @@
 // resumes after a server restart, over WebSocket and long-polling.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { chromium } from 'playwright-core';
+import { pageServer } from '../../../tests/support/page-server.mjs';
 import { BACKBONE_PACKAGE, BACKBONE_VERSION, TRANSPORTS, chromiumOptions, restOk, startServer, table, waitFor } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -55,65 +53,13 @@ ${Object.keys(SCRIPTS)
  * request (REST, Bayeux long-polling, WebSocket upgrades) goes to example-todo on `targetPort`, which may
  * restart meanwhile. So the page, its REST calls and its Bayeux endpoint share one real origin.
  */
-async function pageServer(targetPort, transport) {
-  const sockets = new Set();
-  const server = http.createServer((req, res) => {
-    const name = req.url.startsWith('/__backbone-live/') ? req.url.slice('/__backbone-live/'.length) : null;
-    if (name === 'test.html') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      return res.end(page(transport));
-    }
-    if (name !== null) {
-      if (!Object.hasOwn(SCRIPTS, name)) {
-        res.writeHead(404);
-        return res.end();
-      }
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      return res.end(readFileSync(SCRIPTS[name]));
-    }
-    const upstream = http.request(
-      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+function testPages(targetPort, transport) {
+  return pageServer(targetPort, (urlPath) => {
+    if (!urlPath.startsWith('/__backbone-live/')) return null;
+    const name = urlPath.slice('/__backbone-live/'.length);
+    if (name === 'test.html') return { body: page(transport), type: 'text/html; charset=utf-8' };
+    return Object.hasOwn(SCRIPTS, name) ? { file: SCRIPTS[name] } : { status: 404 };
   });
-  server.on('upgrade', (req, socket, head) => {
-    const upstream = net.connect(targetPort, '127.0.0.1', () => {
-      let lines = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
-      upstream.write(`${lines}\r\n`);
-      upstream.write(head);
-      socket.pipe(upstream);
-      upstream.pipe(socket);
-    });
-    for (const s of [socket, upstream]) {
-      sockets.add(s);
-      s.on('close', () => {
-        sockets.delete(s);
-        socket.destroy();
-        upstream.destroy();
-      });
-      s.on('error', () => s.destroy());
-    }
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${server.address().port}`;
-  return {
-    url,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /** The page collection's rows, in id order. */
@@ -133,7 +79,7 @@ describe('in Chromium', () => {
   for (const transport of TRANSPORTS) {
     it(`loads, creates, follows REST writes and resumes after a restart over ${transport}`, async () => {
       let server = await startServer();
-      const pages = await pageServer(server.port, transport);
+      const pages = await testPages(server.port, transport);
       const context = await browser.newContext();
       try {
         const problems = [];
