@@ -1064,7 +1064,8 @@
   });
 
   if (typeof CollectionProto._addReference === 'function') {
-    // Backbone 1.1+ adds model instances without _prepareModel; 1.0 sends every added model through it.
+    // Every model added goes through _addReference from Backbone 1.1.1 on; 1.0 and 1.1.0 have none, and
+    // send every added model, instances too, through _prepareModel.
     LiveCollection.prototype._addReference = function (model) {
       adopt(model);
       return CollectionProto._addReference.apply(this, arguments);
