@@ -1,7 +1,8 @@
 /*!
  * backbone-live: a Backbone.Collection kept live over Bayeux with the faye client.
  *
- * Plain script (after underscore, backbone and faye's browser build): window.BackboneLive.
+ * Plain script (after underscore, backbone and faye's browser build): window.BackboneLive, and
+ * Backbone.LiveCollection. Backbone 1.0.0 to the current release.
  * CommonJS: require('backbone-live'). ES module: import { LiveCollection } from 'backbone-live'.
  * The live contract it follows is docs/live.md of the live project; its own manual is docs/backbone.md.
  */
@@ -13,10 +14,12 @@
       return require('faye');
     });
   } else {
-    // Plain script: Backbone, _ and (for endpoints) Faye are globals loaded before this file.
+    // Plain script: Backbone, _ and (for endpoints) Faye are globals loaded before this file. The class
+    // is also Backbone.LiveCollection, the name apps written for Backbone's own classes expect.
     root.BackboneLive = factory(root.Backbone, root._, function () {
       return root.Faye;
     });
+    if (!root.Backbone.LiveCollection) root.Backbone.LiveCollection = root.BackboneLive.LiveCollection;
   }
 })(typeof globalThis !== 'undefined' ? globalThis : this, function build(Backbone, _, loadFaye) {
   'use strict';
@@ -203,6 +206,51 @@
   }
 
   var CollectionProto = Backbone.Collection.prototype;
+  var ModelProto = Backbone.Model.prototype;
+
+  /**
+   * Backbone before 1.2 (1.0 and 1.1 are still in apps) parses a save's or fetch's response even when
+   * options.parse is false, and has no Collection#modelId.
+   */
+  var BACKBONE_BEFORE_1_2 = (function () {
+    var parts = String(Backbone.VERSION || '').split('.');
+    var major = Number(parts[0]);
+    var minor = Number(parts[1]);
+    return major < 1 || (major === 1 && minor < 2);
+  })();
+
+  /** The id in `attrs` for a model of `collection`: its modelId (Backbone 1.2+), else the model's idAttribute. */
+  function modelIdOf(collection, attrs) {
+    if (typeof collection.modelId === 'function') return collection.modelId(attrs);
+    var Model = collection.model;
+    return attrs[(Model && Model.prototype && Model.prototype.idAttribute) || 'id'];
+  }
+
+  /**
+   * Makes the next `model.parse` hand its input back unchanged, for Backbone before 1.2, which ignores
+   * options.parse = false on a write's response. Returns a function that undoes it if it was not used.
+   */
+  function skipParseOnce(model) {
+    if (!BACKBONE_BEFORE_1_2 || model.parse === ModelProto.parse) return noop; // Backbone's own parse is the identity
+    var hadOwn = Object.prototype.hasOwnProperty.call(model, 'parse');
+    var own = model.parse;
+    var restore = function () {
+      if (hadOwn) model.parse = own;
+      else delete model.parse;
+    };
+    model.parse = function (resp) {
+      restore();
+      return resp;
+    };
+    return restore;
+  }
+
+  /** The Bayeux endpoint of the page this runs in (`/live` on its origin), or null outside a page (Node). */
+  function pageEndpoint() {
+    var loc = typeof location !== 'undefined' ? location : null;
+    if (!loc || typeof loc.protocol !== 'string' || !/^https?:$/.test(loc.protocol)) return null;
+    return (loc.origin && loc.origin !== 'null' ? loc.origin : loc.protocol + '//' + loc.host) + '/live';
+  }
 
   /**
    * A Backbone.Collection whose contents follow the server's table live: it subscribes to the
@@ -272,14 +320,19 @@
 
       var client = opts.faye || this.faye;
       if (!client) {
-        if (!opts.endpoint) {
-          throw new Error('LiveCollection needs a faye client (options.faye) or a Bayeux endpoint URL (options.endpoint)');
+        // In a page, the live server is the page's own: /live on its origin.
+        var endpoint = opts.endpoint || pageEndpoint();
+        if (!endpoint) {
+          throw new Error(
+            'LiveCollection needs a faye client (options.faye) or a Bayeux endpoint URL (options.endpoint): ' +
+              'there is no web page here whose /live it could use',
+          );
         }
         var Faye = opts.Faye || loadFaye();
         if (!Faye || typeof Faye.Client !== 'function') {
           throw new Error('LiveCollection: faye is not loaded (load faye before backbone-live.js, or pass options.Faye)');
         }
-        client = new Faye.Client(opts.endpoint, settings.fayeOptions || {});
+        client = new Faye.Client(endpoint, settings.fayeOptions || {});
         state.ownClient = true;
         _.each(settings.disable || [], function (feature) {
           client.disable(feature);
@@ -404,15 +457,19 @@
     /**
      * While listening, the collection is loaded and kept current by its subscription, so fetch()
      * does not go to the server: it resolves (and calls `success`, triggers `sync`) once the live
-     * load is complete. `fetch({live: false})`, or fetch() while not listening, is Backbone's.
+     * load is complete. With `{reset: true}` it also triggers `reset` when the load was in before the
+     * call (the app listening for it came too late for the load's own). `fetch({live: false})`, or
+     * fetch() while not listening, is Backbone's.
      */
     fetch: function (options) {
       var L = this._live;
       if (!L.listening || (options && options.live === false)) return CollectionProto.fetch.apply(this, arguments);
       options = _.extend({ parse: true }, options);
       var self = this;
+      var resetDue = !!options.reset && !L.loading;
       var loaded = L.cycle.promise.then(
         function () {
+          if (resetDue) self.reset(self.models.slice(), _.extend({}, options, { parse: false }));
           var resp = self.toJSON();
           if (options.success) options.success.call(options.context, self, resp, options);
           self.trigger('sync', self, resp, options);
@@ -431,11 +488,6 @@
       var model = CollectionProto._prepareModel.apply(this, arguments);
       if (model) adopt(model);
       return model;
-    },
-
-    _addReference: function (model) {
-      adopt(model);
-      return CollectionProto._addReference.apply(this, arguments);
     },
 
     /** Reports an error that ends the listen: live:error, the cycle and (first time) ready rejected. */
@@ -797,7 +849,7 @@
         data.method === 'POST' &&
         typeof data.origin !== 'string' &&
         this._live.creates > 0 &&
-        !this.get(this.modelId(data.body))
+        !this.get(modelIdOf(this, data.body))
       );
     },
 
@@ -834,7 +886,7 @@
       var L = this._live;
       if (isNumber(data.seq)) L.seq = data.seq;
       var body = data.body;
-      var id = this.modelId(body);
+      var id = modelIdOf(this, body);
       if (id === undefined || id === null) {
         this.trigger('live:error', this, liveError('ignored an event without an id on ' + L.channel, { event: data }));
         return;
@@ -854,7 +906,11 @@
         if (version !== null && known !== null && version < known) {
           return this.trigger('live:ignored', this, data, 'stale');
         }
-        this.remove(existing, options);
+        // Our own destroy() triggers `destroy` itself (at once, or on its response with {wait: true}):
+        // its echo only takes the model out. A server without origins: a destroy of ours in flight.
+        var ours = own ? own.method === 'delete' : typeof data.origin !== 'string' && this._livePendingDelete(id);
+        if (ours) this.remove(existing, options);
+        else this._liveDestroy(existing, options);
         return this.trigger('live:applied', this, data);
       }
 
@@ -893,7 +949,7 @@
       var L = this._live;
       var self = this;
       options = options || {};
-      var entry = { method: method, model: model, ownSeq: null, rid: null };
+      var entry = { method: method, model: model, ownSeq: null, rid: null, restoreParse: null };
       if (method !== 'read') {
         entry.rid = newRequestId();
         var header = {};
@@ -919,7 +975,12 @@
           self.trigger('live:error', self, e);
         }
         settle();
-        var result = success ? success.apply(this, args) : undefined;
+        var result;
+        try {
+          result = success ? success.apply(this, args) : undefined;
+        } finally {
+          if (entry.restoreParse) entry.restoreParse();
+        }
         self._liveAfterResponse(entry, resp, xhr);
         return result;
       };
@@ -964,10 +1025,27 @@
       if (stale && current) {
         // Events already brought a newer version of this row: answer Backbone with it, unchanged.
         options.parse = false;
+        entry.restoreParse = skipParseOnce(model);
         return _.clone(current.attributes);
       }
       if (version !== null && (known === null || version > known)) L.versions[id] = version;
       return resp;
+    },
+
+    /**
+     * A row deleted elsewhere leaves as with a local destroy(): `destroy` on the model, with Backbone's
+     * arguments, so views listening to their model remove themselves and collections holding it drop it.
+     */
+    _liveDestroy: function (model, options) {
+      model.trigger('destroy', model, model.collection, options);
+      if (this.get(model) === model) this.remove(model, options); // a subclass that ignores `destroy`
+    },
+
+    /** Whether a destroy() of ours for the row `id` is waiting for its response. */
+    _livePendingDelete: function (id) {
+      return _.some(_.values(this._live.pending), function (entry) {
+        return entry.method === 'delete' && entry.model && String(entry.model.id) === String(id);
+      });
     },
 
     /** After Backbone handled a write's response: a row deleted meanwhile goes; held events go on. */
@@ -978,12 +1056,21 @@
         var tomb = L.tombstones.get(model.id);
         var version = etagVersion(xhr);
         if (tomb !== undefined && version !== null && tomb >= version && this.get(model) === model) {
-          this.remove(model, { live: { deleted: true } });
+          this._liveDestroy(model, { live: { deleted: true } });
         }
       }
       if (entry.method === 'create') this._liveRelease(false);
     },
   });
+
+  if (typeof CollectionProto._addReference === 'function') {
+    // Every model added goes through _addReference from Backbone 1.1.1 on; 1.0 and 1.1.0 have none, and
+    // send every added model, instances too, through _prepareModel.
+    LiveCollection.prototype._addReference = function (model) {
+      adopt(model);
+      return CollectionProto._addReference.apply(this, arguments);
+    };
+  }
 
   /**
    * Disconnects a faye client this library made (bounded to 2 s), then leaves it inert: no more

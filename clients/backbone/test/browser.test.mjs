@@ -1,19 +1,19 @@
 // The plain script in a real browser: Debian's Chromium (headless, through playwright-core) loads
-// underscore, Backbone, faye's browser build and backbone-live.js as <script>s, without jQuery (Backbone
-// sends with fetchAjax), on a page that shares its origin with the server's REST and Bayeux endpoints. The page's LiveCollection loads, creates,
-// follows REST writes made elsewhere, and resumes after a server restart, over WebSocket and long-polling.
+// underscore, Backbone (the one under test, see harness.mjs), faye's browser build and backbone-live.js
+// as <script>s, without jQuery (Backbone sends with fetchAjax), on a page that shares its origin with
+// the server's REST and Bayeux endpoints. The page's Backbone.LiveCollection, given no endpoint, uses the
+// page's /live; it loads, creates, follows REST writes made elsewhere (a delete as a `destroy`), and
+// resumes after a server restart, over WebSocket and long-polling.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { chromium } from 'playwright-core';
-import { TRANSPORTS, chromiumOptions, restOk, startServer, table, waitFor } from './harness.mjs';
+import { pageServer } from '../../../tests/support/page-server.mjs';
+import { BACKBONE_PACKAGE, BACKBONE_VERSION, TRANSPORTS, chromiumOptions, restOk, startServer, table, waitFor } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -21,12 +21,12 @@ const require = createRequire(import.meta.url);
 /** The scripts the page loads, in order, from the installed packages and this package. */
 const SCRIPTS = {
   'underscore-umd.js': require.resolve('underscore/underscore-umd.js'),
-  'backbone.js': require.resolve('backbone/backbone.js'),
+  'backbone.js': require.resolve(`${BACKBONE_PACKAGE}/backbone.js`),
   'faye-browser-min.js': path.join(path.dirname(require.resolve('faye/package.json')), 'client', 'faye-browser-min.js'),
   'backbone-live.js': path.join(here, '..', 'backbone-live.js'),
 };
 
-/** The test page: the four scripts, then a LiveCollection of /api/todos exposed as window.todos. */
+/** The test page: the four scripts, then a LiveCollection of /api/todos (on the page's /live) as window.todos. */
 function page(transport) {
   const disable = transport === 'long-polling' ? ['websocket', 'eventsource'] : [];
   return `<!doctype html><meta charset="utf-8"><title>backbone-live</title>
@@ -35,14 +35,14 @@ ${Object.keys(SCRIPTS)
   .join('\n')}
 <script>
   BackboneLive.useFetch(Backbone); // no jQuery on this page
-  window.seen = { add: [], resets: 0, resumed: 0 };
-  window.todos = new BackboneLive.LiveCollection([], {
+  window.seen = { add: [], destroyed: [], resets: 0, resumed: 0 };
+  window.todos = new Backbone.LiveCollection([], {
     url: '/api/todos',
-    endpoint: location.origin + '/live',
     disable: ${JSON.stringify(disable)},
     fayeOptions: { retry: 1 },
   });
   todos.on('add', function (m) { seen.add.push(m); });
+  todos.on('destroy', function (m) { seen.destroyed.push(m.id); });
   todos.on('reset', function () { seen.resets += 1; });
   todos.on('live:resumed', function () { seen.resumed += 1; });
 </script>`;
@@ -53,65 +53,13 @@ ${Object.keys(SCRIPTS)
  * request (REST, Bayeux long-polling, WebSocket upgrades) goes to example-todo on `targetPort`, which may
  * restart meanwhile. So the page, its REST calls and its Bayeux endpoint share one real origin.
  */
-async function pageServer(targetPort, transport) {
-  const sockets = new Set();
-  const server = http.createServer((req, res) => {
-    const name = req.url.startsWith('/__backbone-live/') ? req.url.slice('/__backbone-live/'.length) : null;
-    if (name === 'test.html') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      return res.end(page(transport));
-    }
-    if (name !== null) {
-      if (!Object.hasOwn(SCRIPTS, name)) {
-        res.writeHead(404);
-        return res.end();
-      }
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      return res.end(readFileSync(SCRIPTS[name]));
-    }
-    const upstream = http.request(
-      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+function testPages(targetPort, transport) {
+  return pageServer(targetPort, (urlPath) => {
+    if (!urlPath.startsWith('/__backbone-live/')) return null;
+    const name = urlPath.slice('/__backbone-live/'.length);
+    if (name === 'test.html') return { body: page(transport), type: 'text/html; charset=utf-8' };
+    return Object.hasOwn(SCRIPTS, name) ? { file: SCRIPTS[name] } : { status: 404 };
   });
-  server.on('upgrade', (req, socket, head) => {
-    const upstream = net.connect(targetPort, '127.0.0.1', () => {
-      let lines = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
-      upstream.write(`${lines}\r\n`);
-      upstream.write(head);
-      socket.pipe(upstream);
-      upstream.pipe(socket);
-    });
-    for (const s of [socket, upstream]) {
-      sockets.add(s);
-      s.on('close', () => {
-        sockets.delete(s);
-        socket.destroy();
-        upstream.destroy();
-      });
-      s.on('error', () => s.destroy());
-    }
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${server.address().port}`;
-  return {
-    url,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /** The page collection's rows, in id order. */
@@ -131,7 +79,7 @@ describe('in Chromium', () => {
   for (const transport of TRANSPORTS) {
     it(`loads, creates, follows REST writes and resumes after a restart over ${transport}`, async () => {
       let server = await startServer();
-      const pages = await pageServer(server.port, transport);
+      const pages = await testPages(server.port, transport);
       const context = await browser.newContext();
       try {
         const problems = [];
@@ -141,6 +89,14 @@ describe('in Chromium', () => {
         await tab.goto(`${pages.url}/__backbone-live/test.html`, { timeout: 10000 });
         await tab.evaluate(() => todos.ready.then(() => true));
         assert.deepEqual(await pageRows(tab), [first]);
+        assert.deepEqual(
+          await tab.evaluate(() => ({
+            version: Backbone.VERSION,
+            endpoint: todos.faye._dispatcher.endpoint.href,
+            same: Backbone.LiveCollection === BackboneLive.LiveCollection,
+          })),
+          { version: BACKBONE_VERSION, endpoint: `${pages.url}/live`, same: true },
+        );
         // faye starts on long-polling and moves to WebSocket when it can.
         await waitFor(
           async () => (await tab.evaluate(() => todos.faye._dispatcher.connectionType)) === transport,
@@ -181,8 +137,13 @@ describe('in Chromium', () => {
         ).catch(async (error) => assert.deepEqual(rows, await table(server), error.message));
         assert.deepEqual(rows.map((r) => r.id), [first.id, missed.id]);
 
-        const counts = await tab.evaluate(() => ({ adds: seen.add.map((m) => m.id), resets: seen.resets }));
+        const counts = await tab.evaluate(() => ({
+          adds: seen.add.map((m) => m.id),
+          destroyed: seen.destroyed,
+          resets: seen.resets,
+        }));
         assert.equal(new Set(counts.adds).size, counts.adds.length, `no id added twice: ${counts.adds}`);
+        assert.deepEqual(counts.destroyed, [mine, theirs.id], 'each delete, live or replayed, is one destroy');
         assert.equal(counts.resets, 1, 'resumed, not reloaded');
         assert.deepEqual(problems, []);
         await tab.evaluate(() => todos.close());

@@ -1,6 +1,6 @@
 // Loading and applying events: a LiveCollection loads the table with a snapshot and then turns every
-// POST/PUT/PATCH/DELETE made by another client over plain REST into Backbone add/change/remove events,
-// with the attributes the REST call answered.
+// POST/PUT/PATCH/DELETE made by another client over plain REST into Backbone add/change/remove events
+// (a delete also as `destroy`, see destroy.test.mjs), with the attributes the REST call answered.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -121,7 +121,16 @@ describe('loading and applying events', () => {
         assert.deepEqual(succeeded, todos.toJSON(), 'success gets the rows');
         assert.deepEqual(result, todos.toJSON());
         assert.deepEqual(requests, [], 'no REST read: the snapshot loaded the collection');
-        assert.equal(t.seen.reset, 1);
+        assert.equal(t.seen.reset, 1, "called before the load: the load's reset is the one");
+
+        // Called once loaded (an app whose view starts after the load): the reset it waits for.
+        const before = todos.map((m) => m.cid);
+        await withTimeout(todos.fetch({ reset: true }), 3000, 'fetch({reset: true}) once loaded');
+        assert.equal(t.seen.reset, 2, 'a reset for a fetch({reset: true}) after the load');
+        assert.deepEqual(todos.map((m) => m.cid), before, 'the same models');
+        await withTimeout(todos.fetch(), 3000, 'fetch() once loaded');
+        assert.equal(t.seen.reset, 2, 'no reset without {reset: true}');
+        assert.deepEqual(requests, [], 'still no REST read');
 
         await todos.unlisten();
         await todos.fetch({ reset: true });

@@ -4,14 +4,37 @@
 // The binary is LIVE_EXAMPLE_TODO, else target/debug/example-todo of this repository (build it with
 // `cargo build -p example-todo`). Every server started here is stopped by PID by the test that started
 // it, and SIGKILLed when the test process exits as a last resort.
+//
+// The suite runs on the Backbone package named by LIVE_BACKBONE: `backbone` (the default, the current
+// release) or `backbone-1.0` (Backbone 1.0.0, the oldest supported, installed under that alias).
 
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { after, before } from 'node:test';
-import Backbone from 'backbone';
 import faye from 'faye';
-import live from '../index.mjs';
+import entry from '../index.mjs';
 import { restOk, startExampleTodo, withTimeout } from '../../../tests/support/example-todo.mjs';
 
+/** The npm package (name or alias) of the Backbone under test, and the version it must be. */
+export const BACKBONE_PACKAGE = process.env.LIVE_BACKBONE || 'backbone';
+const require = createRequire(import.meta.url);
+if (!['backbone', 'backbone-1.0'].includes(BACKBONE_PACKAGE)) {
+  throw new Error(`LIVE_BACKBONE=${BACKBONE_PACKAGE}: expected backbone or backbone-1.0`);
+}
+export const BACKBONE_VERSION = require(`${BACKBONE_PACKAGE}/package.json`).version;
+const Backbone = require(BACKBONE_PACKAGE);
+if (Backbone.VERSION !== BACKBONE_VERSION) {
+  throw new Error(`${BACKBONE_PACKAGE} is Backbone ${Backbone.VERSION}, its package says ${BACKBONE_VERSION}`);
+}
+if (Backbone.VERSION === '1.0.0' && typeof globalThis.window === 'undefined') {
+  // Backbone 1.0's sync reads window.ActiveXObject (an old-IE check) for every PATCH; Node has no window.
+  globalThis.window = {};
+}
+
+/** The library as its entry points export it (built on the `backbone` package it depends on). */
+export { entry };
+/** The library built on the Backbone under test. */
+const live = BACKBONE_PACKAGE === 'backbone' ? entry : entry.create({ Backbone });
 export { Backbone, faye, live };
 export const { LiveCollection, fetchAjax, useFetch } = live;
 export {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { Backbone, LiveCollection, TRANSPORTS, deliveryGate, fayeClient, live, liveTodos, restOk, rows, serverForTests, table, track, waitFor, withTimeout } from './harness.mjs';
+import { BACKBONE_PACKAGE, BACKBONE_VERSION, Backbone, LiveCollection, TRANSPORTS, deliveryGate, entry, fayeClient, live, liveTodos, restOk, rows, serverForTests, table, track, waitFor, withTimeout } from './harness.mjs';
 
 /** A faye extension recording the messages a client sends and receives. */
 function recorder() {
@@ -233,8 +233,11 @@ describe('listen, unlisten and teardown', () => {
   it('is the same library as a plain script, a CommonJS module and an ES module', async () => {
     const require = createRequire(import.meta.url);
     const cjs = require('../backbone-live.js');
-    assert.equal(cjs, live, 'the ES module entry re-exports the CommonJS one');
-    assert.equal(cjs.LiveCollection, LiveCollection);
+    assert.equal(cjs, entry, 'the ES module entry re-exports the CommonJS one');
+    if (BACKBONE_PACKAGE === 'backbone') assert.equal(cjs.LiveCollection, LiveCollection);
+    else assert.notEqual(cjs.LiveCollection, LiveCollection, 'create() builds on another Backbone');
+    assert.equal(Backbone.VERSION, BACKBONE_VERSION);
+    assert.ok(LiveCollection.prototype instanceof Backbone.Collection, `built on Backbone ${Backbone.VERSION}`);
     const shared = fayeClient(server, 'websocket');
     try {
       const todos = new LiveCollection([], { url: '/api/todos', faye: shared.client, listen: false });

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TRANSPORTS, deliveryGate, fayeClient, installAjax, liveTodos, responseGate, restOk, rows, serverForTests, table, track, waitFor, withTimeout } from './harness.mjs';
+import { Backbone, TRANSPORTS, deliveryGate, fayeClient, installAjax, liveTodos, responseGate, restOk, rows, serverForTests, table, track, waitFor, withTimeout } from './harness.mjs';
 
 /**
  * A faye extension that holds the delivery matching `late` until one matching `first` went through,
@@ -220,4 +220,44 @@ describe('ordering', () => {
       }
     });
   }
+
+  it("keeps a newer event over an older response of ours with a model that has its own parse", async () => {
+    // The model calls the server's `title` `text`. The newer attributes handed to Backbone in place of
+    // the older response are the model's already: they must not go through parse again (Backbone before
+    // 1.2 parses a write's response whatever options.parse says).
+    const Renamed = Backbone.Model.extend({
+      parse(resp) {
+        const { title, ...rest } = resp;
+        return { ...rest, text: title };
+      },
+      toJSON() {
+        const { text, ...rest } = this.attributes;
+        return { ...rest, title: text };
+      },
+    });
+    const row = await restOk(server, 'POST', '/api/todos', { title: 'shared, renamed' });
+    const gate = responseGate((init) => init.method === 'PUT');
+    installAjax(gate.hold);
+    const todos = liveTodos(server, 'websocket', { model: Renamed });
+    const t = track(todos);
+    try {
+      await withTimeout(todos.ready, 5000, 'the first load');
+      const model = todos.get(row.id);
+      assert.equal(model.get('text'), 'shared, renamed', 'loaded through parse');
+      const saving = model.save({ text: 'mine' });
+      await waitFor(() => gate.arrived === 1, 3000, 'our PUT response (held)');
+      const theirs = await restOk(server, 'PATCH', `/api/todos/${row.id}`, { title: 'theirs' });
+      await waitFor(() => model.get('text') === 'theirs', 3000, 'their event');
+      gate.release();
+      await withTimeout(saving, 3000, 'our save');
+      assert.equal(model.get('text'), 'theirs', 'the older response did not roll the model back');
+      assert.deepEqual(model.toJSON(), theirs);
+      assert.equal(model.parse, Renamed.prototype.parse, "the model's own parse is back");
+      assert.deepEqual(rows(todos), await table(server));
+      assert.deepEqual(t.live.error, []);
+    } finally {
+      installAjax();
+      await todos.close();
+    }
+  });
 });
