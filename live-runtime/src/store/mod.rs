@@ -244,7 +244,8 @@ impl Store {
         schema::check(self.dialect(), descriptor, &existing)
     }
 
-    /// The typed API for `R`'s rows. `R` must have been [`prepare`](Self::prepare)d.
+    /// The typed API for `R`'s rows. `R`'s table must exist: call [`prepare`](Self::prepare) first
+    /// (a [`Live`](crate::Live) prepares every resource it serves).
     pub fn records<R: LiveResource>(&self) -> Records<R> {
         Records { store: self.clone(), _resource: PhantomData }
     }

@@ -60,8 +60,8 @@ fn messages(headers: &HeaderMap, body: &[u8]) -> Option<Vec<Value>> {
     serde_json::from_slice(&text).ok().and_then(message::split_body)
 }
 
-/// Processes a batch and holds its connect; returns the reply array's bytes. Shared with the request/response
-/// transports still to come (JSONP), which only wrap these bytes differently.
+/// Processes a batch and holds its connect; returns the reply array's bytes. JSONP (`jsonp.rs`) answers with
+/// the same bytes, only wrapped in its callback.
 pub(crate) async fn respond(server: &Server, values: Vec<Value>, context: &Context) -> Vec<u8> {
     let outcome = server.process(values, context).await;
     let mut replies = outcome.replies;
