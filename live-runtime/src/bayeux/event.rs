@@ -20,8 +20,8 @@ use super::message::Message;
 pub(crate) struct Event(Arc<Frame>);
 
 struct Frame {
-    /// `[{"channel":..,"data":..}]`, always UTF-8 JSON.
-    json: Box<[u8]>,
+    /// `[{"channel":..,"data":..}]`, always UTF-8 JSON (a `Vec` as serialized: shrinking it would copy it).
+    json: Vec<u8>,
     /// A transport's own encoding of the frame, built the first time one of its sessions needs it.
     encoded: OnceLock<Box<[u8]>>,
 }
@@ -53,7 +53,7 @@ impl Event {
     }
 
     fn from_frame(json: Vec<u8>) -> Self {
-        Self(Arc::new(Frame { json: json.into_boxed_slice(), encoded: OnceLock::new() }))
+        Self(Arc::new(Frame { json, encoded: OnceLock::new() }))
     }
 
     /// The whole frame, `[event]`.

@@ -32,14 +32,17 @@ use crate::bayeux::sink::{Sent, Sink};
 /// would have merged them.
 const WRITE_BATCH: usize = 64 * 1024;
 
-/// The largest WebSocket frame header (RFC 6455 §5.2).
-const MAX_HEADER: usize = 10;
-
 /// `json` as one unmasked, final WebSocket text frame (a server's frames are not masked), with its length
 /// in 7, 16 or 64 bits as RFC 6455 §5.2 requires.
 pub(crate) fn websocket_frame(json: &[u8]) -> Box<[u8]> {
     let len = json.len();
-    let mut frame = Vec::with_capacity(MAX_HEADER + len);
+    let header = match len {
+        0..=125 => 2,
+        126..=0xFFFF => 4,
+        _ => 10,
+    };
+    // Exactly the frame's size, so that the boxed slice is this allocation.
+    let mut frame = Vec::with_capacity(header + len);
     // FIN and the text opcode.
     frame.push(0x81);
     match len {
