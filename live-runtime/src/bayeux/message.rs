@@ -1,4 +1,4 @@
-//! Wire types: the message object every transport carries (docs/protocol.md §3), and the typed [`Request`] it is
+//! Wire types: the message object every transport carries (docs/protocol.md §3), and the typed `Request` it is
 //! parsed into once, at the edge, after the incoming extensions ran. The engine matches on the request and
 //! never reads the message's optional fields again.
 
@@ -93,7 +93,7 @@ impl fmt::Debug for RawMembers {
     }
 }
 
-/// Serialized by hand only to merge [`Message::ext_raw`] into `ext`; the fields, their names and their
+/// Serialized by hand only to merge the `ext_raw` field into `ext`; the fields, their names and their
 /// order are those the derive would give.
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -2,7 +2,7 @@
 //! docs/deployment.md). The store only logs changes and reports its commits; everything about
 //! publishing them lives here: the [`Bell`] the store reports to and the order it keeps, the
 //! catch-up from the log, the bus wake-ups, and resume and snapshot for subscribers
-//! ([`history`](self::history)).
+//! (`history`).
 //!
 //! One task per [`Live`](crate::Live) publishes each committed change on its resource's channel as
 //! `data = {method, body, seq, version, origin}` ([`Change::data`]), serialized once with the body
