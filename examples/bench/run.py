@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """REST benchmark matrix: generated routes vs hand-written axum + sqlx vs Feathers 5.
 
-Method: ../shared/docs/performance.md sections 3, 3a and 4 (paths from the project root).
+Method: docs/benchmarks.md, "How to run it" (paths from the project root).
 Per round, each implementation in turn (the order rotates from round to round) gets a fresh
 server on a fresh database seeded with 10k rows, pinned to CPU 0 with `taskset`; per route wrk
 runs pinned to CPU 1: a 2 s warm-up (discarded), then `wrk -t1 -c64 -d10s --latency`. Server CPU

@@ -2,12 +2,12 @@
 //!
 //! [`Live`] wires the pieces: the store reports its commits to the feed (feed/), which publishes every
 //! committed change on its resource's channel through the Bayeux server, mounted at `/live` unless
-//! configured otherwise (design.md §5, §6). The feed runs as long as that server can deliver: while the
+//! configured otherwise (docs/live.md). The feed runs as long as that server can deliver: while the
 //! [`Live`] or any router taken from it is alive, so serving [`Live::router`] alone is enough. It stops at
 //! [`Live::shutdown`].
 //!
 //! Several processes on one database serve as one service when each is given the same bus
-//! ([`LiveBuilder::bus`], design.md §8): each then publishes every write, whichever process made it.
+//! ([`LiveBuilder::bus`], docs/deployment.md): each then publishes every write, whichever process made it.
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -231,15 +231,15 @@ impl LiveBuilder {
         self
     }
 
-    /// Prunes the event log to `retention` every `every` (default: never). Clients resuming from a seq
-    /// that was pruned are told to reload (design.md §6).
+    /// Prunes the event log to `retention` every `every` (default: never). Clients resuming from a seq that was pruned
+    /// are told to reload (docs/live.md, "Resume"; docs/deployment.md, "Retention and `since`").
     pub fn retention(mut self, retention: Retention, every: Duration) -> Self {
         self.pruning = Some(Pruning { retention, every: every.max(Duration::from_millis(10)) });
         self
     }
 
     /// Shares this service's writes with other processes on the same database through `bus`
-    /// (design.md §8): a [`Bus`], or a URL: `inprocess` (the default: no other process), `postgres`
+    /// (docs/deployment.md): a [`Bus`], or a URL: `inprocess` (the default: no other process), `postgres`
     /// (`LISTEN`/`NOTIFY` on the store's own PostgreSQL database), `redis://host:port`,
     /// `nats://host:port`. Every process must use the same bus and topic. A bad URL fails
     /// [`connect`](Self::connect) and [`store`](Self::store), as does a bus that cannot be reached

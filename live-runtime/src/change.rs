@@ -1,5 +1,5 @@
 //! The change record: one value per committed create, update or delete, built once at commit and then only
-//! passed along (design.md §4, §5).
+//! passed along (docs/architecture.md).
 //!
 //! A write serializes its row to JSON once, at commit. Those bytes, the [`Change::body`], are what the event
 //! log stores, what the live event and a replay deliver as `body`, and what the REST response answers with; a
@@ -93,8 +93,8 @@ impl Change {
         serde_json::from_str(self.body.get())
     }
 
-    /// The event's `data` as delivered (design.md §5): `{method, body, seq, version, origin}`, with `body`
-    /// copied as it is.
+    /// The event's `data` as delivered (docs/live.md, "Change events"): `{method, body, seq, version, origin}`, with
+    /// `body` copied as it is.
     pub fn data(&self) -> Data<'_> {
         Data {
             method: self.method,

@@ -1,7 +1,7 @@
 //! The browser transports on a real socket, with a raw HTTP client: JSONP (`callback-polling`), CORS
 //! (`cross-origin-long-polling`) and EventSource, as faye 1.4.3's browser client uses them
-//! (`../shared/docs/bayeux.md` a.12.2, a.12.3, a.12.5, b.12–b.14; wire facts from the
-//! `browser-cross-origin-*`, `browser-same-origin-eventsource` and `raw-http-probes` traces).
+//! (`docs/protocol.md` §10.3, §10.4, §10.6; wire facts from the `browser-cross-origin-*` and
+//! `browser-same-origin-eventsource` traces in `live-runtime/tests/bayeux-traces/`).
 
 mod bayeux_support;
 

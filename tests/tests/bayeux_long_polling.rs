@@ -1,5 +1,5 @@
 //! The Bayeux server over long-polling, on a real socket: the flows faye 1.4.3 and CometD clients use
-//! (`../shared/docs/bayeux.md` (a) and (b)), and every kind of bad input answered without disturbing
+//! (`docs/protocol.md` §2 to §10), and every kind of bad input answered without disturbing
 //! anyone else.
 
 mod bayeux_support;
@@ -48,7 +48,7 @@ async fn handshake_connect_subscribe_and_delivery() {
     assert_eq!(reply_to(&replies, "4")["successful"], json!(true));
     let delivered = events(&replies);
     assert_eq!(delivered.len(), 1);
-    // `{channel, data}` only: no id (CometD), no successful, no clientId (bayeux.md b.6, b.10).
+    // `{channel, data}` only: no id (CometD), no successful, no clientId (docs/protocol.md §6.2).
     assert_eq!(*delivered[0], json!({"channel":"/api/todos","data":{"method":"POST","body":{"id":1}}}));
 }
 
@@ -69,7 +69,10 @@ async fn client_timeout_zero_is_honoured() {
     let started = Instant::now();
     let replies = t.post(connect_now(&id, "3")).await;
     assert_eq!(replies[0]["successful"], json!(true));
-    assert!(started.elapsed() < Duration::from_secs(2), "advice.timeout 0 means answer now (pitfall 4)");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "advice.timeout 0 means answer now (docs/protocol.md, pitfall P4)"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +107,7 @@ async fn a_newer_connect_answers_the_held_one() {
         tokio::spawn(async move { Probe(addr).post(connect_message(&id, "3")).await })
     };
     eventually("the connect to be held", || t.server.is_listening(&id)).await;
-    // The second connect supersedes the first: one outstanding connect per client (bayeux.md b.4).
+    // The second connect supersedes the first: one outstanding connect per client (docs/protocol.md §5.2).
     let started = Instant::now();
     t.post(connect_now(&id, "4")).await;
     let replies = bounded("the superseded connect", held).await.expect("the task");
@@ -140,7 +143,7 @@ async fn wildcards_deliver_once_per_client() {
 async fn duplicate_subscribe_then_one_unsubscribe_stops_delivery() {
     let t = start(options()).await;
     let id = t.connected().await;
-    // faye 1.4.3 sends one subscribe per subscribe() call but only one unsubscribe (pitfall 12).
+    // faye 1.4.3 sends one subscribe per subscribe() call but only one unsubscribe (docs/protocol.md, pitfall P12).
     t.subscribe(&id, json!("/chat/room")).await;
     t.subscribe(&id, json!("/chat/room")).await;
     let replies =
@@ -151,7 +154,7 @@ async fn duplicate_subscribe_then_one_unsubscribe_stops_delivery() {
     assert!(events(&t.post(connect_now(&id, "c")).await).is_empty());
 }
 
-/// Asserts the reply is a 401 with handshake advice and an interval (pitfall 3, bayeux.md b.4).
+/// Asserts the reply is a 401 with handshake advice and an interval (docs/protocol.md §7.3, pitfall P3).
 fn assert_unknown_client(reply: &Value, id: &str) {
     assert_eq!(reply["successful"], json!(false), "{reply}");
     assert_eq!(reply["error"], json!(format!("401:{id}:Unknown client")), "{reply}");
@@ -287,7 +290,7 @@ async fn client_publish_follows_the_channel_policy() {
         assert_eq!(replies[0]["error"], json!(error), "{channel}");
         assert_eq!(replies[0]["id"], json!("p"));
     };
-    // Resource channels are server-only (design.md §5).
+    // Resource channels are server-only (docs/protocol.md §6.1).
     expect_error("/api/todos", "403:/api/todos:Forbidden channel").await;
     expect_error("/meta/foo", "403:/meta/foo:Forbidden channel").await;
     // CVE-2020-11020: a longer meta name is not the meta channel it starts with.
@@ -358,7 +361,7 @@ async fn handshake_errors_carry_slowed_handshake_advice() {
         assert_eq!(reply["error"], json!(error));
         assert_eq!(reply["successful"], json!(false));
         assert!(reply["supportedConnectionTypes"].is_array());
-        // faye's bare handshake advice makes ~80 handshakes a second (pitfall 7).
+        // faye's bare handshake advice makes ~80 handshakes a second (docs/protocol.md, pitfall P7).
         assert_eq!(reply["advice"], json!({"reconnect":"handshake","interval":500}));
     }
     let id = t.handshake().await;
@@ -456,7 +459,7 @@ async fn bad_messages_get_bayeux_errors_and_the_rest_of_the_batch_is_served() {
     assert_eq!(replies, vec![json!({"successful":false,"error":"400::Too many messages"})]);
     assert_eq!(t.server.publish("/chat/0", json!(1)).expect("publish"), 0);
 
-    // A body over the limit: a Bayeux error with status 200, not a dropped connection (bayeux.md e.19).
+    // A body over the limit: a Bayeux error with status 200, not a dropped connection (docs/protocol.md §2.5).
     let huge = json!({"channel":"/chat/a","clientId":id,"data":"x".repeat(10_000),"id":"h"});
     let replies = t.post(huge).await;
     assert_eq!(replies, vec![json!({"successful":false,"error":"400::Message too large"})]);
@@ -466,7 +469,7 @@ async fn bad_messages_get_bayeux_errors_and_the_rest_of_the_batch_is_served() {
 }
 
 /// Guards `/private/**` subscriptions with a token in `ext` or a header, strips the token, and tags
-/// every reply, as faye users do auth (bayeux.md a.11).
+/// every reply, as faye users do auth (docs/protocol.md §9.2).
 struct TokenGuard;
 
 impl Extension for TokenGuard {
@@ -550,7 +553,7 @@ async fn a_refused_handshake_is_slowed_down() {
     assert_eq!(reply["successful"], json!(false));
     assert_eq!(reply["error"], json!("403::Authentication failed"));
     assert_eq!(reply["id"], json!("1"));
-    // Without an interval the faye client would handshake ~80 times a second (pitfall 7).
+    // Without an interval the faye client would handshake ~80 times a second (docs/protocol.md, pitfall P7).
     assert_eq!(reply["advice"], json!({"reconnect":"handshake","interval":500}));
     assert_eq!(t.server.session_count(), 0);
 }

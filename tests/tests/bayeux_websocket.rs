@@ -1,4 +1,4 @@
-//! The Bayeux server over WebSocket, on a real socket (`../shared/docs/bayeux.md` a.12.4, b.9): per-event
+//! The Bayeux server over WebSocket, on a real socket (`docs/protocol.md` §10.5): per-event
 //! frames while the connect is held, CometD's handshake frame, pings, closing on disconnect, and bad
 //! frames answered without closing the socket.
 
@@ -21,7 +21,8 @@ fn ws_connect(id: &str, message_id: &str) -> Value {
 #[tokio::test]
 async fn events_are_pushed_in_their_own_frames_while_the_connect_is_held() {
     let t = start(options().timeout(Duration::from_secs(2))).await;
-    // faye handshakes over HTTP, then connects over the socket (node-websocket trace).
+    // faye handshakes over HTTP, then connects over the socket (seen in
+    // `live-runtime/tests/bayeux-traces/node-websocket.json`).
     let id = t.handshake().await;
     let mut ws = t.ws().await;
     // The first connect is answered at once (CometD).
@@ -45,7 +46,7 @@ async fn events_are_pushed_in_their_own_frames_while_the_connect_is_held() {
         assert_eq!(ws.recv().await, json!([{"channel":"/api/todos","data":{"method":method}}]));
     }
     assert!(started.elapsed() < Duration::from_millis(1500), "pushed at once, not with the connect reply");
-    // The held connect is still answered at its timeout, with no events inside (pitfall 15).
+    // The held connect is still answered at its timeout, with no events inside (docs/protocol.md, pitfall P15).
     let connect = ws.recv().await;
     assert_eq!(
         connect,

@@ -1,4 +1,4 @@
-//! Scale-out (`../shared/docs/design.md` §4, §8): three `Live` nodes on one PostgreSQL database, joined
+//! Scale-out (`docs/deployment.md`): three `Live` nodes on one PostgreSQL database, joined
 //! by each bus (PostgreSQL LISTEN/NOTIFY, Redis on 127.0.0.1:6379, NATS on 127.0.0.1:4222), behave
 //! as one service: with writers on every node, every subscriber of every node receives exactly the
 //! event log of its channel, once each, in seq order. Lost and duplicated wake-ups only delay;
@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 const CHANNEL: &str = "/api/notes";
-/// The shared brokers of the machine (design: tests fail when they are absent).
+/// The shared brokers of the machine (deliberately, tests fail when they are absent).
 const REDIS: &str = "redis://127.0.0.1:6379";
 const NATS: &str = "nats://127.0.0.1:4222";
 /// A timer slow enough that a test passing within its bounds was served by the bus.

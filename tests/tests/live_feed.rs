@@ -1,6 +1,6 @@
-//! Live resources end to end on real sockets, on SQLite and PostgreSQL (`../shared/docs/design.md` §5,
-//! §6): every committed write reaches subscribers as `{method, body, seq, version, origin}`, in seq
-//! order, once, under concurrent writers; resume with `since`, reset, snapshot; resource channels are
+//! Live resources end to end on real sockets, on SQLite and PostgreSQL (`docs/live.md`): every
+//! committed write reaches subscribers as `{method, body, seq, version, origin}`, in seq order,
+//! once, under concurrent writers; resume with `since`, reset, snapshot; resource channels are
 //! server-only.
 
 mod bayeux_support;

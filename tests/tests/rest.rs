@@ -1,4 +1,4 @@
-//! The REST contract (design §3, `docs/rest.md`), on SQLite and PostgreSQL: every route and
+//! The REST contract (`docs/rest.md`), on SQLite and PostgreSQL: every route and
 //! header, Backbone's legacy modes, versions and paging.
 
 mod rest_support;

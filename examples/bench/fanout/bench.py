@@ -59,7 +59,7 @@ ROWS = {
     "ws-n1000-w8": (["--clients", "1000", "--mode", "window", "--window", "8", "--messages", "500"], 60),
     "ws-n10000-w1": (["--clients", "10000", "--mode", "window", "--window", "1", "--messages", "30",
                       "--warmup", "5", "--idle-seconds", "3"], 120),
-    # saturation windows of performance.md 3b for N=100 and N=10000 (not in the default set)
+    # saturation windows for N=100 and N=10000 (not in the default set)
     "ws-n100-w32": (["--clients", "100", "--mode", "window", "--window", "32", "--messages", "3000"], 60),
     "ws-n10000-w4": (["--clients", "10000", "--mode", "window", "--window", "4", "--messages", "60",
                       "--warmup", "5", "--idle-seconds", "3"], 120),

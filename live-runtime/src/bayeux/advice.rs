@@ -1,4 +1,4 @@
-//! The `advice` field (bayeux.md a.9): how the server steers the client's reconnect loop, and the
+//! The `advice` field (docs/protocol.md §7): how the server steers the client's reconnect loop, and the
 //! `timeout` a client may send on `/meta/connect`.
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -29,7 +29,7 @@ pub struct Advice {
     /// Milliseconds to wait before the next connect (or handshake).
     #[serde(default, deserialize_with = "lenient_ms", skip_serializing_if = "Option::is_none")]
     pub interval: Option<u64>,
-    /// Milliseconds a connect is held; from a client, `0` means "answer at once" (bayeux.md a.5).
+    /// Milliseconds a connect is held; from a client, `0` means "answer at once" (docs/protocol.md §5.2).
     #[serde(default, deserialize_with = "lenient_ms", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
 }
@@ -40,8 +40,8 @@ impl Advice {
         Self { reconnect: Some(Reconnect::Retry), interval: Some(0), timeout: Some(timeout_ms) }
     }
 
-    /// `{reconnect: "handshake", interval}`: sent with every 401. Without it the faye client loops on
-    /// `/meta/connect` (pitfall 3); the interval slows a deployment that cannot recognise its own sessions.
+    /// `{reconnect: "handshake", interval}`: sent with every 401. Without it the faye client loops on `/meta/connect`
+    /// (docs/protocol.md, pitfall P3); the interval slows a deployment that cannot recognise its own sessions.
     pub fn handshake(interval_ms: u64) -> Self {
         Self { reconnect: Some(Reconnect::Handshake), interval: Some(interval_ms), timeout: None }
     }

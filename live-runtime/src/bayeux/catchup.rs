@@ -1,6 +1,6 @@
-//! A subscribe that catches up (design.md §6): `ext: {"since": N}` replays the channel's retained events after
-//! seq `N`, `ext: {"snapshot": true}` answers with the channel's current state; either way live events follow
-//! with no gap and no duplicate. The [`History`](super::History) hook answers; this module fences the
+//! A subscribe that catches up (docs/protocol.md §14.1, §14.2): `ext: {"since": N}` replays the channel's retained
+//! events after seq `N`, `ext: {"snapshot": true}` answers with the channel's current state; either way live events
+//! follow with no gap and no duplicate. The [`History`](super::History) hook answers; this module fences the
 //! subscription around it (see [`history`](super::history) for the protocol of the fence).
 
 use std::sync::Arc;

@@ -1,15 +1,15 @@
-//! Channel names and subscription patterns (bayeux.md a.3).
+//! Channel names and subscription patterns (docs/protocol.md §4).
 //!
 //! A channel is `/segment(/segment)*`, each segment made of `[A-Za-z0-9]` and `- _ ! ~ ( ) $ @`. A trailing
 //! `/*` (one more segment) or `/**` (one or more) makes a pattern, legal in subscriptions only. The reserved
 //! `/meta/**` names are recognised in exactly one place, [`MetaChannel::from_name`], by exact comparison: a
-//! prefix match is the faye CVE-2020-11020 bug (bayeux.md a.11).
+//! prefix match is the faye CVE-2020-11020 bug (docs/protocol.md §9.3, pitfall P21).
 
 use std::fmt;
 
-/// Prefix of the protocol's own channels (bayeux.md a.3).
+/// Prefix of the protocol's own channels (docs/protocol.md §4.4).
 const META: &str = "/meta";
-/// Prefix of request/response channels that are never delivered to remote clients (bayeux.md a.3).
+/// Prefix of request/response channels that are never delivered to remote clients (docs/protocol.md §4.5).
 const SERVICE: &str = "/service";
 
 /// A malformed channel name or pattern.
@@ -47,7 +47,7 @@ pub enum MetaChannel {
 
 impl MetaChannel {
     /// The meta channel named exactly `name`, if any. `/meta/subscribe/x` is *not* a subscribe: the exact
-    /// comparison is the fix for CVE-2020-11020 (bayeux.md a.11).
+    /// comparison is the fix for CVE-2020-11020 (docs/protocol.md §9.3).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "/meta/handshake" => Some(Self::Handshake),
@@ -113,7 +113,7 @@ pub fn parse(name: &str) -> Result<Kind, ChannelError> {
     Ok(Kind::Name)
 }
 
-/// The segment alphabet of bayeux.md a.3 (faye's grammar: no dots, spaces, `%`, `:` or `+`).
+/// The segment alphabet of docs/protocol.md §4.1 (faye's grammar: no dots, spaces, `%`, `:` or `+`).
 fn is_segment_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'!' | b'~' | b'(' | b')' | b'$' | b'@')
 }
@@ -148,7 +148,7 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 
 /// Calls `each` with every subscription key that covers the plain channel `name`: the name itself, its
 /// parent's `/*`, and `/**` on every ancestor. Routing looks these few keys up in a map instead of testing
-/// every subscription (bayeux.md a.3 routing). One scratch buffer serves all keys.
+/// every subscription (docs/protocol.md §4.3). One scratch buffer serves all keys.
 pub fn for_each_key(name: &str, mut each: impl FnMut(&str)) {
     each(name);
     let mut key = String::with_capacity(name.len() + 3);

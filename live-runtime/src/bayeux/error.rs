@@ -1,9 +1,9 @@
-//! Bayeux error strings: `CODE:ARGS:MESSAGE` (bayeux.md a.10).
+//! Bayeux error strings: `CODE:ARGS:MESSAGE` (docs/protocol.md §8.1).
 //!
 //! The faye client parses the string with a strict grammar: arguments and message may use only letters,
 //! digits, `- _ ! ~ ( ) $ @`, space, `/`, `*` and `.`; anything else makes the client see `code: null`. The
 //! messages below stay inside that alphabet. Protocol errors are replies (`successful: false`), never HTTP
-//! statuses (bayeux.md a.10, pitfall 19).
+//! statuses (docs/protocol.md §8.3, pitfall P19).
 
 /// A protocol-level failure, rendered as the `error` field of a reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

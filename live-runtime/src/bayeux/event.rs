@@ -3,7 +3,7 @@
 //! that keeps an event until the client has it holds it by reference, never by copy).
 //!
 //! Events carry no `id` (CometD clients match replies by id), never `successful`, never the publisher's
-//! `clientId` (docs/protocol.md §6). The core knows nothing of how a transport frames them: long-polling
+//! `clientId` (docs/protocol.md §6.2). The core knows nothing of how a transport frames them: long-polling
 //! splices [`Event::object`] into its reply array, EventSource writes [`Event::frame`] after `data: `, and a
 //! transport that needs a framing of its own (WebSocket's frame header) builds it once per event through
 //! [`Event::encoded`].

@@ -1,4 +1,4 @@
-//! Resume and snapshot on subscribe (design.md §6), without the engine knowing where history lives.
+//! Resume and snapshot on subscribe (docs/protocol.md §14.1, §14.2), without the engine knowing where history lives.
 //!
 //! A `/meta/subscribe` may carry `ext: {"since": N}` (replay every retained event of the channel after
 //! seq `N`, then live ones) or `ext: {"snapshot": true}` (the channel's current state and the seq it
@@ -65,7 +65,7 @@ pub enum Caught {
     },
 }
 
-/// Answers resume and snapshot requests for the channels it knows (design.md §6).
+/// Answers resume and snapshot requests for the channels it knows (docs/protocol.md §14.1, §14.2).
 pub trait History: Send + Sync + 'static {
     /// Answers `catchup` for `channel` (a plain channel name). A replay longer than `max_events` must be
     /// answered with [`Caught::Reset`] instead: the session could not queue it. An error refuses the

@@ -1,4 +1,4 @@
-//! Wire types: the message object every transport carries (bayeux.md a.2), and the typed [`Request`] it is
+//! Wire types: the message object every transport carries (docs/protocol.md §3), and the typed `Request` it is
 //! parsed into once, at the edge, after the incoming extensions ran. The engine matches on the request and
 //! never reads the message's optional fields again.
 
@@ -16,10 +16,10 @@ use super::history::Catchup;
 
 /// One Bayeux message, in either direction. Extensions see and may change it.
 ///
-/// `id` is kept as the JSON value the client sent and echoed unchanged: the faye client matches replies by
-/// the id *string* and ignores a reply whose id is missing or retyped (pitfall 2). `data` distinguishes
-/// "absent" (`None`) from `null` (`Some(Value::Null)`): a publish without `data` is refused with 402, while
-/// `null` is legal data (bayeux.md a.2).
+/// `id` is kept as the JSON value the client sent and echoed unchanged: the faye client matches replies by the id
+/// *string* and ignores a reply whose id is missing or retyped (docs/protocol.md, pitfall P2). `data` distinguishes
+/// "absent" (`None`) from `null` (`Some(Value::Null)`): a publish without `data` is refused with 402, while `null` is
+/// legal data (docs/protocol.md §3).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -93,7 +93,7 @@ impl fmt::Debug for RawMembers {
     }
 }
 
-/// Serialized by hand only to merge [`Message::ext_raw`] into `ext`; the fields, their names and their
+/// Serialized by hand only to merge the `ext_raw` field into `ext`; the fields, their names and their
 /// order are those the derive would give.
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -152,7 +152,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, 
 }
 
 impl Message {
-    /// A reply skeleton to `self`: same `id`, `channel` and `clientId` (bayeux.md b.2).
+    /// A reply skeleton to `self`: same `id`, `channel` and `clientId` (docs/protocol.md §2.3).
     pub fn reply(&self) -> Self {
         Self {
             id: self.id.clone(),
@@ -177,7 +177,7 @@ impl Message {
     }
 }
 
-/// Splits a parsed body into messages: an array, or a bare object (bayeux.md a.1). Anything else is not a
+/// Splits a parsed body into messages: an array, or a bare object (docs/protocol.md §2.2). Anything else is not a
 /// Bayeux body and the HTTP transport answers 400.
 pub(crate) fn split_body(value: Value) -> Option<Vec<Value>> {
     match value {
@@ -227,7 +227,7 @@ pub(crate) enum Request {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Handshake {
     /// The connection types the client supports; a missing `version` or `supportedConnectionTypes` (in that
-    /// order) is a 402 (bayeux.md a.4).
+    /// order) is a 402 (docs/protocol.md §5.1).
     pub(crate) connection_types: Result<Vec<String>, Error>,
 }
 
@@ -243,7 +243,7 @@ pub(crate) struct Connect {
 }
 
 impl Connect {
-    /// Whether this is an EventSource client's heartbeat (bayeux.md a.12.5).
+    /// Whether this is an EventSource client's heartbeat (docs/protocol.md §10.6).
     pub(crate) fn is_eventsource(&self) -> bool {
         self.connection_type.as_deref() == Some(super::transport::EVENTSOURCE)
     }
@@ -256,7 +256,7 @@ pub(crate) struct Subscribe {
     pub(crate) client_id: String,
     /// The channels and patterns asked for; checked after the session.
     pub(crate) channels: Result<Vec<String>, Error>,
-    /// `ext.since` or `ext.snapshot` (design.md §6).
+    /// `ext.since` or `ext.snapshot` (docs/protocol.md §14.1, §14.2).
     pub(crate) catchup: Option<Catchup>,
 }
 
@@ -292,7 +292,7 @@ pub(crate) struct Publish {
 /// A message taken apart: the skeleton of its reply, and what it asks for.
 #[derive(Debug)]
 pub(crate) struct Incoming {
-    /// Same `id`, `channel` and `clientId` (bayeux.md b.2); a subscribe's or unsubscribe's also echoes its
+    /// Same `id`, `channel` and `clientId` (docs/protocol.md §2.3); a subscribe's or unsubscribe's also echoes its
     /// `subscription`, refused or not (Bayeux §3.4, §3.5).
     pub(crate) reply: Message,
     /// The request, or why the message asks for nothing the server does.
@@ -301,7 +301,7 @@ pub(crate) struct Incoming {
 
 impl Incoming {
     /// Parses `message`. Its channel is classified here, in one place: `/meta/...` names other than the five
-    /// protocol channels are refused (CVE-2020-11020, bayeux.md a.11), and so is a publish to a pattern.
+    /// protocol channels are refused (CVE-2020-11020, docs/protocol.md §9.3), and so is a publish to a pattern.
     pub(crate) fn parse(mut message: Message) -> Self {
         let mut reply = message.reply();
         let data = message.data.take();
@@ -342,7 +342,7 @@ impl Incoming {
                     service: channel::is_service(name),
                     data,
                 })),
-                // Publishing to a pattern is 405, like a malformed name (bayeux.md a.3).
+                // Publishing to a pattern is 405, like a malformed name (docs/protocol.md §4.2).
                 Ok(Kind::One | Kind::Many) | Err(_) => Err(Error::InvalidChannel(name.to_owned())),
             },
         };
@@ -350,7 +350,7 @@ impl Incoming {
     }
 }
 
-/// The channels of a subscribe or unsubscribe: one string or an array of strings (bayeux.md a.6).
+/// The channels of a subscribe or unsubscribe: one string or an array of strings (docs/protocol.md §5.3).
 fn channels(message: &Message) -> Result<Vec<String>, Error> {
     match &message.subscription {
         None | Some(Value::Null) => Err(Error::MissingParameter("subscription")),
@@ -398,7 +398,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Parses a literal request as faye 1.4.3 sends it (bayeux.md a.4 to a.8).
+    /// Parses a literal request as faye 1.4.3 sends it (docs/protocol.md §5 and §6).
     fn parse(text: &str) -> Message {
         let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         read_message(value).unwrap_or_default()

@@ -1,5 +1,5 @@
 //! The Bayeux server: the protocol of faye and CometD, as the unmodified faye 1.4.3 client speaks it
-//! (`../shared/docs/bayeux.md`, referred to below as bayeux.md).
+//! (`docs/protocol.md`).
 //!
 //! [`Server`] is the transport-agnostic engine: sessions, subscriptions, routing and the held
 //! `/meta/connect`. The transports under [`transport`] only move bytes: long-polling (HTTP POST on the mount
@@ -22,7 +22,7 @@
 //!
 //! Choices worth knowing (each explained where it is made):
 //!
-//! - Delivery is at most once, as in faye (bayeux.md d): events published while a session is gone are
+//! - Delivery is at most once, as in faye (docs/protocol.md §6.4): events published while a session is gone are
 //!   lost, so clients re-fetch after a re-handshake.
 //! - A subscribe may ask to resume (`ext.since`) or for a snapshot (`ext.snapshot`); a [`History`] hook
 //!   answers, and the engine fences the subscription by seq so the answer and the live events meet with
@@ -96,7 +96,7 @@ pub enum Transport {
     LongPolling,
     /// A WebSocket frame.
     WebSocket,
-    /// A JSONP GET (`callback-polling`, bayeux.md a.12.3).
+    /// A JSONP GET (`callback-polling`, docs/protocol.md §10.4).
     CallbackPolling,
 }
 
@@ -125,7 +125,7 @@ impl Context {
     }
 }
 
-/// A server extension (bayeux.md a.11): sees every incoming message before the server acts on it, and
+/// A server extension (docs/protocol.md §9.1): sees every incoming message before the server acts on it, and
 /// every reply before it is sent. Hooks run in the order the extensions were added.
 ///
 /// An incoming hook may change the message (for example remove credentials from `ext`) or reject it with an
@@ -176,14 +176,14 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             mount: "/live".to_owned(),
-            // Below common proxy idle limits (nginx 60 s, Heroku 30 s): pitfall 18.
+            // Below common proxy idle limits (nginx 60 s, Heroku 30 s): docs/protocol.md, pitfall P18.
             timeout: Duration::from_secs(25),
             session_expiry: None,
-            // Slows a handshake/401 cycle to two a second (bayeux.md b.4).
+            // Slows a handshake/401 cycle to two a second (docs/protocol.md §7.3).
             unknown_client_interval: Duration::from_millis(500),
             queue_limit: 1000,
             max_subscriptions: 1000,
-            // Comfortably above faye's 2 KB batches and the 10 KB publish of bayeux.md e.19.
+            // Comfortably above faye's 2 KB batches and a single 10 KB publish (docs/protocol.md §2.5).
             max_message_size: 256 * 1024,
             max_batch: 256,
             ws_ping_interval: Some(Duration::from_secs(20)),
@@ -231,13 +231,13 @@ impl Options {
     }
 
     /// How long a `/meta/connect` is held when nothing happens (default 25 s). Advertised as
-    /// `advice.timeout`, which must be the true hold (pitfall 5).
+    /// `advice.timeout`, which must be the true hold (docs/protocol.md, pitfall P5).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// How long a session lives without a connect (default 2 × timeout + 5 s, as faye: bayeux.md a.14).
+    /// How long a session lives without a connect (default 2 × timeout + 5 s, as faye: docs/protocol.md §12).
     pub fn session_expiry(mut self, expiry: Duration) -> Self {
         self.session_expiry = Some(expiry);
         self
@@ -281,14 +281,14 @@ impl Options {
     }
 
     /// Whether to accept WebSocket upgrades (default true). When off, upgrades get a quick 400 and the
-    /// handshake does not list `websocket` (pitfall 10).
+    /// handshake does not list `websocket` (docs/protocol.md, pitfall P10).
     pub fn websocket(mut self, enabled: bool) -> Self {
         self.websocket = enabled;
         self
     }
 
     /// Lets clients publish on channels matching `pattern` (a name, `/x/*` or `/x/**`). By default clients
-    /// may publish nowhere: live resource channels are server-only (design.md §5, §9).
+    /// may publish nowhere: live resource channels are server-only (docs/protocol.md §6.1).
     pub fn allow_publish(mut self, pattern: &str) -> Result<Self, ChannelError> {
         channel::parse(pattern)?;
         self.publishable.push(pattern.to_owned());
@@ -303,7 +303,7 @@ impl Options {
     }
 
     /// Whether a publish without `clientId` is accepted (default false: it gets a 401 with handshake advice).
-    /// faye accepts such publishes from anyone (pitfall 14).
+    /// faye accepts such publishes from anyone (docs/protocol.md, pitfall P14).
     pub fn unconnected_publish(mut self, allowed: bool) -> Self {
         self.unconnected_publish = allowed;
         self
@@ -315,7 +315,7 @@ impl Options {
         self
     }
 
-    /// Answers `ext.since` and `ext.snapshot` on `/meta/subscribe` with `history` (design.md §6; see
+    /// Answers `ext.since` and `ext.snapshot` on `/meta/subscribe` with `history` (docs/protocol.md §14.1, §14.2; see
     /// [`history`]). Without one, such subscribes are refused.
     pub fn history(mut self, history: impl History) -> Self {
         self.history = Some(Arc::new(history));

@@ -4,7 +4,7 @@
 //! Routing: subscriptions live in one index from channel name or pattern to the sessions subscribed, so a
 //! publish looks up the handful of keys that can cover its channel (`/a/b`, `/a/*`, `/a/**`, `/**`) instead
 //! of scanning sessions, and each session is reached once even when several of its subscriptions match
-//! (docs/protocol.md §2). The event is serialized once by the caller and shared by every queue.
+//! (docs/protocol.md §4.3). The event is serialized once by the caller and shared by every queue.
 //!
 //! Locking: two `std::sync::RwLock`s, never held across `.await`. A session's own lock may be taken while
 //! the index is locked, never the other way round; a session's subscription set changes only while the index
@@ -76,9 +76,9 @@ impl Registry {
         read(&self.sessions).values().filter(|session| session.is_expired(now, expiry)).cloned().collect()
     }
 
-    /// Subscribes `session` to `names`, which are valid, in order, up to the first that would take the
-    /// session past `max` subscriptions (a 403; the names before it stay subscribed). A repeated subscribe is
-    /// a no-op: faye 1.4.3 sends one subscribe per `subscribe()` call but a single unsubscribe (pitfall 12).
+    /// Subscribes `session` to `names`, which are valid, in order, up to the first that would take the session past
+    /// `max` subscriptions (a 403; the names before it stay subscribed). A repeated subscribe is a no-op: faye 1.4.3
+    /// sends one subscribe per `subscribe()` call but a single unsubscribe (docs/protocol.md, pitfall P12).
     pub(crate) fn subscribe(&self, session: &Arc<Session>, names: &[String], max: usize) -> Result<(), Error> {
         let mut index = write(&self.index);
         for name in names {

@@ -87,7 +87,7 @@ pub(crate) struct Outcome {
 impl Server {
     /// A server with `options`.
     pub fn new(options: Options) -> Self {
-        // Only what is enabled is listed: the client picks from this list (bayeux.md a.13, b.3).
+        // Only what is enabled is listed: the client picks from this list (docs/protocol.md §5.1, §11).
         let supported = options.connection_types();
         let inner =
             Engine { options, supported, registry: Registry::default(), sweeper_started: AtomicBool::new(false) };
@@ -127,7 +127,7 @@ impl Server {
 
     /// Ends every session, as a restart would but without losing the process: held connects are answered
     /// with a 401 and handshake advice, as is each client's next message, after which the client handshakes
-    /// and subscribes again (bayeux.md a.15). For drills, tests and shutdown.
+    /// and subscribes again (docs/protocol.md §13). For drills, tests and shutdown.
     pub fn close_all(&self) {
         for session in self.inner.registry.all() {
             self.inner.registry.remove(&session, false);
@@ -214,10 +214,10 @@ impl Server {
                 let heartbeat = request.is_eventsource();
                 match meta::connect(self, request, reply) {
                     // The EventSource stream delivers; its client's connect is only a heartbeat, answered at
-                    // once without taking the stream's place as the session's consumer (bayeux.md a.12.5).
+                    // once without taking the stream's place as the session's consumer (docs/protocol.md §10.6).
                     Ok(pending) if heartbeat => pending.reply,
                     Ok(pending) => {
-                        // One outstanding connect per client (bayeux.md b.4): an earlier connect in the same
+                        // One outstanding connect per client (docs/protocol.md §5.2): an earlier connect in the same
                         // batch is answered at once.
                         if let Some(earlier) = outcome.connect.replace(pending) {
                             outcome.replies.push(earlier.reply);
@@ -254,8 +254,8 @@ impl Server {
             reply.subscription = message.subscription.clone();
         }
         if matches!(channel, Some(MetaChannel::Handshake | MetaChannel::Connect)) && reply.advice.is_none() {
-            // A refused handshake with faye's bare `handshake` advice retries ~80 times a second (pitfall 7);
-            // the interval slows it. An outgoing hook may advise `none` instead.
+            // A refused handshake with faye's bare `handshake` advice retries ~80 times a second (docs/protocol.md,
+            // pitfall P7); the interval slows it. An outgoing hook may advise `none` instead.
             reply.advice = Some(handshake_advice(&self.inner.options));
         }
         reply
@@ -310,7 +310,7 @@ impl Server {
         });
     }
 
-    /// Destroys sessions with no consumer that have been silent for `expiry` (faye: 2 × timeout, a.14).
+    /// Destroys sessions with no consumer that have been silent for `expiry` (faye: 2 × timeout, docs/protocol.md §12).
     fn sweep(&self, expiry: Duration) {
         for session in self.inner.registry.expired(Instant::now(), expiry) {
             tracing::debug!(client_id = %session.id, "bayeux session expired");

@@ -6,8 +6,8 @@
 //! server's subscription index may be locked while a session is, never the other way round).
 //!
 //! Queue overflow policy: when a session's queue is full, the session is destroyed. Its held connect, or its
-//! next connect, gets a 401 with handshake advice, and the client handshakes again and, per
-//! bayeux.md (d), re-fetches over REST. Dropping events silently instead would leave the client with a gap it
+//! next connect, gets a 401 with handshake advice, and the client handshakes again and re-fetches over
+//! REST or resumes (docs/protocol.md §6.4). Dropping events silently instead would leave the client with a gap it
 //! cannot see.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -26,8 +26,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A session id: 160 random bits in 32 lowercase base-32 characters (bayeux.md a.1 asks for at least 128
-/// random bits, alphanumeric).
+/// A session id: 160 random bits in 32 lowercase base-32 characters (the Bayeux specification asks for at
+/// least 128 random bits, alphanumeric: docs/protocol.md §2.4).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientId(Arc<str>);
 
@@ -284,7 +284,7 @@ impl Session {
     }
 
     /// Makes a new consumer current and wakes the previous one so it answers at once: the spec allows one
-    /// outstanding connect per client (bayeux.md b.4).
+    /// outstanding connect per client (docs/protocol.md §5.2).
     pub(crate) fn attach(self: &Arc<Self>) -> Consumer {
         self.attach_direct(None)
     }
@@ -351,7 +351,7 @@ impl Session {
     }
 
     /// Puts undelivered events back at the front of the queue (a WebSocket write failed), so the next
-    /// connect gets them instead of losing them (pitfall 5).
+    /// connect gets them instead of losing them (docs/protocol.md, pitfall P5).
     pub(crate) fn requeue(&self, events: impl DoubleEndedIterator<Item = Event>) {
         let mut state = lock(&self.state);
         if !state.closed {

@@ -1,4 +1,4 @@
-//! The bus: how the nodes of one service tell each other that the event log grew (design.md §8).
+//! The bus: how the nodes of one service tell each other that the event log grew (docs/deployment.md).
 //!
 //! N processes on one database behave as one service when each of them publishes every committed
 //! event to its own Bayeux sessions. Each node's feed (feed.rs) tails the shared event log in seq

@@ -1,5 +1,5 @@
-//! Resume and snapshot over the event log (design.md §6): the [`History`] the feed installs on the Bayeux
-//! server. A replay delivers each logged change's `data` exactly as the live event did (the body as it was
+//! Resume and snapshot over the event log (docs/live.md; docs/protocol.md §14): the [`History`] the feed installs on
+//! the Bayeux server. A replay delivers each logged change's `data` exactly as the live event did (the body as it was
 //! logged); a snapshot serializes the current rows once.
 
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ pub(crate) fn snapshot<R: LiveResource>(store: &Store) -> SnapshotFuture<'_> {
     })
 }
 
-/// Resume and snapshot over the event log (design.md §6), for the resource channels it was given.
+/// Resume and snapshot over the event log (docs/live.md), for the resource channels it was given.
 pub(crate) struct LogHistory {
     pub(crate) store: Store,
     pub(crate) snapshots: Arc<HashMap<&'static str, SnapshotFn>>,

@@ -1,7 +1,8 @@
-//! The feed: delivery, from the event log to Bayeux (design.md §4, §5, §6, §8). The store only
-//! logs changes and reports its commits; everything about publishing them lives here: the [`Bell`]
-//! the store reports to and the order it keeps, the catch-up from the log, the bus wake-ups, and
-//! resume and snapshot for subscribers ([`history`](self::history)).
+//! The feed: delivery, from the event log to Bayeux (docs/architecture.md, docs/live.md,
+//! docs/deployment.md). The store only logs changes and reports its commits; everything about
+//! publishing them lives here: the [`Bell`] the store reports to and the order it keeps, the
+//! catch-up from the log, the bus wake-ups, and resume and snapshot for subscribers
+//! (`history`).
 //!
 //! One task per [`Live`](crate::Live) publishes each committed change on its resource's channel as
 //! `data = {method, body, seq, version, origin}` ([`Change::data`]), serialized once with the body

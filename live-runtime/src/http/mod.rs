@@ -1,4 +1,4 @@
-//! REST routes for a resource: generic handlers over `R: LiveResource` (design §3).
+//! REST routes for a resource: generic handlers over `R: LiveResource` (docs/rest.md).
 //!
 //! This module owns HTTP: it turns requests into store calls and store results into responses.
 //! It knows nothing of SQL. The contract is documented in `docs/rest.md`.

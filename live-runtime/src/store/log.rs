@@ -1,4 +1,5 @@
-//! The event log (design §4): one row per committed change, the source of truth for every reader.
+//! The event log (docs/architecture.md, "One write, end to end"): one row per committed change, the
+//! source of truth for every reader.
 //!
 //! The table `live_events(seq, channel, method, body, version, origin, at)` holds each
 //! [`Change`](crate::change::Change) as the write built it: `body` is the row's JSON exactly as

@@ -2,7 +2,7 @@
 //!
 //! The store owns SQL and nothing else: it knows resources only through their
 //! [`Descriptor`](crate::Descriptor) and knows nothing of HTTP. Every write runs in one
-//! transaction that changes the row and appends the change to the event log (design §4), so a
+//! transaction that changes the row and appends the change to the event log (docs/architecture.md), so a
 //! rolled-back write leaves neither. `sqlx::Error` is classified here, once, into [`StoreError`].
 //!
 //! Layout: `sql.rs` builds the SQL text from a descriptor (once per resource and database, then
@@ -252,7 +252,7 @@ impl Store {
 
     /// The events of `channel` (a resource path) with a seq greater than `after_seq`, oldest
     /// first, at most `limit` of them. Committed events only: a reader that resumes after the
-    /// last seq it saw never skips one (design §4).
+    /// last seq it saw never skips one (docs/architecture.md, "One write, end to end").
     pub async fn events_after(&self, channel: &str, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
         dispatch!(self, |pool, D| driver::events_after::<D>(pool, channel, after_seq, limit).await)
     }
@@ -277,7 +277,7 @@ impl Store {
     ///
     /// Run it periodically; it takes the write lock (SQLite) for one short transaction. A reader
     /// resuming after a seq below [`pruned_through`](Self::pruned_through) may have missed
-    /// events and must reload instead (design §6, `reset`).
+    /// events and must reload instead (docs/live.md, `reset`).
     pub async fn prune_events(&self, retention: &Retention) -> Result<Pruned, StoreError> {
         dispatch_write!(self, |pool, D| driver::prune_events::<D>(pool, retention).await)
     }
@@ -445,7 +445,7 @@ impl<R: LiveResource> Records<R> {
 
     /// The values matching `query` together with the seq of the whole log they correspond to,
     /// read in one transaction: every event with a greater seq changes them, none at or below
-    /// it does (design §6, snapshot).
+    /// it does (docs/live.md, "Snapshot").
     pub async fn snapshot(&self, query: &ListQuery) -> Result<(i64, Vec<Stored<R>>), StoreError> {
         dispatch!(self.store, |pool, D| driver::snapshot::<D, R>(pool, query).await)
     }

@@ -176,7 +176,7 @@ impl TestServer {
     }
 }
 
-/// faye 1.4.3's handshake (bayeux.md a.4).
+/// faye 1.4.3's handshake (docs/protocol.md §5.1).
 pub fn handshake_message() -> Value {
     json!({"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["in-process","websocket","long-polling"],"id":"1"})
 }
@@ -185,7 +185,7 @@ pub fn connect_message(id: &str, message_id: &str) -> Value {
     json!({"channel":"/meta/connect","clientId":id,"connectionType":"long-polling","id":message_id})
 }
 
-/// A connect asking to be answered at once, as faye sends when it batches (bayeux.md a.5).
+/// A connect asking to be answered at once, as faye sends when it batches (docs/protocol.md §5.2).
 pub fn connect_now(id: &str, message_id: &str) -> Value {
     json!({"channel":"/meta/connect","clientId":id,"connectionType":"long-polling","id":message_id,"advice":{"timeout":0}})
 }

@@ -37,8 +37,9 @@ const SELECT_PAGE_AFTER: &str =
     r#"SELECT "id", "title", "completed", "order", "_version" FROM "todos" ORDER BY "id" LIMIT $1 OFFSET $2"#;
 const INSERT: &str = r#"INSERT INTO "todos" ("title", "completed", "order", "_version") VALUES ($1, $2, $3, $4) RETURNING "id", "title", "completed", "order", "_version""#;
 const UPDATE: &str = r#"UPDATE "todos" SET "title" = $1, "completed" = $2, "order" = $3, "_version" = $4 WHERE "id" = $5 RETURNING "id", "title", "completed", "order", "_version""#;
-/// Appends the event after taking the event log's advisory lock, so that seq order is commit
-/// order (design §4); the sub-select makes the lock come before the seq is drawn.
+/// Appends the event after taking the event log's advisory lock, so that seq order is commit order
+/// (docs/architecture.md, "One write, end to end"); the sub-select makes the lock come before the
+/// seq is drawn.
 const APPEND_EVENT: &str = "INSERT INTO live_events (channel, method, body, version, origin, at) SELECT $1, $2, $3::jsonb, $4, $5, $6 FROM (SELECT pg_advisory_xact_lock(1818850917) OFFSET 0) AS serialise RETURNING seq";
 
 /// What every handler needs.

@@ -1,5 +1,5 @@
 //! `/meta/connect`: the client's poll for events, held by the transport until events arrive or the hold
-//! runs out (docs/protocol.md §3).
+//! runs out (docs/protocol.md §5.2).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub(crate) struct PendingConnect {
 }
 
 /// Checks a connect and says how long to hold it; a refused one gets its failed reply, always with
-/// handshake advice, as faye gives on every connect failure (bayeux.md a.5.1).
+/// handshake advice, as faye gives on every connect failure (docs/protocol.md §5.2).
 pub(crate) fn connect(server: &Server, request: Connect, reply: Message) -> Result<PendingConnect, Box<Message>> {
     let engine = server.engine();
     let fail = |reply: Message, error: Error| {
@@ -53,7 +53,7 @@ pub(crate) fn connect(server: &Server, request: Connect, reply: Message) -> Resu
     let mut reply = reply;
     reply.advice = Some(Advice::retry(millis(timeout)));
     if request.is_eventsource() {
-        // faye's heartbeat advice: the next connect after `timeout`, answered at once (bayeux.md a.12.5).
+        // faye's heartbeat advice: the next connect after `timeout`, answered at once (docs/protocol.md §10.6).
         reply.advice = Some(Advice { interval: Some(millis(timeout)), timeout: Some(0), ..Advice::retry(0) });
     }
     Ok(PendingConnect { reply: reply.succeed(), session, hold })

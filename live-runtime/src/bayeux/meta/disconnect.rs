@@ -1,4 +1,4 @@
-//! `/meta/disconnect`: the client ends its session (docs/protocol.md §3).
+//! `/meta/disconnect`: the client ends its session (docs/protocol.md §5.4).
 
 use super::failure;
 use crate::bayeux::Server;

@@ -1,4 +1,4 @@
-//! `/meta/handshake`: a new session (docs/protocol.md §3).
+//! `/meta/handshake`: a new session (docs/protocol.md §5.1).
 
 use super::{handshake_advice, millis};
 use crate::bayeux::Server;
@@ -7,7 +7,7 @@ use crate::bayeux::error::Error;
 use crate::bayeux::message::{Handshake, Message};
 
 /// Opens a session when the client offers a connection type this server serves. The reply always lists the
-/// server's types: faye 1.4.3 throws without them (bayeux.md a.4).
+/// server's types: faye 1.4.3 throws without them (docs/protocol.md §5.1, pitfall P1).
 pub(crate) fn handshake(server: &Server, request: Handshake, mut reply: Message) -> Message {
     let engine = server.engine();
     reply.version = Some("1.0".to_owned());
@@ -20,7 +20,8 @@ pub(crate) fn handshake(server: &Server, request: Handshake, mut reply: Message)
         }
     });
     if let Err(error) = offered {
-        // faye's bare `handshake` advice makes a rejected client retry ~80 times a second (a.4).
+        // faye's bare `handshake` advice makes a rejected client retry ~80 times a second (docs/protocol.md §5.1,
+        // pitfall P7).
         reply.advice = Some(handshake_advice(&engine.options));
         return reply.fail(&error);
     }

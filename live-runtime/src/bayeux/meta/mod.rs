@@ -27,12 +27,13 @@ pub(crate) fn millis(duration: Duration) -> u64 {
 }
 
 /// The advice of every 401: handshake again, after the configured interval, which slows a client that keeps
-/// being refused (pitfall 3, pitfall 7).
+/// being refused (docs/protocol.md, pitfall P3, pitfall P7).
 pub(crate) fn handshake_advice(options: &Options) -> Advice {
     Advice::handshake(millis(options.unknown_client_interval))
 }
 
-/// A failed reply; every 401 carries handshake advice (pitfall 3) and no clientId (as faye on connect).
+/// A failed reply; every 401 carries handshake advice (docs/protocol.md, pitfall P3) and no clientId (as faye on
+/// connect).
 pub(crate) fn failure(options: &Options, mut reply: Message, error: &Error) -> Message {
     if error.code() == 401 {
         reply.advice = Some(handshake_advice(options));

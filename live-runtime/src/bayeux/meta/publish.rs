@@ -1,4 +1,4 @@
-//! A client's publish (docs/protocol.md §5): acknowledged, and delivered to the subscribers of its channel
+//! A client's publish (docs/protocol.md §6.1): acknowledged, and delivered to the subscribers of its channel
 //! when the publish rule allows it.
 
 use super::failure;
@@ -8,14 +8,14 @@ use crate::bayeux::message::{Message, Publish};
 use crate::bayeux::{Context, Server};
 
 /// Delivers a client's publish. Clients may publish only where [`Options::allow_publish`] (or the publish
-/// policy) says; resource channels are server-only (design.md §5, §9).
+/// policy) says; resource channels are server-only (docs/protocol.md §6.1).
 ///
 /// [`Options::allow_publish`]: crate::bayeux::Options::allow_publish
 pub(crate) fn publish(server: &Server, request: Publish, reply: Message, context: &Context) -> Message {
     let engine = server.engine();
     let known = match &request.client_id {
         Some(id) => engine.registry.session(id).map(|_| ()),
-        // Anonymous publishes are off by default: faye's acceptance of them is pitfall 14.
+        // Anonymous publishes are off by default: faye's acceptance of them is docs/protocol.md, pitfall P14.
         None if engine.options.unconnected_publish => Ok(()),
         None => Err(Error::UnknownClient(String::new())),
     };
@@ -26,7 +26,7 @@ pub(crate) fn publish(server: &Server, request: Publish, reply: Message, context
         return reply.fail(&Error::MissingParameter("data"));
     };
     if request.service {
-        // Acked, delivered to no remote client (bayeux.md a.3).
+        // Acked, delivered to no remote client (docs/protocol.md §4.5).
         return reply.succeed();
     }
     if !engine.options.may_publish(&request.channel, context) {

@@ -1,4 +1,4 @@
-//! `/meta/subscribe` and `/meta/unsubscribe` without catch-up (docs/protocol.md §4); a subscribe with
+//! `/meta/subscribe` and `/meta/unsubscribe` without catch-up (docs/protocol.md §5.3); a subscribe with
 //! `ext.since` or `ext.snapshot` goes to `catchup.rs`.
 
 use serde_json::Value;

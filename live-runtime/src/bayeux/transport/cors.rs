@@ -1,4 +1,4 @@
-//! CORS for faye's `cross-origin-long-polling` (bayeux.md a.12.2, b.13, pitfall 9).
+//! CORS for faye's `cross-origin-long-polling` (docs/protocol.md §10.3, pitfall P9).
 //!
 //! faye's client posts cross-origin with credentials and a `Pragma` header, so the browser first sends an
 //! `OPTIONS` preflight, then a `text/plain` POST whose body is `message=<urlencoded JSON>` (long-polling reads
@@ -15,11 +15,11 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use super::{Browser, refuse};
 use axum::response::{IntoResponse, Response};
 
-/// Headers a preflight may ask for: what faye's XHR transports send (bayeux.md a.12.1, a.12.2).
+/// Headers a preflight may ask for: what faye's XHR transports send (docs/protocol.md §10.2, §10.3).
 const ALLOW_HEADERS: &str = "Accept, Authorization, Content-Type, Pragma, X-Requested-With";
 /// Methods of the endpoint: POST for long-polling, GET for JSONP and EventSource.
 const ALLOW_METHODS: &str = "POST, GET";
-/// How long a browser may reuse a preflight, in seconds (faye's value, bayeux.md a.12.2).
+/// How long a browser may reuse a preflight, in seconds (faye's value, docs/protocol.md §10.3).
 const MAX_AGE: &str = "86400";
 
 /// An origin given to [`Options::allow_origin`](crate::bayeux::Options::allow_origin) that browsers never

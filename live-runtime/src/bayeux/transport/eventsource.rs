@@ -1,4 +1,4 @@
-//! EventSource, faye's `eventsource` transport (bayeux.md a.12.5, b.14, pitfall 17).
+//! EventSource, faye's `eventsource` transport (docs/protocol.md §10.6, pitfall P17).
 //!
 //! After its handshake, a same-origin browser opens `GET <mount>/<clientId>` with
 //! `Accept: text/event-stream` and keeps it open; everything it sends goes over long-polling POSTs, and its
@@ -38,7 +38,7 @@ use super::refuse;
 use crate::bayeux::Server;
 use crate::bayeux::session::{Consumer, Session, Take};
 
-/// The browser's reconnect delay after the stream drops, in ms: faye's value (bayeux.md a.12.5).
+/// The browser's reconnect delay after the stream drops, in ms: faye's value (docs/protocol.md §10.6).
 const RETRY: &[u8] = b"retry: 5000\r\n\r\n";
 /// A comment line: ignored by the browser, but traffic for proxies and a write that finds a closed socket.
 const PING: &[u8] = b":\r\n\r\n";
@@ -161,7 +161,7 @@ impl Stream {
     }
 
     /// Writes each event as its own `data:` line; what could not be written goes back to the queue for the
-    /// session's next consumer (pitfall 5).
+    /// session's next consumer (docs/protocol.md, pitfall P5).
     async fn deliver(&self, events: Vec<crate::bayeux::event::Event>) -> Result<(), Ended> {
         let mut events = events.into_iter();
         while let Some(event) = events.next() {

@@ -1,4 +1,4 @@
-//! JSONP, faye's `callback-polling` (bayeux.md a.12.3, b.12): `GET <mount>?message=<urlencoded JSON>&jsonp=<name>`
+//! JSONP, faye's `callback-polling` (docs/protocol.md §10.4): `GET <mount>?message=<urlencoded JSON>&jsonp=<name>`
 //! answered with the script `/**/<name>(<reply array>);`.
 //!
 //! The batch goes through the same engine path as a long-polling POST, so a `/meta/connect` is held the same
@@ -26,7 +26,7 @@ use crate::bayeux::event::encode_batch;
 use crate::bayeux::message::{self, Message};
 use crate::bayeux::{Context, Error, Server, Transport};
 
-/// The callback faye uses when the request names none (bayeux.md a.12.3, raw-http-probes).
+/// The callback faye uses when the request names none (docs/protocol.md §10.4).
 pub const DEFAULT_CALLBACK: &str = "jsonpcallback";
 
 /// The longest callback name accepted; faye's are `__jsonpN__`.
@@ -48,7 +48,7 @@ pub(crate) async fn handle(server: Server, headers: HeaderMap, query: &str) -> R
         return refuse(StatusCode::BAD_REQUEST, "Bad request: jsonp must name a JavaScript function, like a.b_c");
     }
     if query.len() > server.options().browser.max_jsonp_size {
-        // A Bayeux error, as for an oversized POST body; it cannot carry the message ids (bayeux.md e.19).
+        // A Bayeux error, as for an oversized POST body; it cannot carry the message ids (docs/protocol.md §2.5).
         let error = Message::default().fail(&Error::BadRequest("Message too large"));
         return script(&callback, &encode_batch(&[error], &[]));
     }

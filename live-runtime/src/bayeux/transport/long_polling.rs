@@ -1,7 +1,7 @@
-//! Long-polling: one HTTP POST carries a batch and gets a JSON array back, always with status 200 (the
-//! browser's XHR transport treats any other status as a network failure, pitfall 19). A `/meta/connect` in
-//! the batch is held until an event is queued, the hold runs out, or a newer connect supersedes it; its reply
-//! comes after the batch's other replies, followed by the queued events (bayeux.md a.5, b.4).
+//! Long-polling: one HTTP POST carries a batch and gets a JSON array back, always with status 200 (the browser's XHR
+//! transport treats any other status as a network failure: docs/protocol.md, pitfall P19). A `/meta/connect` in the
+//! batch is held until an event is queued, the hold runs out, or a newer connect supersedes it; its reply comes after
+//! the batch's other replies, followed by the queued events (docs/protocol.md §5.2).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub(crate) async fn handle(server: Server, headers: HeaderMap, body: Body) -> Re
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            // A Bayeux error rather than a dropped connection (bayeux.md e.19). It cannot carry the
+            // A Bayeux error rather than a dropped connection (docs/protocol.md §2.5). It cannot carry the
             // message ids, which were never read.
             return json(encode_batch(&[Message::default().fail(&Error::BadRequest("Message too large"))], &[]));
         }
@@ -39,7 +39,7 @@ pub(crate) async fn handle(server: Server, headers: HeaderMap, body: Body) -> Re
 }
 
 /// Finds the messages in a body: JSON for `application/json`, otherwise a form with a `message` field, as
-/// the CORS transport posts `text/plain` forms (bayeux.md a.12.1, a.12.2). A non-JSON content type whose
+/// the CORS transport posts `text/plain` forms (docs/protocol.md §10.2, §10.3). A non-JSON content type whose
 /// body is plainly JSON is read as JSON too.
 fn messages(headers: &HeaderMap, body: &[u8]) -> Option<Vec<Value>> {
     let is_json = headers
@@ -69,7 +69,7 @@ pub(crate) async fn respond(server: &Server, values: Vec<Value>, context: &Conte
     if let Some(connect) = outcome.connect {
         let mut reply = connect.reply;
         // Extensions run before the hold: once events are taken from the queue nothing may await, or a
-        // client that goes away would take them with it (pitfall 5).
+        // client that goes away would take them with it (docs/protocol.md, pitfall P5).
         server.outgoing(&mut reply, context).await;
         match hold(&connect.session, connect.hold).await {
             Held::Events(taken) => {
@@ -103,7 +103,8 @@ async fn hold(session: &Arc<Session>, hold: std::time::Duration) -> Held {
         match consumer.take() {
             Take::Events(events) if !events.is_empty() => return Held::Events(events),
             Take::Events(_) => {}
-            // A newer connect answers from now on; a disconnect answers the held connect at once (a.7).
+            // A newer connect answers from now on; a disconnect answers the held connect at once (docs/protocol.md
+            // §5.2, §5.4).
             Take::Superseded | Take::Closed { disconnected: true } => return Held::Events(Vec::new()),
             Take::Closed { disconnected: false } => return Held::Ended,
         }

@@ -1,7 +1,7 @@
 //! Transports: thin adapters from HTTP and WebSocket to the engine in [`Server`].
 //!
 //! Every request on the mount path or any sub-path is Bayeux (CometD clients post to `/live/handshake`,
-//! `/live/connect`, ...; faye treats every path under the mount as its endpoint, bayeux.md a.1):
+//! `/live/connect`, ...; faye treats every path under the mount as its endpoint, docs/protocol.md §2.1):
 //!
 //! - a WebSocket upgrade goes to [`websocket`], a POST to [`long_polling`];
 //! - a GET with `Accept: text/event-stream` on `<mount>/<clientId>` opens an [`eventsource`] stream, when
@@ -12,10 +12,10 @@
 //!
 //! Every response to an allowed cross-origin request carries the CORS headers ([`Options::allow_origin`]).
 //!
-//! The browser transports are off by default: a default server lists only `long-polling` and `websocket`
-//! in its handshake reply, and accepts no cross-origin reads. A page on another origin needs JSONP *and* an
-//! allowed origin, because faye always handshakes cross-origin over JSONP (pitfall 8), then switches to
-//! WebSocket or CORS long-polling:
+//! The browser transports are off by default: a default server lists only `long-polling` and `websocket` in its
+//! handshake reply, and accepts no cross-origin reads. A page on another origin needs JSONP *and* an allowed origin,
+//! because faye always handshakes cross-origin over JSONP (docs/protocol.md, pitfall P8), then switches to WebSocket or
+//! CORS long-polling:
 //!
 //! ```
 //! use live_runtime::bayeux::Options;
@@ -27,8 +27,8 @@
 //! ```
 //!
 //! Security note: neither JSONP nor WebSocket can be restricted by origin (a `<script>` request carries no
-//! `Origin`, and faye's WebSocket does no check, bayeux.md a.12.4), so with cookie-based authentication any
-//! page can act as the user over them. Prefer tokens in `ext` (bayeux.md a.11) when JSONP is on.
+//! `Origin`, and faye's WebSocket does no check, docs/protocol.md §10.5), so with cookie-based authentication any
+//! page can act as the user over them. Prefer tokens in `ext` (docs/protocol.md §9.2) when JSONP is on.
 
 pub mod cors;
 pub mod eventsource;
@@ -49,7 +49,7 @@ use super::{Options, Server};
 
 pub use cors::InvalidOrigin;
 
-/// The `connectionType` of the EventSource transport, whose connects are heartbeats (bayeux.md a.12.5).
+/// The `connectionType` of the EventSource transport, whose connects are heartbeats (docs/protocol.md §10.6).
 pub(crate) const EVENTSOURCE: &str = "eventsource";
 
 impl Server {
@@ -89,12 +89,12 @@ impl Default for Browser {
             origins: Vec::new(),
             any_origin: false,
             jsonp: false,
-            // faye's client cuts batches at about 2 KB (bayeux.md a.12.3), but one large publish still goes
-            // out whole (e.19). 32 KiB of query string leaves room for that and stays below the 64 KiB URI
+            // faye's client cuts batches at about 2 KB (docs/protocol.md §10.4), but one large publish still
+            // goes out whole (§2.5). 32 KiB of query string leaves room for that and stays below the 64 KiB URI
             // bound of the HTTP layer, which answers longer URLs with 414 before this code runs.
             max_jsonp_size: 32 * 1024,
             eventsource: false,
-            // Below common proxy idle limits (pitfall 18); faye's default is 10 s (bayeux.md a.14).
+            // Below common proxy idle limits (docs/protocol.md, pitfall P18); faye's default is 10 s (§12).
             eventsource_ping: Some(Duration::from_secs(20)),
         }
     }
@@ -109,7 +109,7 @@ impl Browser {
 
 /// Settings of the browser transports.
 impl Options {
-    /// Allows cross-origin requests (CORS, bayeux.md a.12.2) from `origin`, such as
+    /// Allows cross-origin requests (CORS, docs/protocol.md §10.3) from `origin`, such as
     /// `https://app.example.com`. Responses to that origin echo it in `Access-Control-Allow-Origin` with
     /// `Access-Control-Allow-Credentials: true`, and the handshake lists `cross-origin-long-polling`.
     ///
@@ -122,14 +122,14 @@ impl Options {
 
     /// Allows cross-origin requests from every origin except the opaque `null` one (default false). The
     /// request's own origin is echoed, never `*`, which browsers refuse together with credentials
-    /// (pitfall 9). Meant for development: any site can then read the endpoint as the user.
+    /// (docs/protocol.md, pitfall P9). Meant for development: any site can then read the endpoint as the user.
     pub fn allow_any_origin(mut self, allowed: bool) -> Self {
         self.browser.any_origin = allowed;
         self
     }
 
     /// Whether to serve JSONP GETs, `callback-polling` (default false). faye's browser client needs it on
-    /// any page of another origin, because it handshakes over JSONP there (bayeux.md a.13, pitfall 8).
+    /// any page of another origin, because it handshakes over JSONP there (docs/protocol.md §11, pitfall P8).
     pub fn jsonp(mut self, enabled: bool) -> Self {
         self.browser.jsonp = enabled;
         self
@@ -144,7 +144,7 @@ impl Options {
     }
 
     /// Whether to serve EventSource streams, `eventsource` (default false). faye's browser client uses them
-    /// on its own origin when WebSocket is unavailable (bayeux.md a.12.5).
+    /// on its own origin when WebSocket is unavailable (docs/protocol.md §10.6).
     pub fn eventsource(mut self, enabled: bool) -> Self {
         self.browser.eventsource = enabled;
         self
@@ -158,7 +158,7 @@ impl Options {
     }
 
     /// The connection types the handshake reply lists: exactly what is enabled, in faye's order
-    /// (bayeux.md a.13, b.3), since the client picks from this list.
+    /// (docs/protocol.md §5.1, §11), since the client picks from this list.
     pub(crate) fn connection_types(&self) -> Vec<String> {
         let browser = &self.browser;
         [
@@ -188,7 +188,7 @@ async fn route(server: Server, request: Request, origin: Option<&HeaderValue>) -
     let (parts, body) = request.into_parts();
     if parts.method == Method::GET && is_upgrade(&parts.headers) {
         if !server.options().websocket {
-            // Answer quickly rather than hang the client's warm-up upgrade (pitfall 10).
+            // Answer quickly rather than hang the client's warm-up upgrade (docs/protocol.md, pitfall P10).
             return bad_request();
         }
         return websocket::upgrade(server, parts);
@@ -208,7 +208,7 @@ async fn route(server: Server, request: Request, origin: Option<&HeaderValue>) -
             let query = parts.uri.query().unwrap_or_default().to_owned();
             jsonp::handle(server, parts.headers, &query).await
         }
-        // faye answers 400 to methods and GETs it cannot use (bayeux.md a.10).
+        // faye answers 400 to methods and GETs it cannot use (docs/protocol.md §8.3).
         _ => bad_request(),
     }
 }
@@ -225,7 +225,7 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
 }
 
-/// faye's answer to input that is not Bayeux at all: 400, `text/plain`, `Bad request` (bayeux.md a.1).
+/// faye's answer to input that is not Bayeux at all: 400, `text/plain`, `Bad request` (docs/protocol.md §2.2).
 pub(crate) fn bad_request() -> Response {
     (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Bad request").into_response()
 }

@@ -1,4 +1,4 @@
-//! WebSocket: an upgrade on the endpoint's paths (bayeux.md a.12.4, b.9).
+//! WebSocket: an upgrade on the endpoint's paths (docs/protocol.md §10.5).
 //!
 //! Each text frame holds an array or an object; the replies to one frame go back in one frame. A
 //! `/meta/connect` binds the socket to its session: from then on every event is pushed at once in its own
@@ -6,9 +6,10 @@
 //! connect cycle keeps going. A later connect on this socket rebinds it (for another session too); a
 //! connect for the same session on another transport unbinds it. `/meta/handshake` may be the first frame
 //! (CometD). A frame that is not a JSON array or object gets a `400::Bad request` reply and the socket
-//! stays open. The socket is closed with code 1000 when its client disconnects, as faye does (bayeux.md
-//! a.7, pitfall 16). When the server ends the session (expiry, overflow), the held connect is answered with
-//! a 401 and handshake advice on the open socket instead, so the client handshakes again at once.
+//! stays open. The socket is closed with code 1000 when its client disconnects, as faye does
+//! (docs/protocol.md §5.4, pitfall P16). When the server ends the session (expiry, overflow), the held connect
+//! is answered with a 401 and handshake advice on the open socket instead, so the client handshakes again at
+//! once.
 //!
 //! One task serves a connection and sleeps on a single timer (the held connect's deadline, the next ping,
 //! or, while no session is bound, the session expiry after which the socket is closed), so an idle socket
@@ -243,7 +244,7 @@ impl Connection {
                     None => Ok(()),
                 }
             }
-            // The client disconnected: close the socket, as faye does (bayeux.md a.7, pitfall 16).
+            // The client disconnected: close the socket, as faye does (docs/protocol.md §5.4, pitfall P16).
             Take::Closed { disconnected: true } => self.close().await,
             Take::Closed { disconnected: false } => {
                 // The server ended the session (expiry, overflow, close_all): answer the held connect with a
@@ -278,7 +279,7 @@ impl Connection {
         {
             self.pings += 1;
             self.next_ping = Some(now + every);
-            // A counter as payload, as faye's server pings (bayeux.md a.12.4).
+            // A counter as payload, as faye's server pings (docs/protocol.md §10.5).
             let payload = Bytes::from(self.pings.to_string());
             self.socket.send(Frame::Ping(payload)).await.map_err(|_| Closed)?;
         }
