@@ -1,10 +1,12 @@
-//! The model of one derive input: a [`Resource`] and its [`Field`]s, each keeping the `syn` node
-//! it came from so that later errors can point at the user's tokens.
+//! The model of one derive input: a [`Resource`] and its [`Field`]s, or an [`Enum`] and its
+//! [`Variant`]s, each keeping the `syn` node it came from so that later errors can point at the
+//! user's tokens.
 
 use syn::ext::IdentExt;
-use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
+use syn::{Data, DeriveInput, Fields, GenericArgument, Ident, LitStr, PathArguments, Type};
 
 use crate::attr;
+use crate::case::RenameRule;
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -30,6 +32,27 @@ pub(crate) struct Field<'a> {
     pub ty: &'a Type,
     /// Its `#[live(...)]` attributes and JSON name.
     pub attrs: attr::Field,
+    /// The struct's `#[serde(rename_all)]`, which names the field unless it has its own
+    /// `#[serde(rename)]`.
+    pub rename_all: Option<RenameRule>,
+}
+
+/// An enum that derives `LiveEnum`.
+pub(crate) struct Enum<'a> {
+    /// The whole derive input.
+    pub original: &'a DeriveInput,
+    /// Every variant, in declaration order, each with the enum's `#[serde(rename_all)]`.
+    pub variants: Vec<Variant<'a>>,
+}
+
+/// One variant of the enum.
+pub(crate) struct Variant<'a> {
+    /// The variant as written.
+    pub original: &'a syn::Variant,
+    /// Its `#[serde(...)]` keys.
+    pub attrs: attr::Variant,
+    /// The enum's `#[serde(rename_all)]`.
+    pub rename_all: Option<RenameRule>,
 }
 
 impl<'a> Resource<'a> {
@@ -41,7 +64,7 @@ impl<'a> Resource<'a> {
         let fields = match &input.data {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(named) => {
-                    Some(named.named.iter().filter_map(|field| Field::from_ast(cx, field)).collect())
+                    Some(named.named.iter().filter_map(|field| Field::from_ast(cx, field, attrs.rename_all)).collect())
                 }
                 Fields::Unnamed(_) => {
                     cx.error_spanned_by(&input.ident, "expected a struct with named fields, found a tuple struct");
@@ -91,11 +114,11 @@ impl<'a> Resource<'a> {
 }
 
 impl<'a> Field<'a> {
-    fn from_ast(cx: &Ctxt, field: &'a syn::Field) -> Option<Self> {
+    fn from_ast(cx: &Ctxt, field: &'a syn::Field, rename_all: Option<RenameRule>) -> Option<Self> {
         let attrs = attr::field(cx, field);
         // Fields::Named guarantees a name; `None` is unreachable but costs nothing to handle.
         let ident = field.ident.as_ref()?;
-        Some(Field { original: field, ident, ty: &field.ty, attrs })
+        Some(Field { original: field, ident, ty: &field.ty, attrs, rename_all })
     }
 
     /// The SQL column: `#[live(rename)]`, else the field's name without `r#`.
@@ -106,11 +129,74 @@ impl<'a> Field<'a> {
         }
     }
 
-    /// The JSON field name: `#[serde(rename)]`, else the field's name without `r#`, as serde does.
+    /// The JSON field name, as serde gives it: `#[serde(rename)]`, else the field's name
+    /// without `r#` under the struct's `#[serde(rename_all)]`.
     pub(crate) fn json_name(&self) -> String {
-        match &self.attrs.serde_rename {
-            Some(rename) => rename.clone(),
-            None => self.ident.unraw().to_string(),
+        match (&self.attrs.serde_rename, self.rename_all) {
+            (Some(rename), _) => rename.clone(),
+            (None, Some(rule)) => rule.apply_to_field(&self.ident.unraw().to_string()),
+            (None, None) => self.ident.unraw().to_string(),
+        }
+    }
+
+    /// `T` when the field is `#[live(json)]` and its type reads `Option<T>`: its column is then
+    /// nullable, `None` stored as NULL. The check is on the type as written (the derive sees no
+    /// more), so an alias of `Option` is stored as a JSON `null` in a column that is not nullable.
+    pub(crate) fn json_option(&self) -> Option<&'a Type> {
+        self.attrs.json?;
+        option_argument(self.ty)
+    }
+}
+
+/// `T` of a type written `Option<T>` (with any path before `Option`).
+fn option_argument(ty: &Type) -> Option<&Type> {
+    let path = match ty {
+        // A type passed to a `macro_rules!` as `$t:ty` arrives wrapped in an invisible group.
+        Type::Group(group) => return option_argument(&group.elem),
+        Type::Path(path) if path.qself.is_none() => &path.path,
+        _ => return None,
+    };
+    let last = path.segments.last().filter(|last| last.ident == "Option")?;
+    let PathArguments::AngleBracketed(arguments) = &last.arguments else { return None };
+    match arguments.args.iter().collect::<Vec<_>>().as_slice() {
+        [GenericArgument::Type(inner)] => Some(inner),
+        _ => None,
+    }
+}
+
+impl<'a> Enum<'a> {
+    /// Builds the model, reporting into `cx` every attribute mistake found on the way. `None`
+    /// only after an error was reported: the input is not an enum.
+    pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        let rename_all = attr::enum_container(cx, &input.attrs).rename_all;
+        let variants = match &input.data {
+            Data::Enum(data) => data.variants.iter().map(|variant| Variant::from_ast(cx, variant, rename_all)),
+            Data::Struct(data) => {
+                cx.error_spanned_by(data.struct_token, "expected a fieldless enum, found a struct");
+                return None;
+            }
+            Data::Union(data) => {
+                cx.error_spanned_by(data.union_token, "expected a fieldless enum, found a union");
+                return None;
+            }
+        };
+        Some(Enum { original: input, variants: variants.collect() })
+    }
+}
+
+impl<'a> Variant<'a> {
+    fn from_ast(cx: &Ctxt, variant: &'a syn::Variant, rename_all: Option<RenameRule>) -> Self {
+        Variant { original: variant, attrs: attr::variant(cx, variant), rename_all }
+    }
+
+    /// The variant's name, as serde gives it: `#[serde(rename)]`, else the variant's name without
+    /// `r#` under the enum's `#[serde(rename_all)]`.
+    pub(crate) fn name(&self) -> String {
+        let own = self.original.ident.unraw().to_string();
+        match (&self.attrs.serde_rename, self.rename_all) {
+            (Some(rename), _) => rename.clone(),
+            (None, Some(rule)) => rule.apply_to_variant(&own),
+            (None, None) => own,
         }
     }
 }

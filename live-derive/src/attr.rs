@@ -1,5 +1,5 @@
-//! Parsing of `#[live(...)]` attributes, and of the few `#[serde(...)]` keys that decide a
-//! field's JSON name.
+//! Parsing of `#[live(...)]` attributes, and of the `#[serde(...)]` keys that decide a field's
+//! JSON name, a variant's name, or whether a field or variant is written as the store expects.
 //!
 //! One branch per key, each with a comment showing the syntax it accepts. Values are only
 //! parsed and remembered here; rules that involve more than one key or field live in `check`.
@@ -11,6 +11,7 @@ use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Attribute, LitStr, Token};
 
+use crate::case::RenameRule;
 use crate::ctxt::Ctxt;
 
 const LIVE: &str = "live";
@@ -25,12 +26,40 @@ const RENAME: &str = "rename";
 const SKIP: &str = "skip";
 const READ_ONLY: &str = "read_only";
 const VERSION: &str = "version";
+const JSON: &str = "json";
 
 const SERDE_RENAME: &str = "rename";
 const SERDE_RENAME_ALL: &str = "rename_all";
 const SERDE_FLATTEN: &str = "flatten";
 const SERDE_SERIALIZE: &str = "serialize";
 const SERDE_DESERIALIZE: &str = "deserialize";
+/// The keys that leave a field out of the JSON one way or both.
+const SERDE_SKIPS: [&str; 3] = ["skip", "skip_serializing", "skip_deserializing"];
+/// The keys that give a field a JSON form of its own.
+const SERDE_WITHS: [&str; 3] = ["with", "serialize_with", "deserialize_with"];
+/// Enum keys after which serde no longer writes a variant as its name, with what it writes.
+const SERDE_ENUM_FORMS: [(&str, &str); 8] = [
+    ("tag", "an object holding the name"),
+    ("content", "an object holding the name"),
+    ("untagged", "`null` for a unit variant"),
+    ("from", "what another type writes"),
+    ("try_from", "what another type writes"),
+    ("into", "what another type writes"),
+    ("variant_identifier", "a name, but reads indexes too"),
+    ("field_identifier", "a name, but reads indexes too"),
+];
+/// Variant keys the store cannot follow, with why.
+const SERDE_VARIANT_KEYS: [(&str, &str); 9] = [
+    ("alias", "a column holds one name per variant"),
+    ("other", "a column holds only the variants' own names"),
+    ("skip", "every variant must be written and read"),
+    ("skip_serializing", "every variant must be written and read"),
+    ("skip_deserializing", "every variant must be written and read"),
+    ("with", "a variant is stored as its name"),
+    ("serialize_with", "a variant is stored as its name"),
+    ("deserialize_with", "a variant is stored as its name"),
+    ("untagged", "a variant is stored as its name"),
+];
 
 /// The `#[live(...)]` attributes of the struct itself.
 pub(crate) struct Container {
@@ -40,6 +69,8 @@ pub(crate) struct Container {
     pub table: Option<LitStr>,
     /// `validate = path::to::function`.
     pub validate: Option<syn::Path>,
+    /// `#[serde(rename_all = "...")]`.
+    pub rename_all: Option<RenameRule>,
 }
 
 /// The `#[live(...)]` attributes of one field, and its `#[serde(rename)]`.
@@ -52,9 +83,29 @@ pub(crate) struct Field {
     pub skip: Option<Span>,
     /// `read_only`, with the keyword's span.
     pub read_only: Option<Span>,
+    /// `json`, with the keyword's span.
+    pub json: Option<Span>,
     /// `rename = "column"`.
     pub rename: Option<LitStr>,
     /// The JSON name from `#[serde(rename = "...")]`.
+    pub serde_rename: Option<String>,
+    /// The first of `#[serde(skip)]`, `#[serde(skip_serializing)]` and
+    /// `#[serde(skip_deserializing)]`, with the key's span.
+    pub serde_skip: Option<(&'static str, Span)>,
+    /// Whether `#[serde(with)]`, `#[serde(serialize_with)]` or `#[serde(deserialize_with)]` gives
+    /// the field a JSON form of its own.
+    pub serde_with: bool,
+}
+
+/// The `#[serde(...)]` keys of an enum that derives `LiveEnum`.
+pub(crate) struct EnumContainer {
+    /// `#[serde(rename_all = "...")]`.
+    pub rename_all: Option<RenameRule>,
+}
+
+/// The `#[serde(...)]` keys of one variant.
+pub(crate) struct Variant {
+    /// The name from `#[serde(rename = "...")]`.
     pub serde_rename: Option<String>,
 }
 
@@ -88,6 +139,7 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
     let mut path = Attr::new(PATH, "struct");
     let mut table = Attr::new(TABLE, "struct");
     let mut validate = Attr::new(VALIDATE, "struct");
+    let mut rename_all = None;
 
     for attr in attrs {
         if attr.path().is_ident(LIVE) {
@@ -120,11 +172,11 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
                 cx.syn_error(error);
             }
         } else if attr.path().is_ident(SERDE) {
-            serde_container(cx, attr);
+            serde_container(cx, attr, &mut rename_all);
         }
     }
 
-    Container { path: path.value, table: table.value, validate: validate.value }
+    Container { path: path.value, table: table.value, validate: validate.value, rename_all }
 }
 
 /// Reads one field's `#[live(...)]` attributes and its JSON name from `#[serde(...)]`.
@@ -133,9 +185,10 @@ pub(crate) fn field(cx: &Ctxt, field: &syn::Field) -> Field {
     let mut version = Attr::new(VERSION, "field");
     let mut skip = Attr::new(SKIP, "field");
     let mut read_only = Attr::new(READ_ONLY, "field");
+    let mut json = Attr::new(JSON, "field");
     let mut rename = Attr::new(RENAME, "field");
     // A repeated `#[serde(rename)]` is serde's error to report, so the first one simply wins.
-    let mut serde_rename = None;
+    let mut serde = SerdeField::default();
 
     for attr in &field.attrs {
         if attr.path().is_ident(LIVE) {
@@ -156,6 +209,10 @@ pub(crate) fn field(cx: &Ctxt, field: &syn::Field) -> Field {
                     // #[live(read_only)]
                     flag(cx, &meta, READ_ONLY)?;
                     read_only.set(cx, &meta.path, meta.path.span());
+                } else if meta.path.is_ident(JSON) {
+                    // #[live(json)]
+                    flag(cx, &meta, JSON)?;
+                    json.set(cx, &meta.path, meta.path.span());
                 } else if meta.path.is_ident(RENAME) {
                     // #[live(rename = "column")]
                     let value: LitStr = meta.value()?.parse()?;
@@ -165,7 +222,7 @@ pub(crate) fn field(cx: &Ctxt, field: &syn::Field) -> Field {
                         &meta.path,
                         format!(
                             "unknown key `{}` in `#[live(...)]` on a field, \
-                             expected one of `id`, `rename`, `skip`, `read_only`, `version`",
+                             expected one of `id`, `rename`, `skip`, `read_only`, `version`, `json`",
                             key_name(&meta)
                         ),
                     );
@@ -177,7 +234,7 @@ pub(crate) fn field(cx: &Ctxt, field: &syn::Field) -> Field {
                 cx.syn_error(error);
             }
         } else if attr.path().is_ident(SERDE) {
-            serde_field(cx, attr, field, &mut serde_rename);
+            serde_field(cx, attr, field, &mut serde);
         }
     }
 
@@ -186,66 +243,179 @@ pub(crate) fn field(cx: &Ctxt, field: &syn::Field) -> Field {
         version: version.value,
         skip: skip.value,
         read_only: read_only.value,
+        json: json.value,
         rename: rename.value,
-        serde_rename,
+        serde_rename: serde.rename,
+        serde_skip: serde.skip,
+        serde_with: serde.with,
     }
 }
 
-/// Rejects `#[serde(rename_all = ...)]`: reproducing serde's case conversions here would make the
-/// descriptor's JSON names a second implementation that could drift from serde's.
-fn serde_container(cx: &Ctxt, attr: &Attribute) {
+/// Reads an enum's `#[serde(...)]` keys, rejecting those after which serde no longer writes a
+/// variant as its name: the column holds that name.
+pub(crate) fn enum_container(cx: &Ctxt, attrs: &[Attribute]) -> EnumContainer {
+    let mut rename_all = None;
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident(SERDE)) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident(SERDE_RENAME_ALL) {
+                // #[serde(rename_all = "...")]
+                rename_all_rule(cx, &meta, &mut rename_all)?;
+            } else if let Some((key, writes)) = SERDE_ENUM_FORMS.iter().find(|(key, _)| meta.path.is_ident(key)) {
+                // #[serde(tag = "type")], #[serde(untagged)], #[serde(into = "String")], ...
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!(
+                        "`#[serde({key})]` is not supported by `#[derive(LiveEnum)]`: serde then writes {writes}, \
+                         expected an enum that serde writes as the name of its variant"
+                    ),
+                );
+            }
+            skip_value(&meta)
+        });
+    }
+    EnumContainer { rename_all }
+}
+
+/// Reads one variant's name from `#[serde(rename)]`, rejecting the keys that would make the
+/// names serde reads differ from the ones it writes.
+pub(crate) fn variant(cx: &Ctxt, variant: &syn::Variant) -> Variant {
+    let mut serde = SerdeField::default();
+    for attr in variant.attrs.iter().filter(|attr| attr.path().is_ident(SERDE)) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident(SERDE_RENAME) {
+                // #[serde(rename = "name")] or #[serde(rename(serialize = "a", deserialize = "b"))]
+                serde_rename(cx, &meta, &variant.ident, ("LiveEnum", "name"), &mut serde.rename)
+            } else if let Some((key, why)) = SERDE_VARIANT_KEYS.iter().find(|(key, _)| meta.path.is_ident(key)) {
+                // #[serde(alias = "..")], #[serde(other)], #[serde(skip)], #[serde(with = "..")], ...
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!(
+                        "`#[serde({key})]` is not supported by `#[derive(LiveEnum)]`: {why}, \
+                         expected a variant with one name, its own or `#[serde(rename = \"...\")]`"
+                    ),
+                );
+                skip_value(&meta)
+            } else {
+                skip_value(&meta)
+            }
+        });
+    }
+    Variant { serde_rename: serde.rename }
+}
+
+/// The `#[serde(...)]` keys of one field (or variant) that matter to the descriptor.
+#[derive(Default)]
+struct SerdeField {
+    rename: Option<String>,
+    skip: Option<(&'static str, Span)>,
+    with: bool,
+}
+
+/// Takes the struct's `#[serde(rename_all)]`, which gives the fields without a
+/// `#[serde(rename)]` their JSON names.
+fn serde_container(cx: &Ctxt, attr: &Attribute, rename_all: &mut Option<RenameRule>) {
     // Malformed `#[serde]` attributes are serde's to report; reporting them again would only
     // double the errors, so parse failures are ignored here.
     let _ = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident(SERDE_RENAME_ALL) {
-            // #[serde(rename_all = "...")] or #[serde(rename_all(serialize = "...", ...))]
-            cx.error_spanned_by(
-                &meta.path,
-                "`#[serde(rename_all)]` is not supported by `#[derive(LiveResource)]`, \
-                 expected `#[serde(rename = \"...\")]` on each field that needs another JSON name",
-            );
+            // #[serde(rename_all = "...")]
+            rename_all_rule(cx, &meta, rename_all)?;
         }
         skip_value(&meta)
     });
 }
 
-/// Takes the field's JSON name from `#[serde(rename)]`, rejecting the forms where that name is not
-/// one string: the descriptor maps every JSON field to exactly one column.
-fn serde_field(cx: &Ctxt, attr: &Attribute, field: &syn::Field, serde_rename: &mut Option<String>) {
+/// Reads `rename_all = "rule"`, or `rename_all(serialize = "rule", deserialize = "rule")` when
+/// both name the same rule: a field or variant must have one name, written and read.
+fn rename_all_rule(cx: &Ctxt, meta: &ParseNestedMeta<'_>, rule: &mut Option<RenameRule>) -> syn::Result<()> {
+    let name = if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<LitStr>()?
+    } else {
+        let (serialize, deserialize) = split_names(meta)?;
+        match (serialize, deserialize) {
+            (Some(serialize), Some(deserialize)) if serialize.value() == deserialize.value() => serialize,
+            _ => {
+                cx.error_spanned_by(
+                    &meta.path,
+                    "`#[serde(rename_all(serialize = .., deserialize = ..))]` with different rules is not supported, \
+                     expected one rule for both: `#[serde(rename_all = \"...\")]`",
+                );
+                return Ok(());
+            }
+        }
+    };
+    match RenameRule::from_name(&name.value()) {
+        Some(found) => {
+            rule.get_or_insert(found);
+        }
+        None => cx.error_spanned_by(
+            &name,
+            format!("unknown `rename_all` rule \"{}\", expected one of {}", name.value(), RenameRule::names()),
+        ),
+    }
+    Ok(())
+}
+
+/// The `serialize` and `deserialize` names of `key(serialize = "a", deserialize = "b")`.
+fn split_names(meta: &ParseNestedMeta<'_>) -> syn::Result<(Option<LitStr>, Option<LitStr>)> {
+    let mut serialize = None;
+    let mut deserialize = None;
+    meta.parse_nested_meta(|inner| {
+        if inner.path.is_ident(SERDE_SERIALIZE) {
+            serialize = Some(inner.value()?.parse::<LitStr>()?);
+        } else if inner.path.is_ident(SERDE_DESERIALIZE) {
+            deserialize = Some(inner.value()?.parse::<LitStr>()?);
+        } else {
+            skip_value(&inner)?;
+        }
+        Ok(())
+    })?;
+    Ok((serialize, deserialize))
+}
+
+/// Takes a name from `#[serde(rename)]`, rejecting the form where that name is not one string.
+fn serde_rename(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    ident: &syn::Ident,
+    (derive, noun): (&str, &str),
+    rename: &mut Option<String>,
+) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        // #[serde(rename = "name")]
+        let value: LitStr = meta.value()?.parse()?;
+        rename.get_or_insert(value.value());
+        return Ok(());
+    }
+    // #[serde(rename(serialize = "a", deserialize = "b"))]: one name only when both agree
+    let (serialize, deserialize) = split_names(meta)?;
+    let own_name = ident.unraw().to_string();
+    let serialize = serialize.map_or_else(|| own_name.clone(), |name| name.value());
+    let deserialize = deserialize.map_or(own_name, |name| name.value());
+    if serialize == deserialize {
+        rename.get_or_insert(serialize);
+    } else {
+        cx.error_spanned_by(
+            &meta.path,
+            format!(
+                "`#[serde(rename(serialize = .., deserialize = ..))]` with different names is not supported \
+                 by `#[derive({derive})]`, expected one {noun}: `#[serde(rename = \"...\")]`"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Reads the field's `#[serde]` keys: its JSON name from `#[serde(rename)]`, a skip, a JSON form
+/// of its own; rejects `#[serde(flatten)]`, since each JSON field is one column.
+fn serde_field(cx: &Ctxt, attr: &Attribute, field: &syn::Field, serde: &mut SerdeField) {
     let _ = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident(SERDE_RENAME) {
-            if meta.input.peek(Token![=]) {
-                // #[serde(rename = "name")]
-                let value: LitStr = meta.value()?.parse()?;
-                serde_rename.get_or_insert(value.value());
-            } else {
-                // #[serde(rename(serialize = "a", deserialize = "b"))]: one name only when both agree
-                let mut serialize = None;
-                let mut deserialize = None;
-                meta.parse_nested_meta(|inner| {
-                    if inner.path.is_ident(SERDE_SERIALIZE) {
-                        serialize = Some(inner.value()?.parse::<LitStr>()?.value());
-                    } else if inner.path.is_ident(SERDE_DESERIALIZE) {
-                        deserialize = Some(inner.value()?.parse::<LitStr>()?.value());
-                    } else {
-                        skip_value(&inner)?;
-                    }
-                    Ok(())
-                })?;
-                let own_name = field.ident.as_ref().map(|ident| ident.unraw().to_string()).unwrap_or_default();
-                let serialize = serialize.unwrap_or_else(|| own_name.clone());
-                let deserialize = deserialize.unwrap_or(own_name);
-                if serialize == deserialize {
-                    serde_rename.get_or_insert(serialize);
-                } else {
-                    cx.error_spanned_by(
-                        &meta.path,
-                        "`#[serde(rename(serialize = .., deserialize = ..))]` with different names is not supported \
-                         by `#[derive(LiveResource)]`, expected one JSON name: `#[serde(rename = \"...\")]`",
-                    );
-                }
+            // The field is named: `from_ast` only models named fields.
+            match &field.ident {
+                Some(ident) => serde_rename(cx, &meta, ident, ("LiveResource", "JSON name"), &mut serde.rename),
+                None => skip_value(&meta),
             }
-            Ok(())
         } else if meta.path.is_ident(SERDE_FLATTEN) {
             // #[serde(flatten)]
             cx.error_spanned_by(
@@ -253,6 +423,14 @@ fn serde_field(cx: &Ctxt, attr: &Attribute, field: &syn::Field, serde_rename: &m
                 "`#[serde(flatten)]` is not supported by `#[derive(LiveResource)]`, \
                  expected each JSON field to be one column",
             );
+            skip_value(&meta)
+        } else if let Some(key) = SERDE_SKIPS.iter().find(|key| meta.path.is_ident(key)) {
+            // #[serde(skip)], #[serde(skip_serializing)], #[serde(skip_deserializing)]
+            serde.skip.get_or_insert((key, meta.path.span()));
+            skip_value(&meta)
+        } else if SERDE_WITHS.iter().any(|key| meta.path.is_ident(key)) {
+            // #[serde(with = "module")], #[serde(serialize_with = "f")], #[serde(deserialize_with = "f")]
+            serde.with = true;
             skip_value(&meta)
         } else {
             skip_value(&meta)

@@ -2,12 +2,12 @@
 //! Every rule reports at the offending token and none stops the others, so one build shows every
 //! mistake.
 
-use syn::Type;
+use syn::{DeriveInput, Fields, Type};
 
-use crate::ast::{Field, Resource};
+use crate::ast::{Enum, Field, Resource};
 use crate::ctxt::Ctxt;
 
-/// Characters a Bayeux channel segment may hold besides ASCII letters and digits (bayeux.md a.3).
+/// Characters a Bayeux channel segment may hold besides ASCII letters and digits (docs/protocol.md §4.1).
 const CHANNEL_MARKS: &str = "-_!~()$@";
 
 /// Column name the store uses for the row version when no field is `#[live(version)]`.
@@ -23,6 +23,8 @@ pub(crate) fn check(cx: &Ctxt, resource: &Resource<'_>) {
     for field in &resource.fields {
         skip_stands_alone(cx, field);
         id_is_not_the_version(cx, field);
+        json_is_not_the_id_or_version(cx, field);
+        serde_skip_is_not_stored(cx, field);
         read_only_is_not_redundant(cx, field);
         id_type_can_be_assigned(cx, field);
         version_type_is_an_integer(cx, field);
@@ -36,12 +38,19 @@ pub(crate) fn check(cx: &Ctxt, resource: &Resource<'_>) {
 /// The descriptor is one `static` per type, and the runtime needs `'static` owned values, so a
 /// struct with lifetime or type parameters has no single descriptor to give.
 fn no_generics(cx: &Ctxt, resource: &Resource<'_>) {
-    let generics = &resource.original.generics;
-    if !generics.params.is_empty() {
+    without_generics(cx, resource.original, "struct", "LiveResource");
+}
+
+/// Reports the generics of `input`, a `kind` that derives `derive`.
+fn without_generics(cx: &Ctxt, input: &DeriveInput, kind: &str, derive: &str) {
+    if !input.generics.params.is_empty() {
         cx.error_spanned_by(
-            generics,
-            "generic structs are not supported by `#[derive(LiveResource)]`, \
-             expected a struct without lifetime or type parameters",
+            &input.generics,
+            format!(
+                "generic {kind}s are not supported by `#[derive({derive})]`, \
+                 expected {article} {kind} without lifetime or type parameters",
+                article = if kind.starts_with('e') { "an" } else { "a" },
+            ),
         );
     }
 }
@@ -108,6 +117,7 @@ fn skip_stands_alone(cx: &Ctxt, field: &Field<'_>) {
         ("version", field.attrs.version.is_some()),
         ("read_only", field.attrs.read_only.is_some()),
         ("rename", field.attrs.rename.is_some()),
+        ("json", field.attrs.json.is_some()),
     ];
     for (name, _) in others.iter().filter(|(_, present)| *present) {
         cx.error_at(skip, format!("`skip` cannot be combined with `{name}`: a skipped field has no column"));
@@ -119,6 +129,34 @@ fn id_is_not_the_version(cx: &Ctxt, field: &Field<'_>) {
     if let (Some(_), Some(version)) = (field.attrs.id, field.attrs.version) {
         cx.error_at(version, "`version` cannot be combined with `id`, expected them on two different fields");
     }
+}
+
+/// The id and the version are assigned by the store as an integer or a UUID, never a document.
+fn json_is_not_the_id_or_version(cx: &Ctxt, field: &Field<'_>) {
+    let Some(json) = field.attrs.json else { return };
+    for (name, present) in [("id", field.attrs.id.is_some()), ("version", field.attrs.version.is_some())] {
+        if present {
+            cx.error_at(json, format!("`json` cannot be combined with `{name}`, expected it only on other fields"));
+        }
+    }
+}
+
+/// A field serde leaves out of the JSON one way would still be stored: written from a body that
+/// never carries it, or stored but never shown. Skipping it in both is one attribute more.
+fn serde_skip_is_not_stored(cx: &Ctxt, field: &Field<'_>) {
+    let Some((key, span)) = field.attrs.serde_skip else { return };
+    if field.attrs.skip.is_some() {
+        return;
+    }
+    let effect = match key {
+        "skip_serializing" => "stored but missing from answers and events",
+        "skip_deserializing" => "stored but never taken from a request body",
+        _ => "stored but missing from the JSON",
+    };
+    cx.error_at(
+        span,
+        format!("`#[serde({key})]` on a stored field leaves it {effect}, expected `#[live(skip)]` on the field too"),
+    );
 }
 
 /// Clients never set the id or the version anyway; accepting the extra key would suggest that
@@ -218,6 +256,59 @@ fn version_column_is_free(cx: &Ctxt, resource: &Resource<'_>) {
     }
 }
 
+/// Runs every rule on an enum model.
+pub(crate) fn check_enum(cx: &Ctxt, input: &Enum<'_>) {
+    enum_has_no_generics(cx, input);
+    enum_has_variants(cx, input);
+    variants_have_no_fields(cx, input);
+    variant_names_are_unique(cx, input);
+}
+
+/// `LiveEnum` names are a `'static` list per type; a generic enum would need one per
+/// instantiation.
+fn enum_has_no_generics(cx: &Ctxt, input: &Enum<'_>) {
+    without_generics(cx, input.original, "enum", "LiveEnum");
+}
+
+/// A column of an enum without variants could hold nothing, not even a value to create a row
+/// with.
+fn enum_has_variants(cx: &Ctxt, input: &Enum<'_>) {
+    if input.variants.is_empty() {
+        cx.error_spanned_by(&input.original.ident, "expected an enum with at least one variant, found none");
+    }
+}
+
+/// The column holds the variant's name only: the data of a variant with fields would be lost.
+fn variants_have_no_fields(cx: &Ctxt, input: &Enum<'_>) {
+    for variant in &input.variants {
+        if !matches!(variant.original.fields, Fields::Unit) {
+            cx.error_spanned_by(
+                &variant.original.fields,
+                format!(
+                    "variant `{}` has fields, expected a fieldless enum: the column holds the variant's name only",
+                    variant.original.ident
+                ),
+            );
+        }
+    }
+}
+
+/// Two variants with one name could not be told apart when read back.
+fn variant_names_are_unique(cx: &Ctxt, input: &Enum<'_>) {
+    let mut seen: Vec<String> = Vec::new();
+    for variant in &input.variants {
+        let name = variant.name();
+        if seen.contains(&name) {
+            cx.error_spanned_by(
+                variant.original,
+                format!("duplicate variant name \"{name}\", expected one per variant"),
+            );
+        } else {
+            seen.push(name);
+        }
+    }
+}
+
 /// Whether `ty` is a plain path whose last segment is one of `names` and has no arguments. A
 /// syntactic check: the compiler checks the real type through `ColumnType` anyway.
 fn type_is_one_of(ty: &Type, names: &[&str]) -> bool {
@@ -240,7 +331,7 @@ fn identifier_message(what: &str, name: &str) -> String {
     format!("invalid {what} name `{name}`, expected a plain SQL identifier: `[A-Za-z_][A-Za-z0-9_]*`")
 }
 
-/// Checks `path` against the Bayeux channel grammar (`/segment(/segment)*`, bayeux.md a.3) and
+/// Checks `path` against the Bayeux channel grammar (`/segment(/segment)*`, docs/protocol.md §4.1) and
 /// the reserved roots; the error names the wrong segment or character.
 pub(crate) fn channel_path(path: &str) -> Result<(), String> {
     let Some(rest) = path.strip_prefix('/') else {

@@ -1,12 +1,13 @@
-//! Builds the `LiveResource` impl from the model: a static descriptor and the two column
-//! accessors, naming only absolute paths so that nothing in the user's scope can capture them.
+//! Builds the impls from the model: for a struct, `LiveResource` (a static descriptor and the two
+//! column accessors); for an enum, `LiveEnum` and `ColumnType`. Only absolute paths are named,
+//! so that nothing in the user's scope can capture them.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::DeriveInput;
 use syn::spanned::Spanned;
 
-use crate::ast::{Field, Resource};
+use crate::ast::{Enum, Field, Resource};
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -38,7 +39,11 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
     let writes = columns.iter().map(|field| {
         let member = field.ident;
         let ty = field.ty;
-        quote!(__out.write::<#ty>(&self.#member);)
+        match (field.attrs.json, field.json_option()) {
+            (Some(_), Some(_)) => quote!(__out.write_nullable_json(&self.#member);),
+            (Some(_), None) => quote!(__out.write_json::<#ty>(&self.#member);),
+            (None, _) => quote!(__out.write::<#ty>(&self.#member);),
+        }
     });
     let reads = resource.fields.iter().map(|field| {
         let member = field.ident;
@@ -46,9 +51,12 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
         if field.attrs.skip.is_some() {
             // At the type, so that a type without `Default` is reported there.
             let default = quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default());
-            quote!(#member: #default)
-        } else {
-            quote!(#member: __input.read::<#ty>()?)
+            return quote!(#member: #default);
+        }
+        match (field.attrs.json, field.json_option()) {
+            (Some(_), Some(inner)) => quote!(#member: __input.read_nullable_json::<#inner>()?),
+            (Some(_), None) => quote!(#member: __input.read_json::<#ty>()?),
+            (None, _) => quote!(#member: __input.read::<#ty>()?),
         }
     });
     let validate = resource.attrs.validate.as_ref().map(|function| {
@@ -62,15 +70,21 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
         }
     });
 
-    // Each stored type's `ColumnType` bound sits on the impl, at the field type's span: a type
-    // without it is then reported once there (with the trait's `on_unimplemented` message)
-    // instead of once per use in the descriptor, `write_columns` and `read_columns`.
+    // Each stored type's bound (`ColumnType`, or serde's for a JSON column) sits on the impl, at
+    // the field type's span: a type without it is then reported once there (with the trait's
+    // `on_unimplemented` message) instead of once per use in the descriptor, `write_columns` and
+    // `read_columns`.
     let bounds = columns.iter().map(|field| {
-        let ty = field.ty;
+        let ty = field.json_option().unwrap_or(field.ty);
         // Spanned at the type's last token so that the predicate, and the error, covers the
         // whole type (`ty.span()` is only its first token on stable).
         let end = ty.to_token_stream().into_iter().last().map_or_else(|| ty.span(), |token| token.span());
-        quote_spanned!(end=> #ty: ::live_runtime::ColumnType)
+        match field.attrs.json {
+            Some(_) => quote_spanned!(end=>
+                #ty: ::live_runtime::__private::Serialize + ::live_runtime::__private::DeserializeOwned
+            ),
+            None => quote_spanned!(end=> #ty: ::live_runtime::ColumnType),
+        }
     });
 
     quote! {
@@ -103,15 +117,76 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
     }
 }
 
-/// One `Column` of the descriptor, its SQL type and nullability read through `ColumnType`.
+/// One `Column` of the descriptor: its SQL type and nullability read through `ColumnType`, or a
+/// JSON column (nullable when the type reads `Option<T>`) for `#[live(json)]`.
 fn column(field: &Field<'_>) -> TokenStream {
     let name = field.column();
     let json = field.json_name();
     let ty = field.ty;
-    let sql_type = quote!(<#ty as ::live_runtime::ColumnType>::SQL_TYPE);
-    let nullable = quote!(<#ty as ::live_runtime::ColumnType>::NULLABLE);
+    let column = match field.attrs.json {
+        Some(_) => {
+            let nullable = field.json_option().is_some();
+            quote!(::live_runtime::Column::new(#name, #json, ::live_runtime::SqlType::Json, #nullable))
+        }
+        None => quote!(::live_runtime::Column::of::<#ty>(#name, #json)),
+    };
     let read_only = field.attrs.read_only.map(|_| quote!(.read_only()));
-    quote!(::live_runtime::Column::new(#name, #json, #sql_type, #nullable) #read_only)
+    // The field's serde form is not its type's: bodies leave it to serde.
+    let custom_json = (field.attrs.serde_with && field.attrs.json.is_none()).then(|| quote!(.custom_json()));
+    quote!(#column #read_only #custom_json)
+}
+
+/// The `LiveEnum` and `ColumnType` impls for `input`, or every mistake found in it.
+pub(crate) fn derive_enum(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let cx = Ctxt::new();
+    let model = Enum::from_ast(&cx, input);
+    if let Some(model) = &model {
+        check::check_enum(&cx, model);
+    }
+    cx.check()?;
+    // `from_ast` returns `None` only after reporting an error, so `check` has returned above.
+    Ok(model.map(|model| impl_enum(&model)).unwrap_or_default())
+}
+
+fn impl_enum(input: &Enum<'_>) -> TokenStream {
+    let ident = &input.original.ident;
+    let names: Vec<String> = input.variants.iter().map(|variant| variant.name()).collect();
+    let variants: Vec<_> = input.variants.iter().map(|variant| &variant.original.ident).collect();
+    quote! {
+        #[automatically_derived]
+        impl ::live_runtime::LiveEnum for #ident {
+            const VARIANTS: &'static [&'static ::core::primitive::str] = &[#(#names),*];
+
+            fn name(&self) -> &'static ::core::primitive::str {
+                match self {
+                    #(Self::#variants => #names,)*
+                }
+            }
+
+            fn from_name(__name: &::core::primitive::str) -> ::core::option::Option<Self> {
+                match __name {
+                    #(#names => ::core::option::Option::Some(Self::#variants),)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl ::live_runtime::ColumnType for #ident {
+            const SQL_TYPE: ::live_runtime::SqlType =
+                ::live_runtime::SqlType::Enum(<Self as ::live_runtime::LiveEnum>::VARIANTS);
+
+            fn to_value(&self) -> ::live_runtime::Value {
+                ::live_runtime::__private::enum_to_value(self)
+            }
+
+            fn from_value(
+                __value: ::live_runtime::Value,
+            ) -> ::core::result::Result<Self, ::live_runtime::DecodeError> {
+                ::live_runtime::__private::enum_from_value(__value)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +277,60 @@ mod tests {
             struct Todo { #[live(id)] id: i64 }
         };
         assert_eq!(self::errors(input), Vec::<String>::new());
+    }
+
+    #[test]
+    fn serde_skips_on_stored_fields_ask_for_live_skip() {
+        for key in ["skip", "skip_serializing", "skip_deserializing"] {
+            let key = syn::Ident::new(key, proc_macro2::Span::call_site());
+            let stored: DeriveInput = parse_quote! {
+                #[live(path = "/api/todos")]
+                struct Todo { #[live(id)] id: i64, #[serde(default, #key)] cache: String }
+            };
+            let errors = errors(stored);
+            assert_eq!(errors.len(), 1, "{key}: {errors:?}");
+            assert!(errors[0].contains(&format!("`#[serde({key})]`")) && errors[0].contains("`#[live(skip)]`"));
+            let skipped: DeriveInput = parse_quote! {
+                #[live(path = "/api/todos")]
+                struct Todo { #[live(id)] id: i64, #[serde(default, #key)] #[live(skip)] cache: String }
+            };
+            assert_eq!(self::errors(skipped), Vec::<String>::new(), "{key}");
+        }
+    }
+
+    #[test]
+    fn json_goes_on_plain_fields_only() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/todos")]
+            struct Todo {
+                #[live(id)] id: i64,
+                #[live(json, read_only)] tags: Vec<String>,
+                #[live(json)] place: Option<Place>,
+                #[live(version, json)] version: i64,
+            }
+        };
+        assert_eq!(errors(input), ["`json` cannot be combined with `version`, expected it only on other fields"]);
+    }
+
+    #[test]
+    fn enums_take_serde_names_and_refuse_other_forms() {
+        let input: DeriveInput = parse_quote! {
+            #[serde(rename_all = "SCREAMING-KEBAB-CASE")]
+            enum Level { Low, #[serde(rename = "mid")] Medium, VeryHigh }
+        };
+        let names = Enum::from_ast(&Ctxt::new(), &input).map(|model| model.variants.iter().map(|v| v.name()).collect());
+        assert_eq!(names, Some(vec!["LOW".to_owned(), "mid".to_owned(), "VERY-HIGH".to_owned()]));
+        assert!(derive_enum(&input).is_ok());
+
+        let input: DeriveInput = parse_quote! {
+            #[serde(tag = "kind", rename_all = "Sentence case")]
+            enum Level<T> { Low(T), #[serde(alias = "hi")] High, #[serde(rename = "Low")] Lower }
+        };
+        let errors: Vec<String> = match derive_enum(&input) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
+        };
+        assert_eq!(errors.len(), 6, "{errors:?}");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The derive against hand-written impls of the same structs: same descriptor, same rows.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use live_runtime::resource::{from_row, to_row};
 use live_runtime::{
-    Column, ColumnReader, ColumnType, ColumnWriter, DecodeError, Descriptor, LiveResource, SqlType, ValidationErrors,
-    Value,
+    Column, ColumnReader, ColumnType, ColumnWriter, DecodeError, Descriptor, LiveEnum, LiveResource, SqlType,
+    ValidationErrors, Value,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -375,4 +375,163 @@ fn validate_calls_the_named_function() {
     let blank = Note { text: " ".to_owned(), ..note(Vec::new()) };
     let errors = blank.validate().err().unwrap_or_default();
     assert_eq!(errors.get("text"), Some("must not be empty"));
+}
+
+// --- enums, dates and JSON columns -------------------------------------------------------------
+
+#[derive(LiveEnum, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum Level {
+    Low,
+    #[serde(rename = "normal")]
+    Medium,
+    VeryHigh,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Place {
+    name: String,
+    floor: i32,
+}
+
+#[derive(LiveResource, Serialize, Deserialize, Debug, PartialEq)]
+#[live(path = "/api/plans")]
+#[serde(rename_all = "camelCase")]
+struct Plan {
+    #[live(id)]
+    id: i64,
+    due_on: NaiveDate,
+    starts_at: Option<NaiveDateTime>,
+    level: Level,
+    maybe_level: Option<Level>,
+    #[live(json)]
+    place: Place,
+    #[live(json)]
+    other_place: Option<Place>,
+    #[live(json, read_only)]
+    tags: Vec<String>,
+    #[serde(with = "chrono::serde::ts_seconds")]
+    stamped: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanByHand {
+    id: i64,
+    due_on: NaiveDate,
+    starts_at: Option<NaiveDateTime>,
+    level: Level,
+    maybe_level: Option<Level>,
+    place: Place,
+    other_place: Option<Place>,
+    tags: Vec<String>,
+    #[serde(with = "chrono::serde::ts_seconds")]
+    stamped: DateTime<Utc>,
+}
+
+impl LiveResource for PlanByHand {
+    const DESCRIPTOR: &'static Descriptor = &Descriptor {
+        type_name: "PlanByHand",
+        path: "/api/plans",
+        table: "plans",
+        columns: &[
+            Column::new("id", "id", SqlType::I64, false),
+            Column::new("due_on", "dueOn", SqlType::Date, false),
+            Column::new("starts_at", "startsAt", SqlType::NaiveTimestamp, true),
+            Column::new("level", "level", SqlType::Enum(&["low", "normal", "very-high"]), false),
+            Column::new("maybe_level", "maybeLevel", SqlType::Enum(&["low", "normal", "very-high"]), true),
+            Column::new("place", "place", SqlType::Json, false),
+            Column::new("other_place", "otherPlace", SqlType::Json, true),
+            Column::new("tags", "tags", SqlType::Json, false).read_only(),
+            Column::new("stamped", "stamped", SqlType::Timestamp, false).custom_json(),
+        ],
+        id: 0,
+        version: None,
+    };
+
+    fn write_columns(&self, out: &mut ColumnWriter) {
+        out.write(&self.id);
+        out.write(&self.due_on);
+        out.write(&self.starts_at);
+        out.write(&self.level);
+        out.write(&self.maybe_level);
+        out.write_json(&self.place);
+        out.write_nullable_json(&self.other_place);
+        out.write_json(&self.tags);
+        out.write(&self.stamped);
+    }
+
+    fn read_columns(input: &mut ColumnReader) -> Result<Self, DecodeError> {
+        Ok(PlanByHand {
+            id: input.read()?,
+            due_on: input.read()?,
+            starts_at: input.read()?,
+            level: input.read()?,
+            maybe_level: input.read()?,
+            place: input.read_json()?,
+            other_place: input.read_nullable_json()?,
+            tags: input.read_json()?,
+            stamped: input.read()?,
+        })
+    }
+}
+
+fn plan(filled: bool) -> (Plan, PlanByHand) {
+    let due_on = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap_or_default();
+    let starts_at = filled.then(|| due_on.and_hms_micro_opt(9, 30, 0, 250).unwrap_or_default());
+    let place = Place { name: "hall".to_owned(), floor: -1 };
+    let other_place = filled.then(|| Place { name: "roof".to_owned(), floor: 9 });
+    let stamped = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    let tags = vec!["a".to_owned()];
+    let maybe_level = filled.then_some(Level::Low);
+    let derived = Plan {
+        id: 5,
+        due_on,
+        starts_at,
+        level: Level::VeryHigh,
+        maybe_level,
+        place: place.clone(),
+        other_place: other_place.clone(),
+        tags: tags.clone(),
+        stamped,
+    };
+    let hand =
+        PlanByHand { id: 5, due_on, starts_at, level: Level::VeryHigh, maybe_level, place, other_place, tags, stamped };
+    (derived, hand)
+}
+
+#[test]
+fn enums_dates_and_json_columns_match_a_hand_written_impl() {
+    assert_eq!(*Plan::DESCRIPTOR, renamed(PlanByHand::DESCRIPTOR, "Plan"));
+    for filled in [true, false] {
+        let (derived, hand) = plan(filled);
+        assert_same_rows(&derived, &hand);
+    }
+}
+
+#[test]
+fn enums_are_stored_as_their_serde_names() {
+    assert_eq!(Level::VARIANTS, ["low", "normal", "very-high"]);
+    assert_eq!(Level::Medium.to_value(), Value::Text("normal".to_owned()));
+    assert_eq!(Level::from_value(Value::Text("very-high".to_owned())), Ok(Level::VeryHigh));
+    let stale = Level::from_value(Value::Text("Medium".to_owned()));
+    assert!(matches!(stale, Err(DecodeError::Invalid { .. })), "{stale:?}");
+}
+
+#[test]
+fn optional_json_columns_store_none_as_null() {
+    let (empty, _) = plan(false);
+    let row = to_row(&empty);
+    assert_eq!(row[6], Value::Null);
+    assert_eq!(row[5], Value::Json(serde_json::json!({"name": "hall", "floor": -1})));
+    let (full, _) = plan(true);
+    assert_eq!(to_row(&full)[6], Value::Json(serde_json::json!({"name": "roof", "floor": 9})));
+}
+
+#[test]
+fn json_documents_of_another_shape_are_decode_errors() {
+    let mut row = to_row(&plan(true).0);
+    row[5] = Value::Json(serde_json::json!(["not", "a", "place"]));
+    let error = from_row::<Plan>(row).err();
+    assert!(matches!(error, Some(DecodeError::Invalid { index: Some(5), .. })), "{error:?}");
 }

@@ -5,7 +5,7 @@ mod shadowed {
     #![deny(warnings)]
     #![allow(dead_code, non_camel_case_types)]
 
-    use ::live_runtime::LiveResource;
+    use ::live_runtime::{LiveEnum, LiveResource};
     use serde::{Deserialize, Serialize};
 
     pub struct Result;
@@ -37,6 +37,34 @@ mod shadowed {
         #[live(version)]
         pub version: i32,
     }
+
+    #[derive(LiveEnum, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Level {
+        Low,
+        VeryHigh,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Place {
+        pub name: ::std::string::String,
+    }
+
+    #[derive(LiveResource, Serialize, Deserialize, Debug, PartialEq)]
+    #[live(path = "/api/shadowed-kinds")]
+    #[serde(rename_all = "camelCase")]
+    pub struct ShadowedKinds {
+        #[live(id)]
+        pub id: i64,
+        pub level: Level,
+        pub other_level: ::core::option::Option<Level>,
+        #[live(json)]
+        pub place: Place,
+        #[live(json)]
+        pub other_place: ::core::option::Option<Place>,
+        #[live(json)]
+        pub tags: ::std::vec::Vec<::std::string::String>,
+    }
 }
 
 #[test]
@@ -49,6 +77,26 @@ fn derive_compiles_where_the_prelude_is_shadowed() {
     let back = from_row::<shadowed::Shadowed>(to_row(&value));
     assert_eq!(back.map(|value| (value.id, value.cache)), Ok((1, Vec::new())));
     assert_eq!(shadowed::Shadowed::DESCRIPTOR.version, Some(3));
+}
+
+#[test]
+fn enums_and_json_columns_compile_where_the_prelude_is_shadowed() {
+    use ::live_runtime::LiveResource;
+    use live_runtime::LiveEnum;
+    use live_runtime::resource::{from_row, to_row};
+    use shadowed::{Level, Place, ShadowedKinds};
+
+    let value = ShadowedKinds {
+        id: 1,
+        level: Level::VeryHigh,
+        other_level: None,
+        place: Place { name: "hall".to_owned() },
+        other_place: None,
+        tags: vec!["a".to_owned()],
+    };
+    assert_eq!(from_row::<ShadowedKinds>(to_row(&value)).as_ref(), Ok(&value));
+    assert_eq!(Level::VARIANTS, ["low", "very_high"]);
+    assert_eq!(ShadowedKinds::DESCRIPTOR.columns[2].field, "otherLevel");
 }
 
 /// The derive written inside a `macro_rules!` body, with some field types from the body and some

@@ -58,16 +58,15 @@ pub mod feed;
 pub mod http;
 pub mod resource;
 pub mod store;
+pub mod value;
 
 pub use app::{Live, LiveBuilder, LiveError};
 pub use bus::Bus;
 pub use change::{Change, Method};
-pub use live_derive::LiveResource;
-pub use resource::{
-    Column, ColumnReader, ColumnType, ColumnWriter, DecodeError, Descriptor, LiveResource, SqlType, ValidationErrors,
-    Value,
-};
+pub use live_derive::{LiveEnum, LiveResource};
+pub use resource::{Column, ColumnReader, ColumnWriter, Descriptor, LiveResource, ValidationErrors};
 pub use store::{Committed, Records, Store, StoreError, StoreOptions, Stored, Write};
+pub use value::{ColumnType, DecodeError, LiveEnum, SqlType, Value};
 
 #[doc(hidden)]
 pub mod __private {
@@ -77,4 +76,11 @@ pub mod __private {
     pub use core::result::Result::{self, Err, Ok};
     pub use serde::Serialize;
     pub use serde::de::DeserializeOwned;
+
+    pub use crate::value::{enum_from_value, enum_to_value};
 }
+
+/// The user guide's examples, compiled and run as doctests so that the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide.md")]
+mod guide {}

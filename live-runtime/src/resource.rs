@@ -3,8 +3,8 @@
 //! A resource is a plain Rust struct plus a static [`Descriptor`] (its REST path, its table and its
 //! columns) and two trivial accessors that move the struct's stored fields to and from a row of
 //! [`Value`]s. Everything else (SQL, REST, events) is generic code elsewhere in the crate that
-//! reads the descriptor. This module depends on nothing else in the crate: `store` and `http`
-//! depend on it, never the other way round.
+//! reads the descriptor. This module depends only on [`value`](crate::value) (the column types,
+//! re-exported here): `store` and `http` depend on it, never the other way round.
 //!
 //! The derive is sugar: the trait can be implemented by hand, as below.
 //!
@@ -47,10 +47,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
+
+pub use crate::value::{ColumnType, DecodeError, SqlType, Value};
 
 /// A struct whose values live in a SQL table, are served over REST and are published on a channel.
 ///
@@ -138,12 +138,29 @@ pub struct Column {
     /// Whether clients are kept from setting it (`#[live(read_only)]`): the server's own writes
     /// through the typed API still can.
     pub read_only: bool,
+    /// Whether the field's JSON form is its own (a `#[serde(with)]`, or a type whose
+    /// [`ColumnType::CUSTOM_JSON`] says so): a request body's value for it is then left to serde
+    /// rather than checked against [`ty`](Self::ty) first.
+    pub custom_json: bool,
 }
 
 impl Column {
     /// A writable column; `const` so that descriptors can be built in constants.
     pub const fn new(name: &'static str, field: &'static str, ty: SqlType, nullable: bool) -> Self {
-        Column { name, field, ty, nullable, read_only: false }
+        Column { name, field, ty, nullable, read_only: false, custom_json: false }
+    }
+
+    /// The writable column of a field of type `T`: its type, nullability and JSON form from
+    /// `T`'s [`ColumnType`].
+    ///
+    /// ```
+    /// use live_runtime::{Column, SqlType};
+    ///
+    /// const DUE: Column = Column::of::<Option<chrono::NaiveDate>>("due", "dueOn");
+    /// assert_eq!(DUE, Column::new("due", "dueOn", SqlType::Date, true));
+    /// ```
+    pub const fn of<T: ColumnType>(name: &'static str, field: &'static str) -> Self {
+        Column { name, field, ty: T::SQL_TYPE, nullable: T::NULLABLE, read_only: false, custom_json: T::CUSTOM_JSON }
     }
 
     /// The same column, kept from being set by clients.
@@ -151,190 +168,11 @@ impl Column {
         self.read_only = true;
         self
     }
-}
 
-/// The logical type of a column; each database maps it to its own SQL type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SqlType {
-    /// `bool`.
-    Bool,
-    /// `i16`.
-    I16,
-    /// `i32`.
-    I32,
-    /// `i64`.
-    I64,
-    /// `f32`.
-    F32,
-    /// `f64`.
-    F64,
-    /// `String`.
-    Text,
-    /// `Vec<u8>`.
-    Bytes,
-    /// `uuid::Uuid`.
-    Uuid,
-    /// `chrono::DateTime<Utc>`.
-    Timestamp,
-    /// `serde_json::Value`.
-    Json,
-}
-
-impl SqlType {
-    /// Whether an id of this type can be assigned by the store (an auto-increment integer or a
-    /// random UUID).
-    pub fn can_be_id(self) -> bool {
-        matches!(self, SqlType::I32 | SqlType::I64 | SqlType::Uuid)
-    }
-}
-
-impl fmt::Display for SqlType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            SqlType::Bool => "bool",
-            SqlType::I16 => "i16",
-            SqlType::I32 => "i32",
-            SqlType::I64 => "i64",
-            SqlType::F32 => "f32",
-            SqlType::F64 => "f64",
-            SqlType::Text => "text",
-            SqlType::Bytes => "bytes",
-            SqlType::Uuid => "uuid",
-            SqlType::Timestamp => "timestamp",
-            SqlType::Json => "json",
-        };
-        f.write_str(name)
-    }
-}
-
-/// One column value of a row, independent of the database.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Value {
-    /// SQL NULL (`None`).
-    Null,
-    /// A boolean.
-    Bool(bool),
-    /// Any integer column (`i16`, `i32`, `i64`).
-    Int(i64),
-    /// Any float column.
-    Float(f64),
-    /// Text.
-    Text(String),
-    /// Bytes.
-    Bytes(Vec<u8>),
-    /// A UUID.
-    Uuid(Uuid),
-    /// A UTC timestamp.
-    Timestamp(DateTime<Utc>),
-    /// A JSON document.
-    Json(serde_json::Value),
-}
-
-impl From<i64> for Value {
-    fn from(value: i64) -> Self {
-        Value::Int(value)
-    }
-}
-
-impl From<i32> for Value {
-    fn from(value: i32) -> Self {
-        Value::Int(value.into())
-    }
-}
-
-impl From<Uuid> for Value {
-    fn from(value: Uuid) -> Self {
-        Value::Uuid(value)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(value: &str) -> Self {
-        Value::Text(value.to_owned())
-    }
-}
-
-impl From<String> for Value {
-    fn from(value: String) -> Self {
-        Value::Text(value)
-    }
-}
-
-/// A Rust type that can be stored in one column.
-///
-/// Implemented for `bool`, `i16`, `i32`, `i64`, `f32`, `f64`, `String`, `Vec<u8>`,
-/// `uuid::Uuid`, `chrono::DateTime<Utc>`, `serde_json::Value` and `Option<T>` of each. The derive
-/// names it for every field, so a field of another type is a compile error on that field.
-#[diagnostic::on_unimplemented(
-    message = "the type `{Self}` cannot be stored in a column",
-    label = "unsupported field type",
-    note = "supported: bool, i16, i32, i64, f32, f64, String, Vec<u8>, uuid::Uuid, chrono::DateTime<Utc>, serde_json::Value, and Option of each; or mark the field #[live(skip)]"
-)]
-pub trait ColumnType: Sized {
-    /// The column's logical type.
-    const SQL_TYPE: SqlType;
-    /// Whether the column accepts NULL.
-    const NULLABLE: bool = false;
-
-    /// The value to store.
-    fn to_value(&self) -> Value;
-
-    /// The Rust value from a stored one.
-    fn from_value(value: Value) -> Result<Self, DecodeError>;
-}
-
-macro_rules! column_type {
-    ($ty:ty, $sql:ident, $variant:ident, |$v:ident| $to:expr, |$w:ident| $from:expr) => {
-        impl ColumnType for $ty {
-            const SQL_TYPE: SqlType = SqlType::$sql;
-
-            fn to_value(&self) -> Value {
-                let $v = self;
-                Value::$variant($to)
-            }
-
-            fn from_value(value: Value) -> Result<Self, DecodeError> {
-                match value {
-                    Value::$variant($w) => $from,
-                    other => Err(DecodeError::mismatch(SqlType::$sql, &other)),
-                }
-            }
-        }
-    };
-}
-
-column_type!(bool, Bool, Bool, |v| *v, |w| Ok(w));
-column_type!(i16, I16, Int, |v| (*v).into(), |w| i16::try_from(w)
-    .map_err(|_| DecodeError::out_of_range(SqlType::I16, w)));
-column_type!(i32, I32, Int, |v| (*v).into(), |w| i32::try_from(w)
-    .map_err(|_| DecodeError::out_of_range(SqlType::I32, w)));
-column_type!(i64, I64, Int, |v| *v, |w| Ok(w));
-column_type!(f32, F32, Float, |v| (*v).into(), |w| Ok(w as f32));
-column_type!(f64, F64, Float, |v| *v, |w| Ok(w));
-column_type!(String, Text, Text, |v| v.clone(), |w| Ok(w));
-column_type!(Vec<u8>, Bytes, Bytes, |v| v.clone(), |w| Ok(w));
-column_type!(Uuid, Uuid, Uuid, |v| *v, |w| Ok(w));
-column_type!(DateTime<Utc>, Timestamp, Timestamp, |v| *v, |w| Ok(w));
-column_type!(serde_json::Value, Json, Json, |v| v.clone(), |w| Ok(w));
-
-impl<T: ColumnType> ColumnType for Option<T> {
-    const SQL_TYPE: SqlType = T::SQL_TYPE;
-    const NULLABLE: bool = true;
-
-    fn to_value(&self) -> Value {
-        match self {
-            Some(inner) => inner.to_value(),
-            None => Value::Null,
-        }
-    }
-
-    fn from_value(value: Value) -> Result<Self, DecodeError> {
-        match value {
-            Value::Null => Ok(None),
-            other => T::from_value(other).map(Some),
-        }
+    /// The same column, with a JSON form of its own (its `custom_json` field).
+    pub const fn custom_json(mut self) -> Self {
+        self.custom_json = true;
+        self
     }
 }
 
@@ -342,20 +180,51 @@ impl<T: ColumnType> ColumnType for Option<T> {
 #[derive(Debug, Default)]
 pub struct ColumnWriter {
     values: Vec<Value>,
+    /// The columns whose value cannot be stored, with why.
+    refused: Vec<(usize, String)>,
 }
 
 impl ColumnWriter {
     /// An empty writer with room for `columns` values.
     pub fn with_capacity(columns: usize) -> Self {
-        ColumnWriter { values: Vec::with_capacity(columns) }
+        ColumnWriter { values: Vec::with_capacity(columns), refused: Vec::new() }
     }
 
     /// Appends the next column's value.
     pub fn write<T: ColumnType>(&mut self, value: &T) {
-        self.values.push(value.to_value());
+        match value.check_storable() {
+            Ok(()) => self.values.push(value.to_value()),
+            Err(why) => self.refuse(why),
+        }
     }
 
-    /// The values written so far, in order.
+    /// Appends the next column's value as a JSON document: the column of a field of any serde
+    /// type (`#[live(json)]`), of type [`SqlType::Json`], not nullable.
+    pub fn write_json<T: Serialize + ?Sized>(&mut self, value: &T) {
+        match serde_json::to_value(value) {
+            Ok(json) => self.values.push(Value::Json(json)),
+            Err(error) => self.refuse(format!("cannot be written as JSON: {error}")),
+        }
+    }
+
+    /// Appends the next column's value as a JSON document, `None` as NULL: the column of an
+    /// `Option` field of any serde type (`#[live(json)]`), of type [`SqlType::Json`], nullable.
+    pub fn write_nullable_json<T: Serialize>(&mut self, value: &Option<T>) {
+        match value {
+            Some(value) => self.write_json(value),
+            None => self.values.push(Value::Null),
+        }
+    }
+
+    /// Records that the next column's value cannot be stored; a NULL stands in for it, which
+    /// [`encode_row`] never hands on.
+    fn refuse(&mut self, why: String) {
+        self.refused.push((self.values.len(), why));
+        self.values.push(Value::Null);
+    }
+
+    /// The values written so far, in order; NULL for those that cannot be stored (see
+    /// [`ColumnType::check_storable`]).
     pub fn into_values(self) -> Vec<Value> {
         self.values
     }
@@ -376,74 +245,37 @@ impl ColumnReader {
 
     /// Takes the next column's value.
     pub fn read<T: ColumnType>(&mut self) -> Result<T, DecodeError> {
+        self.next(T::from_value)
+    }
+
+    /// Takes the next column's value from its JSON document (see [`ColumnWriter::write_json`]).
+    pub fn read_json<T: DeserializeOwned>(&mut self) -> Result<T, DecodeError> {
+        self.next(|value| match value {
+            Value::Json(json) => from_json(json),
+            other => Err(DecodeError::mismatch(SqlType::Json, &other)),
+        })
+    }
+
+    /// Takes the next column's value from its JSON document, NULL as `None` (see
+    /// [`ColumnWriter::write_nullable_json`]).
+    pub fn read_nullable_json<T: DeserializeOwned>(&mut self) -> Result<Option<T>, DecodeError> {
+        self.next(|value| match value {
+            Value::Null => Ok(None),
+            Value::Json(json) => from_json(json).map(Some),
+            other => Err(DecodeError::mismatch(SqlType::Json, &other)),
+        })
+    }
+
+    fn next<T>(&mut self, decode: impl FnOnce(Value) -> Result<T, DecodeError>) -> Result<T, DecodeError> {
         let index = self.index;
         self.index += 1;
         let value = self.values.next().ok_or(DecodeError::MissingColumn { index })?;
-        T::from_value(value).map_err(|error| error.at(index))
+        decode(value).map_err(|error| error.at(index))
     }
 }
 
-/// A stored value that does not fit the Rust field it is read into.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The stored value has another type than the column's.
-    #[error("column {index:?}: expected {expected}, found {found}")]
-    Mismatch {
-        /// The column's index, once known.
-        index: Option<usize>,
-        /// The column's type.
-        expected: SqlType,
-        /// What was found instead.
-        found: String,
-    },
-    /// The stored integer does not fit the field.
-    #[error("column {index:?}: {value} is out of range for {expected}")]
-    OutOfRange {
-        /// The column's index, once known.
-        index: Option<usize>,
-        /// The column's type.
-        expected: SqlType,
-        /// The stored value.
-        value: i64,
-    },
-    /// The row has fewer values than the descriptor has columns.
-    #[error("column {index}: the row has no value for it")]
-    MissingColumn {
-        /// The column's index.
-        index: usize,
-    },
-}
-
-impl DecodeError {
-    fn mismatch(expected: SqlType, found: &Value) -> Self {
-        let found = match found {
-            Value::Null => "null",
-            Value::Bool(_) => "bool",
-            Value::Int(_) => "integer",
-            Value::Float(_) => "float",
-            Value::Text(_) => "text",
-            Value::Bytes(_) => "bytes",
-            Value::Uuid(_) => "uuid",
-            Value::Timestamp(_) => "timestamp",
-            Value::Json(_) => "json",
-        };
-        DecodeError::Mismatch { index: None, expected, found: found.to_owned() }
-    }
-
-    fn out_of_range(expected: SqlType, value: i64) -> Self {
-        DecodeError::OutOfRange { index: None, expected, value }
-    }
-
-    fn at(self, at: usize) -> Self {
-        match self {
-            DecodeError::Mismatch { expected, found, .. } => DecodeError::Mismatch { index: Some(at), expected, found },
-            DecodeError::OutOfRange { expected, value, .. } => {
-                DecodeError::OutOfRange { index: Some(at), expected, value }
-            }
-            other => other,
-        }
-    }
+fn from_json<T: DeserializeOwned>(json: serde_json::Value) -> Result<T, DecodeError> {
+    serde_json::from_value(json).map_err(|error| DecodeError::invalid(SqlType::Json, error.to_string()))
 }
 
 /// Why a value was refused, per JSON field: answered as `422` with
@@ -512,11 +344,26 @@ impl fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
-/// Writes `value`'s columns into a fresh row of values.
+/// Writes `value`'s columns into a fresh row of values; a value that cannot be stored is NULL
+/// there (see [`encode_row`]).
 pub fn to_row<R: LiveResource>(value: &R) -> Vec<Value> {
     let mut out = ColumnWriter::with_capacity(R::DESCRIPTOR.columns.len());
     value.write_columns(&mut out);
     out.into_values()
+}
+
+/// Writes `value`'s columns into a fresh row of values, as the store does before a write: a
+/// value that cannot be stored (see [`ColumnType::check_storable`], and a `#[live(json)]` field
+/// that does not serialize) is refused, by its JSON field name.
+pub fn encode_row<R: LiveResource>(value: &R) -> Result<Vec<Value>, ValidationErrors> {
+    let mut out = ColumnWriter::with_capacity(R::DESCRIPTOR.columns.len());
+    value.write_columns(&mut out);
+    let mut errors = ValidationErrors::new();
+    for (index, why) in &out.refused {
+        let field = R::DESCRIPTOR.columns.get(*index).map_or("value", |column| column.field);
+        errors.add(field, why.as_str());
+    }
+    errors.into_result().map(|()| out.values)
 }
 
 /// Builds a value from a row of values in descriptor order.

@@ -1,10 +1,15 @@
-//! Hand-written [`LiveResource`] implementations, as the derive would generate them.
+//! Hand-written [`LiveResource`] implementations, as the derive would generate them; and derived
+//! ones for what only the derive names (enums, JSON columns of any serde type, serde's
+//! `rename_all`).
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use live_runtime::{
-    Column, ColumnReader, ColumnType, ColumnWriter, DecodeError, Descriptor, LiveResource, ValidationErrors,
+    Column, ColumnReader, ColumnType, ColumnWriter, DecodeError, Descriptor, LiveEnum, LiveResource, ValidationErrors,
 };
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The column of a field of type `$ty`.
@@ -316,4 +321,91 @@ impl LiveResource for Tag {
     fn read_columns(input: &mut ColumnReader) -> Result<Self, DecodeError> {
         Ok(Tag { id: input.read()?, label: input.read()? })
     }
+}
+
+/// How urgent an [`Appointment`] is: stored as its serde name, `low`, `normal` or `very-high`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, LiveEnum)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub enum Priority {
+    Low,
+    #[serde(rename = "normal")]
+    Medium,
+    VeryHigh,
+}
+
+/// Where an [`Appointment`] takes place: a nested struct, stored as a JSON column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Place {
+    pub name: String,
+    pub floor: i32,
+}
+
+/// An appointment (derived): a date, a naive timestamp, an enum and JSON columns, plain and
+/// optional, with camelCase JSON names over snake_case columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, live_runtime::LiveResource)]
+#[live(path = "/api/appointments")]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct Appointment {
+    #[live(id)]
+    pub id: i64,
+    pub title: String,
+    pub day: NaiveDate,
+    pub starts_at: NaiveDateTime,
+    pub priority: Priority,
+    #[live(json)]
+    pub place: Place,
+    #[live(json)]
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[live(json)]
+    #[serde(default)]
+    pub scores: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub end_day: Option<NaiveDate>,
+    #[serde(default)]
+    pub ends_at: Option<NaiveDateTime>,
+    #[serde(default)]
+    pub fallback: Option<Priority>,
+    #[live(json)]
+    #[serde(default)]
+    pub backup_place: Option<Place>,
+}
+
+impl Appointment {
+    /// An appointment on `day` at `hour`, every optional column NULL; the id is assigned on create.
+    pub fn new(title: &str, day: NaiveDate, hour: u32, priority: Priority) -> Appointment {
+        Appointment {
+            id: 0,
+            title: title.to_owned(),
+            day,
+            starts_at: day.and_hms_opt(hour, 0, 0).unwrap_or_default(),
+            priority,
+            place: Place { name: "hall".to_owned(), floor: 0 },
+            tags: Vec::new(),
+            scores: BTreeMap::new(),
+            end_day: None,
+            ends_at: None,
+            fallback: None,
+            backup_place: None,
+        }
+    }
+}
+
+/// A shift (derived): `time::OffsetDateTime` fields, stored as timestamps. `starts` and `ends`
+/// are RFC 3339 in JSON, as applications write them; `logged` keeps `time`'s own serde form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, live_runtime::LiveResource)]
+#[live(path = "/api/shifts")]
+#[allow(missing_docs)]
+pub struct Shift {
+    #[live(id)]
+    pub id: i64,
+    pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub ends: Option<OffsetDateTime>,
+    pub logged: OffsetDateTime,
 }

@@ -17,7 +17,7 @@
 
 mod fixtures;
 
-pub use fixtures::{Doc, Kitchen, Note, Tag};
+pub use fixtures::{Appointment, Doc, Kitchen, Note, Place, Priority, Shift, Tag};
 
 use std::fmt;
 use std::ops::Deref;

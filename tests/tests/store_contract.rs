@@ -1,15 +1,17 @@
 //! The store contract: one set of test bodies, run against SQLite (a temporary file) and the
 //! local PostgreSQL (a fresh schema per test). PostgreSQL being down fails the suite.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use live_runtime::feed::Bell;
 use live_runtime::store::{Backend as StoreBackend, Direction, Filter, FilterOp, ListQuery, Order, Retention};
-use live_runtime::{Change, LiveResource, Method, Store, StoreError, StoreOptions, Value, Write};
-use live_tests::{Backend, Doc, Kitchen, Note, Tag, TestDb, fixture_store};
+use live_runtime::{Change, LiveResource, Method, Records, Store, StoreError, StoreOptions, Value, Write};
+use live_tests::{
+    Appointment, Backend, Doc, Kitchen, Note, Place, Priority, Shift, Tag, TestDb, TestStore, fixture_store,
+};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
@@ -63,6 +65,13 @@ contract!(
     i32_ids_are_assigned_and_kept,
     nul_characters_are_invalid_not_database_errors,
     timestamps_beyond_the_database_range_are_invalid_or_kept,
+    dates_enums_and_json_round_trip_with_nulls,
+    date_ranges_and_enum_membership_select_rows,
+    naive_timestamps_keep_microseconds_in_time_order,
+    enum_filters_take_names_and_equality_only,
+    stored_values_the_field_cannot_hold_are_decode_errors,
+    new_column_types_are_checked_at_start_up,
+    offset_date_times_are_stored_as_timestamps,
 );
 
 /// Every bounded wait in this file.
@@ -603,12 +612,17 @@ async fn unique_violations_are_conflicts(backend: Backend) {
 /// The `detail` of the schema error `prepare::<Note>()` reports for a `notes` table made by
 /// `ddl`.
 async fn schema_error(backend: Backend, ddl: &str) -> String {
+    schema_error_of::<Note>(backend, ddl).await
+}
+
+/// The `detail` of the schema error `prepare::<R>()` reports for `R`'s table made by `ddl`.
+async fn schema_error_of<R: LiveResource>(backend: Backend, ddl: &str) -> String {
     let db = TestDb::new(backend).await;
     db.execute(ddl).await;
     let store = db.connect().await;
-    match store.prepare::<Note>().await {
+    match store.prepare::<R>().await {
         Err(StoreError::Schema { table, detail }) => {
-            assert_eq!(table, "notes");
+            assert_eq!(table, R::DESCRIPTOR.table);
             detail
         }
         other => panic!("{ddl}: expected a schema error, got {other:?}"),
@@ -765,7 +779,7 @@ async fn concurrent_updates_lose_nothing(backend: Backend) {
     assert_eq!(versions, (1..=81).collect::<Vec<_>>(), "versions are logged in seq order");
 }
 
-/// The outbox pitfall (design §4): a reader that polls the log while writers commit
+/// The outbox pitfall (docs/architecture.md, "One write, end to end"): a reader that polls the log while writers commit
 /// concurrently must never see seq N+1 before N. The reader keeps a cursor, as a subscriber
 /// resuming with `since` does; at the end it must have seen every committed seq exactly once,
 /// in order. The writers use two stores (two pools, as two server processes would), so only
@@ -885,6 +899,373 @@ async fn pruning_keeps_the_newest_events_and_marks_the_rest(backend: Backend) {
     notes.create(Note::new("after"), &Write::new()).await.expect("create after pruning");
     let after = seqs(all_events(&store, "/api/notes").await);
     assert!(after.len() == 1 && after[0] > all[4], "seqs are not reused after pruning: {after:?}");
+}
+
+/// A day of 2024.
+fn day(month: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, month, day).expect("a date")
+}
+
+fn at(day: NaiveDate, hour: u32, minute: u32, second: u32, micro: u32) -> NaiveDateTime {
+    day.and_hms_micro_opt(hour, minute, second, micro).expect("a time of day")
+}
+
+/// An appointment with every optional column set.
+fn full_appointment(title: &str) -> Appointment {
+    Appointment {
+        id: 0,
+        title: title.to_owned(),
+        day: day(2, 29),
+        starts_at: at(day(2, 29), 9, 30, 15, 123_456),
+        priority: Priority::VeryHigh,
+        place: Place { name: "hall \"A\" ✓ '; --".to_owned(), floor: -2 },
+        tags: vec!["a".to_owned(), "b,c".to_owned()],
+        scores: BTreeMap::from([("x".to_owned(), 1), ("y".to_owned(), -2)]),
+        end_day: Some(day(3, 1)),
+        ends_at: Some(at(day(3, 1), 0, 0, 0, 0)),
+        fallback: Some(Priority::Medium),
+        backup_place: Some(Place { name: "roof".to_owned(), floor: 9 }),
+    }
+}
+
+fn appointment_filter(field: &str, op: FilterOp, values: Vec<Value>) -> Filter {
+    let (column, _) = Appointment::DESCRIPTOR.column_by_field(field).expect("an Appointment field");
+    Filter { column, op, negate: false, values }
+}
+
+/// A store with only [`Appointment`] prepared.
+async fn appointment_store(backend: Backend) -> TestStore {
+    let store = live_tests::store(backend).await;
+    store.prepare::<Appointment>().await.expect("prepare appointments");
+    store
+}
+
+/// The titles of the appointments that `filters` select, in `order` (then id order).
+async fn titles_where(records: &Records<Appointment>, filters: Vec<Filter>, order: Vec<Order>) -> Vec<String> {
+    let query = ListQuery { filters, order, ..ListQuery::default() };
+    let found = records.list(&query).await.unwrap_or_else(|error| panic!("{query:?}: {error}"));
+    found.into_iter().map(|stored| stored.value.title).collect()
+}
+
+fn text(value: &str) -> Value {
+    Value::Text(value.to_owned())
+}
+
+async fn dates_enums_and_json_round_trip_with_nulls(backend: Backend) {
+    let store = appointment_store(backend).await;
+    let records = store.records::<Appointment>();
+    let write = Write::new();
+    let full = records.create(full_appointment("full"), &write).await.expect("create full");
+    let empty = Appointment::new("empty", day(3, 1), 8, Priority::Low);
+    let empty = records.create(empty, &write).await.expect("create empty");
+
+    let expected_full = Appointment { id: full.value.id, ..full_appointment("full") };
+    let expected_empty = Appointment { id: empty.value.id, ..Appointment::new("empty", day(3, 1), 8, Priority::Low) };
+    assert_eq!(full.value, expected_full, "the create returns what was stored");
+    assert_eq!(records.get(full.value.id).await.expect("get full").value, expected_full);
+    assert_eq!(records.get(empty.value.id).await.expect("get empty").value, expected_empty);
+    let listed = records.list(&ListQuery::default()).await.expect("list");
+    let listed: Vec<_> = listed.into_iter().map(|stored| stored.value).collect();
+    assert_eq!(listed, vec![expected_full.clone(), expected_empty.clone()]);
+
+    // An optional JSON column holds `None` as SQL NULL, like every other optional column.
+    for field in ["endDay", "endsAt", "fallback", "backupPlace"] {
+        let nulls = titles_where(&records, vec![appointment_filter(field, FilterOp::Is, vec![Value::Null])], vec![]);
+        assert_eq!(nulls.await, ["empty"], "{field} IS NULL");
+    }
+    for (field, value) in [
+        ("day", Value::Date(day(2, 29))),
+        ("startsAt", Value::NaiveTimestamp(at(day(2, 29), 9, 30, 15, 123_456))),
+        ("priority", text("very-high")),
+        ("fallback", text("normal")),
+        ("endDay", Value::Date(day(3, 1))),
+        ("endsAt", Value::NaiveTimestamp(at(day(3, 1), 0, 0, 0, 0))),
+    ] {
+        let found = titles_where(&records, vec![appointment_filter(field, FilterOp::Eq, vec![value])], vec![]);
+        assert_eq!(found.await, ["full"], "{field} =");
+    }
+
+    let updated = records
+        .update(full.value.id, &write, |appointment| {
+            appointment.day = day(12, 31);
+            appointment.priority = Priority::Low;
+            appointment.place.floor = 3;
+            appointment.tags.push("d".to_owned());
+            appointment.end_day = None;
+            appointment.fallback = None;
+            appointment.backup_place = None;
+        })
+        .await
+        .expect("update");
+    let expected = Appointment {
+        day: day(12, 31),
+        priority: Priority::Low,
+        place: Place { floor: 3, ..expected_full.place.clone() },
+        tags: vec!["a".to_owned(), "b,c".to_owned(), "d".to_owned()],
+        end_day: None,
+        fallback: None,
+        backup_place: None,
+        ..expected_full
+    };
+    assert_eq!((updated.version, &updated.value), (2, &expected));
+    assert_eq!(records.get(full.value.id).await.expect("get updated").value, expected);
+    let nulls =
+        titles_where(&records, vec![appointment_filter("backupPlace", FilterOp::Is, vec![Value::Null])], vec![]);
+    assert_eq!(nulls.await, ["full", "empty"]);
+}
+
+async fn date_ranges_and_enum_membership_select_rows(backend: Backend) {
+    let store = appointment_store(backend).await;
+    let records = store.records::<Appointment>();
+    let early = NaiveDate::from_ymd_opt(999, 1, 1).expect("a date before year 1000");
+    for (title, date, hour, priority) in [
+        ("a", day(1, 15), 9, Priority::Low),
+        ("b", day(2, 29), 14, Priority::Medium),
+        ("c", day(3, 1), 8, Priority::VeryHigh),
+        ("d", day(12, 31), 23, Priority::Low),
+        ("e", early, 9, Priority::Medium),
+    ] {
+        records.create(Appointment::new(title, date, hour, priority), &Write::new()).await.expect("create");
+    }
+    let filter = appointment_filter;
+    let noon = |date| Value::NaiveTimestamp(at(date, 14, 0, 0, 0));
+    for (filters, expected) in [
+        (vec![filter("day", FilterOp::Gte, vec![Value::Date(day(2, 29))])], &["b", "c", "d"][..]),
+        (vec![filter("day", FilterOp::Lt, vec![Value::Date(day(3, 1))])], &["a", "b", "e"]),
+        (vec![filter("day", FilterOp::Gt, vec![text("2024-02-29")])], &["c", "d"]),
+        (vec![filter("day", FilterOp::In, vec![Value::Date(day(3, 1)), Value::Date(early)])], &["c", "e"]),
+        (vec![filter("startsAt", FilterOp::Gt, vec![noon(day(2, 29))])], &["c", "d"]),
+        (vec![filter("startsAt", FilterOp::Gte, vec![noon(day(2, 29))])], &["b", "c", "d"]),
+        (vec![filter("startsAt", FilterOp::Lte, vec![Value::NaiveTimestamp(at(day(1, 15), 9, 0, 0, 0))])], &["a", "e"]),
+        (
+            vec![
+                filter("startsAt", FilterOp::Gte, vec![text("2024-01-01T00:00:00")]),
+                filter("startsAt", FilterOp::Lt, vec![text("2024-03-01T00:00:00")]),
+            ],
+            &["a", "b"],
+        ),
+        (vec![filter("priority", FilterOp::In, vec![text("low"), text("very-high")])], &["a", "c", "d"]),
+        (vec![filter("priority", FilterOp::Neq, vec![text("low")])], &["b", "c", "e"]),
+        (vec![not(filter("priority", FilterOp::In, vec![text("normal")]))], &["a", "c", "d"]),
+    ] {
+        assert_eq!(titles_where(&records, filters.clone(), vec![]).await, expected, "{filters:?}");
+    }
+    let by = |field: &str, direction| {
+        let (column, _) = Appointment::DESCRIPTOR.column_by_field(field).expect("a field");
+        vec![Order { column, direction }]
+    };
+    assert_eq!(titles_where(&records, vec![], by("startsAt", Direction::Desc)).await, ["d", "c", "b", "a", "e"]);
+    assert_eq!(titles_where(&records, vec![], by("day", Direction::Asc)).await, ["e", "a", "b", "c", "d"]);
+}
+
+async fn naive_timestamps_keep_microseconds_in_time_order(backend: Backend) {
+    let store = appointment_store(backend).await;
+    let records = store.records::<Appointment>();
+    let with_nanos = day(2, 29).and_hms_nano_opt(9, 59, 59, 999_999_999).expect("a time");
+    for (title, starts_at) in [
+        ("ten", at(day(2, 29), 10, 0, 0, 0)),
+        ("half", at(day(2, 29), 9, 59, 59, 500_000)),
+        ("nanos", with_nanos),
+        ("after", at(day(2, 29), 10, 0, 0, 1)),
+    ] {
+        let appointment = Appointment { starts_at, ..Appointment::new(title, day(2, 29), 0, Priority::Low) };
+        records.create(appointment, &Write::new()).await.expect("create");
+    }
+    // Both databases keep microseconds: the nanoseconds are dropped, not rounded up.
+    let nanos = records.list(&ListQuery::default()).await.expect("list").remove(2).value;
+    assert_eq!(nanos.starts_at, at(day(2, 29), 9, 59, 59, 999_999));
+    let (column, _) = Appointment::DESCRIPTOR.column_by_field("startsAt").expect("a field");
+    let ascending = vec![Order { column, direction: Direction::Asc }];
+    assert_eq!(titles_where(&records, vec![], ascending).await, ["half", "nanos", "ten", "after"]);
+    let later =
+        appointment_filter("startsAt", FilterOp::Gt, vec![Value::NaiveTimestamp(at(day(2, 29), 9, 59, 59, 999_999))]);
+    assert_eq!(titles_where(&records, vec![later], vec![]).await, ["ten", "after"]);
+}
+
+async fn enum_filters_take_names_and_equality_only(backend: Backend) {
+    let store = appointment_store(backend).await;
+    let records = store.records::<Appointment>();
+    records.create(Appointment::new("a", day(1, 1), 9, Priority::Medium), &Write::new()).await.expect("create");
+    for case in [
+        appointment_filter("priority", FilterOp::Gt, vec![text("low")]),
+        appointment_filter("priority", FilterOp::Lte, vec![text("low")]),
+        appointment_filter("priority", FilterOp::Like, vec![text("l*")]),
+        appointment_filter("priority", FilterOp::Eq, vec![text("urgent")]),
+        appointment_filter("priority", FilterOp::Eq, vec![text("Medium")]),
+        appointment_filter("priority", FilterOp::In, vec![text("low"), text("urgent")]),
+        appointment_filter("priority", FilterOp::Eq, vec![Value::Int(1)]),
+        appointment_filter("fallback", FilterOp::Is, vec![Value::Bool(true)]),
+        appointment_filter("day", FilterOp::Eq, vec![text("yesterday")]),
+        appointment_filter("place", FilterOp::Like, vec![text("hall")]),
+    ] {
+        let query = ListQuery { filters: vec![case.clone()], ..ListQuery::default() };
+        let result = records.list(&query).await;
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{case:?}: {result:?}");
+    }
+    let normal = appointment_filter("priority", FilterOp::Eq, vec![text("normal")]);
+    assert_eq!(titles_where(&records, vec![normal], vec![]).await, ["a"]);
+}
+
+/// A row changed outside the store (a name no longer among the variants, a document of another
+/// shape) is a decode error, never a panic or a wrong value.
+async fn stored_values_the_field_cannot_hold_are_decode_errors(backend: Backend) {
+    let store = appointment_store(backend).await;
+    let records = store.records::<Appointment>();
+    let id = records.create(full_appointment("x"), &Write::new()).await.expect("create").value.id;
+    store.db.execute("UPDATE appointments SET priority = 'urgent'").await;
+    assert!(matches!(records.get(id).await, Err(StoreError::Decode(_))));
+    assert!(matches!(records.list(&ListQuery::default()).await, Err(StoreError::Decode(_))));
+    store.db.execute("UPDATE appointments SET priority = 'low', backup_place = '[1, 2]'").await;
+    assert!(matches!(records.get(id).await, Err(StoreError::Decode(_))));
+    store.db.execute("UPDATE appointments SET backup_place = NULL").await;
+    assert_eq!(records.get(id).await.expect("readable again").value.backup_place, None);
+}
+
+/// The columns of [`Appointment`]: name, SQLite declaration, PostgreSQL declaration.
+const APPOINTMENT_COLUMNS: &[(&str, &str, &str)] = &[
+    ("title", "TEXT NOT NULL", "TEXT NOT NULL"),
+    ("day", "TEXT NOT NULL", "DATE NOT NULL"),
+    ("starts_at", "TEXT NOT NULL", "TIMESTAMP NOT NULL"),
+    ("priority", "TEXT NOT NULL", "VARCHAR(20) NOT NULL"),
+    ("place", "TEXT NOT NULL", "JSONB NOT NULL"),
+    ("tags", "TEXT NOT NULL", "JSON NOT NULL"),
+    ("scores", "TEXT NOT NULL", "JSONB NOT NULL"),
+    ("end_day", "TEXT", "DATE"),
+    ("ends_at", "TEXT", "TIMESTAMP"),
+    ("fallback", "TEXT", "TEXT"),
+    ("backup_place", "TEXT", "JSONB"),
+    ("_version", "INTEGER NOT NULL", "BIGINT NOT NULL"),
+];
+
+/// `CREATE TABLE appointments` as a user would write it, with `column` declared as `declared`
+/// instead (left out when empty).
+fn appointment_table(backend: Backend, (column, declared): (&str, &str)) -> String {
+    let mut ddl = match backend {
+        Backend::Sqlite => "CREATE TABLE appointments (id INTEGER PRIMARY KEY AUTOINCREMENT".to_owned(),
+        Backend::Postgres => {
+            "CREATE TABLE appointments (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY".to_owned()
+        }
+    };
+    for (name, sqlite, postgres) in APPOINTMENT_COLUMNS {
+        let own = if backend == Backend::Sqlite { sqlite } else { postgres };
+        let declared = if *name == column { declared } else { own };
+        if !declared.is_empty() {
+            ddl.push_str(&format!(", {name} {declared}"));
+        }
+    }
+    ddl.push(')');
+    ddl
+}
+
+async fn new_column_types_are_checked_at_start_up(backend: Backend) {
+    // The table the store creates is accepted when it starts again, creation on or off.
+    let db = TestDb::new(backend).await;
+    db.connect().await.prepare::<Appointment>().await.expect("create the table");
+    db.connect().await.prepare::<Appointment>().await.expect("the created table is accepted");
+    let mut options = StoreOptions::default();
+    options.create_tables = false;
+    let store = db.connect_with(options).await.expect("connect");
+    store.prepare::<Appointment>().await.expect("the created table is accepted without creation");
+
+    // So is one made by hand the way the docs describe.
+    let db = TestDb::new(backend).await;
+    db.execute(&appointment_table(backend, ("", ""))).await;
+    let store = db.connect().await;
+    store.prepare::<Appointment>().await.expect("a hand-made table is accepted");
+    let created = store.records::<Appointment>().create(full_appointment("fits"), &Write::new()).await;
+    assert_eq!(created.expect("create in the hand-made table").value.title, "fits");
+
+    let wrong: &[(&str, &str, &str)] = match backend {
+        Backend::Sqlite => &[
+            ("day", "INTEGER NOT NULL", "expected TEXT"),
+            ("starts_at", "REAL NOT NULL", "expected TEXT"),
+            ("priority", "INTEGER NOT NULL", "expected TEXT"),
+            ("place", "BLOB NOT NULL", "expected TEXT"),
+            ("backup_place", "TEXT NOT NULL", "expected nullable"),
+            ("fallback", "TEXT NOT NULL", "expected nullable"),
+            ("end_day", "", "missing"),
+        ],
+        Backend::Postgres => &[
+            ("day", "TEXT NOT NULL", "expected DATE"),
+            ("day", "TIMESTAMP NOT NULL", "expected DATE"),
+            ("starts_at", "TIMESTAMPTZ NOT NULL", "expected TIMESTAMP"),
+            ("ends_at", "DATE", "expected TIMESTAMP"),
+            ("priority", "INTEGER NOT NULL", "expected TEXT"),
+            ("place", "TEXT NOT NULL", "expected JSONB"),
+            ("backup_place", "JSONB NOT NULL", "expected nullable"),
+            ("end_day", "", "missing"),
+        ],
+    };
+    for (column, declared, needle) in wrong {
+        let ddl = appointment_table(backend, (column, declared));
+        let detail = schema_error_of::<Appointment>(backend, &ddl).await;
+        assert!(detail.contains(&format!("`{column}`")) && detail.contains(needle), "{ddl}: {detail}");
+    }
+}
+
+async fn offset_date_times_are_stored_as_timestamps(backend: Backend) {
+    use time::macros::datetime;
+
+    let store = live_tests::store(backend).await;
+    store.prepare::<Shift>().await.expect("prepare shifts");
+    let records = store.records::<Shift>();
+    let starts = datetime!(2024-03-01 10:00:00.123456789 +02:00);
+    let logged = datetime!(2024-02-29 23:59:59 -05:00);
+    let shift = Shift { id: 0, label: "early".to_owned(), starts, ends: None, logged };
+    let created = records.create(shift, &Write::new()).await.expect("create");
+    // The same instants, kept to the microsecond, read back in UTC.
+    let stored_starts = datetime!(2024-03-01 08:00:00.123456 UTC);
+    assert_eq!((created.value.starts, created.value.logged, created.value.ends), (stored_starts, logged, None));
+    assert_eq!(created.value.starts.offset(), time::UtcOffset::UTC);
+    assert_eq!(records.get(created.value.id).await.expect("get").value, created.value);
+
+    let ends = datetime!(2024-03-01 18:30:00 +02:00);
+    let updated = records.update(created.value.id, &Write::new(), |shift| shift.ends = Some(ends)).await;
+    assert_eq!(updated.expect("update").value.ends, Some(ends));
+    let late = Shift { label: "late".to_owned(), starts: datetime!(2024-03-01 20:00 UTC), ..created.value.clone() };
+    records.create(late, &Write::new()).await.expect("create late");
+
+    let column = |field: &str| Shift::DESCRIPTOR.column_by_field(field).expect("a Shift field").0;
+    let utc = |text: &str| Value::Timestamp(text.parse::<DateTime<Utc>>().expect("a timestamp"));
+    for (filter, expected) in [
+        (
+            Filter {
+                column: column("starts"),
+                op: FilterOp::Gte,
+                negate: false,
+                values: vec![utc("2024-03-01T08:00:00Z")],
+            },
+            &["early", "late"][..],
+        ),
+        (
+            Filter {
+                column: column("starts"),
+                op: FilterOp::Lt,
+                negate: false,
+                values: vec![utc("2024-03-01T08:00:00.123457Z")],
+            },
+            &["early"],
+        ),
+        (Filter { column: column("ends"), op: FilterOp::Is, negate: true, values: vec![Value::Null] }, &["early"]),
+    ] {
+        let query = ListQuery { filters: vec![filter], ..ListQuery::default() };
+        let labels: Vec<_> = records.list(&query).await.expect("list").into_iter().map(|s| s.value.label).collect();
+        assert_eq!(labels, expected, "{query:?}");
+    }
+
+    let db = TestDb::new(backend).await;
+    db.connect().await.prepare::<Shift>().await.expect("create the table");
+    db.connect().await.prepare::<Shift>().await.expect("the created table is accepted");
+    let (id, naive) = match backend {
+        Backend::Sqlite => ("id INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+        Backend::Postgres => ("id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "TIMESTAMP"),
+    };
+    let ddl = format!(
+        "CREATE TABLE shifts ({id}, label TEXT NOT NULL, starts {naive} NOT NULL, ends {naive}, \
+         logged {naive} NOT NULL, _version BIGINT NOT NULL)"
+    );
+    let detail = schema_error_of::<Shift>(backend, &ddl).await;
+    assert!(detail.contains("`starts`"), "{detail}");
 }
 
 #[tokio::test]

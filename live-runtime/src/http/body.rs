@@ -12,7 +12,8 @@ use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::resource::{Column, Descriptor, LiveResource, SqlType, ValidationErrors};
+use crate::resource::{Descriptor, LiveResource, ValidationErrors};
+use crate::value::{SqlType, Value, check_json};
 
 /// The header Backbone's `emulateHTTP` sends with the real method on a `POST`.
 const METHOD_OVERRIDE: &str = "x-http-method-override";
@@ -222,7 +223,9 @@ pub(crate) fn check_fields(descriptor: &Descriptor, body: Json, prefix: &str) ->
                 },
             }
         } else if descriptor.is_client_writable(index) {
-            match check_type(column, &value) {
+            // A field with a JSON form of its own is left to serde, which knows it.
+            let checked = if column.custom_json { Ok(()) } else { check_json(column.ty, column.nullable, &value) };
+            match checked {
                 Ok(()) => {
                     fields.writable.insert(key, value);
                 }
@@ -233,43 +236,6 @@ pub(crate) fn check_fields(descriptor: &Descriptor, body: Json, prefix: &str) ->
         }
     }
     errors.into_result().map(|()| fields).map_err(ApiError::Validation)
-}
-
-/// Whether `value` is the JSON form of a value of `column`.
-fn check_type(column: &Column, value: &Json) -> Result<(), String> {
-    let integer = |min: i64, max: i64| match value.as_i64() {
-        Some(n) if (min..=max).contains(&n) => Ok(()),
-        _ => Err(format!("expected an integer in {}'s range", column.ty)),
-    };
-    if value.is_null() {
-        // A JSON column holds `null` as a document; any other column needs an `Option` field.
-        return if column.nullable || column.ty == SqlType::Json { Ok(()) } else { Err("must not be null".to_owned()) };
-    }
-    match column.ty {
-        SqlType::Bool if value.is_boolean() => Ok(()),
-        SqlType::Bool => Err("expected a boolean".to_owned()),
-        SqlType::I16 => integer(i16::MIN.into(), i16::MAX.into()),
-        SqlType::I32 => integer(i32::MIN.into(), i32::MAX.into()),
-        SqlType::I64 => integer(i64::MIN, i64::MAX),
-        SqlType::F32 | SqlType::F64 if value.is_number() => Ok(()),
-        SqlType::F32 | SqlType::F64 => Err("expected a number".to_owned()),
-        SqlType::Text if value.is_string() => Ok(()),
-        SqlType::Text => Err("expected a string".to_owned()),
-        SqlType::Bytes => match value.as_array() {
-            Some(items) if items.iter().all(|item| item.as_u64().is_some_and(|b| b <= 255)) => Ok(()),
-            _ => Err("expected an array of bytes".to_owned()),
-        },
-        SqlType::Uuid => match value.as_str().map(Uuid::parse_str) {
-            Some(Ok(_)) => Ok(()),
-            _ => Err("expected a UUID string".to_owned()),
-        },
-        SqlType::Timestamp => match value.as_str().map(str::parse::<chrono::DateTime<chrono::Utc>>) {
-            Some(Ok(_)) => Ok(()),
-            _ => Err("expected an RFC 3339 timestamp string".to_owned()),
-        },
-        // Any document fits a JSON column; other types are accepted as serde decides.
-        _ => Ok(()),
-    }
 }
 
 /// A stand-in for the id or version of a value being created, so that `R` deserializes; the
@@ -311,8 +277,7 @@ pub(crate) fn deserialize<R: LiveResource>(fields: Map<String, Json>, prefix: &s
 }
 
 /// Whether an id from a body names the same row as the URL's.
-pub(crate) fn same_id(body: &Json, url: &crate::resource::Value) -> bool {
-    use crate::resource::Value;
+pub(crate) fn same_id(body: &Json, url: &Value) -> bool {
     match (body, url) {
         (Json::Number(number), Value::Int(id)) => number.as_i64() == Some(*id),
         (Json::String(text), Value::Int(id)) => text.parse::<i64>().ok() == Some(*id),
@@ -325,6 +290,7 @@ pub(crate) fn same_id(body: &Json, url: &crate::resource::Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::Column;
     use http::HeaderValue;
 
     const DESCRIPTOR: &Descriptor = &Descriptor {
@@ -431,7 +397,6 @@ mod tests {
 
     #[test]
     fn body_ids_compare_with_url_ids() {
-        use crate::resource::Value;
         assert!(same_id(&serde_json::json!(5), &Value::Int(5)));
         assert!(same_id(&serde_json::json!("5"), &Value::Int(5)));
         assert!(!same_id(&serde_json::json!(6), &Value::Int(5)));

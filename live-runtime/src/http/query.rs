@@ -7,12 +7,10 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
-use uuid::Uuid;
-
 use super::error::ApiError;
-use crate::resource::{Column, Descriptor, SqlType, Value};
+use crate::resource::{Column, Descriptor};
 use crate::store::{Direction, Filter, FilterOp, ListQuery, Order};
+use crate::value::{SqlType, Value, parse_text};
 
 /// The most items an `in.(...)` filter may list; large lists belong in a request body, and the
 /// bound keeps a query under every driver's limit on bound parameters.
@@ -134,10 +132,10 @@ fn parse_filter(descriptor: &Descriptor, field: &str, value: &str) -> Result<Fil
         Some(rest) => (true, rest),
         None => (false, value),
     };
-    let Some((op, operand)) = rest.split_once('.') else {
+    let Some((name, operand)) = rest.split_once('.') else {
         return Err(invalid(format!("filter on `{field}` must read `op.value`, for example `{field}=eq.1`")));
     };
-    let op = match op {
+    let op = match name {
         "eq" => FilterOp::Eq,
         "neq" => FilterOp::Neq,
         "gt" => FilterOp::Gt,
@@ -155,6 +153,12 @@ fn parse_filter(descriptor: &Descriptor, field: &str, value: &str) -> Result<Fil
         FilterOp::In => {
             let items = split_list(operand).map_err(|why| invalid(format!("filter on `{field}`: {why}")))?;
             items.iter().map(|item| parse_operand(field, column, item)).collect::<Result<_, _>>()?
+        }
+        FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte if !column.ty.ordered() => {
+            return Err(invalid(format!(
+                "`{name}` does not apply to `{field}`, of type {}: it takes `eq`, `neq`, `in` and `is` only",
+                column.ty
+            )));
         }
         FilterOp::Like | FilterOp::Ilike if column.ty != SqlType::Text => {
             return Err(invalid(format!("`like` and `ilike` need a text field; `{field}` is {}", column.ty)));
@@ -174,7 +178,7 @@ fn parse_is(field: &str, column: &Column, operand: &str) -> Result<Value, ApiErr
 }
 
 fn parse_operand(field: &str, column: &Column, text: &str) -> Result<Value, ApiError> {
-    parse_value(column.ty, text).map_err(|why| invalid(format!("filter on `{field}`: {why}")))
+    parse_text(column.ty, text).map_err(|why| invalid(format!("filter on `{field}`: {why}")))
 }
 
 /// Splits `(a,b,"c,d")` into its items; a double-quoted item may hold commas, parentheses and
@@ -234,47 +238,11 @@ fn split_list(operand: &str) -> Result<Vec<String>, String> {
     Ok(items)
 }
 
-/// Parses the text form of a value of type `ty`, as it appears in a query or a URL.
-pub(crate) fn parse_value(ty: SqlType, text: &str) -> Result<Value, String> {
-    let integer = |min: i64, max: i64| {
-        text.parse::<i64>()
-            .ok()
-            .filter(|value| (min..=max).contains(value))
-            .map(Value::Int)
-            .ok_or_else(|| format!("expected an integer in {ty}'s range, got {text:?}"))
-    };
-    match ty {
-        SqlType::Bool => match text {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => Err(format!("expected true or false, got {text:?}")),
-        },
-        SqlType::I16 => integer(i16::MIN.into(), i16::MAX.into()),
-        SqlType::I32 => integer(i32::MIN.into(), i32::MAX.into()),
-        SqlType::I64 => integer(i64::MIN, i64::MAX),
-        SqlType::F32 | SqlType::F64 => text
-            .parse::<f64>()
-            .ok()
-            .filter(|value| value.is_finite())
-            .map(Value::Float)
-            .ok_or_else(|| format!("expected a number, got {text:?}")),
-        // No stored text can hold a NUL (PostgreSQL refuses it), so it is a mistake, not a miss.
-        SqlType::Text if text.contains('\0') => Err("text must not contain NUL characters".to_owned()),
-        SqlType::Text => Ok(Value::Text(text.to_owned())),
-        SqlType::Uuid => Uuid::parse_str(text).map(Value::Uuid).map_err(|_| format!("expected a UUID, got {text:?}")),
-        SqlType::Timestamp => text
-            .parse::<DateTime<Utc>>()
-            .map(Value::Timestamp)
-            .map_err(|_| format!("expected an RFC 3339 timestamp, got {text:?}")),
-        other => Err(format!("cannot compare a {other} field in a query")),
-    }
-}
-
 /// Parses the `{id}` of a URL per the id column's type: a malformed id is a `400` (it cannot
 /// name any row, and saying so beats a misleading `404`).
 pub(crate) fn parse_id(descriptor: &Descriptor, raw: &str) -> Result<Value, ApiError> {
     let column = descriptor.id_column();
-    parse_value(column.ty, raw)
+    parse_text(column.ty, raw)
         .map_err(|why| ApiError::bad_request("invalid_id", format!("`{raw}` is not a valid `{}`: {why}", column.field)))
 }
 
@@ -327,7 +295,6 @@ pub(crate) fn page_links(path: &str, raw: Option<&str>, request: &ListRequest, r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::Column;
 
     const DESCRIPTOR: &Descriptor = &Descriptor {
         type_name: "Todo",

@@ -91,7 +91,7 @@ fn decode_stored<D: Driver, R: LiveResource>(
 
 /// The id as a value of the id column's type; `None` when it cannot be one (so no row has it).
 fn id_value(descriptor: &Descriptor, id: &Value) -> Option<Value> {
-    match sql::coerce(id, descriptor.id_column().ty)? {
+    match crate::value::coerce(id, descriptor.id_column().ty)? {
         Cow::Borrowed(Value::Null) => None,
         coerced => Some(coerced.into_owned()),
     }
@@ -105,7 +105,7 @@ fn check_storable(descriptor: &Descriptor, values: &[Value]) -> Result<(), Store
     for (column, value) in descriptor.columns.iter().zip(values) {
         let storable = match value {
             Value::Text(text) => !text.contains('\0'),
-            Value::Json(json) => sql::json_is_storable(json),
+            Value::Json(json) => crate::value::json_is_storable(json),
             _ => true,
         };
         if !storable {
@@ -292,7 +292,7 @@ async fn insert<D: Driver, R: LiveResource>(
 ) -> Result<Stored<R>, StoreError> {
     let descriptor = R::DESCRIPTOR;
     let first = Value::Int(1);
-    let mut row = resource::to_row(&value);
+    let mut row = resource::encode_row(&value).map_err(StoreError::Invalid)?;
     drop(value);
     check_storable(descriptor, &row)?;
     if !statements.id_generated {
@@ -376,7 +376,7 @@ where
     let version = Value::Int(current.version + 1);
     let next = change(current)?;
     next.validate().map_err(StoreError::Invalid)?;
-    let mut values = resource::to_row(&next);
+    let mut values = resource::encode_row(&next).map_err(StoreError::Invalid)?;
     drop(next);
     check_storable(descriptor, &values)?;
     values[descriptor.id] = stored_id;

@@ -1,12 +1,14 @@
 //! PostgreSQL: connection settings, and how values are bound and decoded.
 //!
 //! Every value binds as its column's own type (an `i16` column as `int2`, JSON as `jsonb`,
-//! timestamps as `timestamptz`, UUIDs as `uuid`), so the server never has to guess or cast.
+//! timestamps as `timestamptz`, naive timestamps as `timestamp`, dates as `date`, UUIDs as
+//! `uuid`), so the server never has to guess or cast. Enums are `text`, holding the variant's
+//! name.
 
 use std::future::Future;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Pool, Postgres, Row as _, Transaction};
@@ -16,7 +18,7 @@ use super::driver::{Driver, Query};
 use super::schema::TableColumn;
 use super::sql::Dialect;
 use super::{StoreError, StoreOptions, classify};
-use crate::resource::{SqlType, Value};
+use crate::value::{SqlType, Value};
 
 /// Opens a pool on `url` (`postgres://...` or `postgresql://...`).
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, StoreError> {
@@ -83,6 +85,45 @@ pub(crate) async fn execute(pool: &PgPool, statements: &[&str]) -> Result<(), St
     tx.commit().await.map_err(classify)
 }
 
+/// The column type a table is created with.
+pub(crate) fn ddl_type(ty: SqlType) -> &'static str {
+    match ty {
+        SqlType::Bool => "BOOLEAN",
+        SqlType::I16 => "SMALLINT",
+        SqlType::I32 => "INTEGER",
+        SqlType::I64 => "BIGINT",
+        SqlType::F32 => "REAL",
+        SqlType::F64 => "DOUBLE PRECISION",
+        SqlType::Text | SqlType::Enum(_) => "TEXT",
+        SqlType::Bytes => "BYTEA",
+        SqlType::Uuid => "UUID",
+        SqlType::Timestamp => "TIMESTAMPTZ",
+        SqlType::Date => "DATE",
+        SqlType::NaiveTimestamp => "TIMESTAMP",
+        SqlType::Json => "JSONB",
+    }
+}
+
+/// Whether a column whose `information_schema` data type is `declared` (lower case) holds `ty`
+/// values without conversion.
+pub(crate) fn fits(ty: SqlType, declared: &str) -> bool {
+    match ty {
+        SqlType::Bool => declared == "boolean",
+        SqlType::I16 => declared == "smallint",
+        SqlType::I32 => declared == "integer",
+        SqlType::I64 => declared == "bigint",
+        SqlType::F32 => declared == "real",
+        SqlType::F64 => declared == "double precision",
+        SqlType::Text | SqlType::Enum(_) => matches!(declared, "text" | "character varying" | "character"),
+        SqlType::Bytes => declared == "bytea",
+        SqlType::Uuid => declared == "uuid",
+        SqlType::Timestamp => declared == "timestamp with time zone",
+        SqlType::Date => declared == "date",
+        SqlType::NaiveTimestamp => declared == "timestamp without time zone",
+        SqlType::Json => matches!(declared, "jsonb" | "json"),
+    }
+}
+
 /// The PostgreSQL driver.
 #[derive(Debug)]
 pub(crate) struct PgDriver;
@@ -97,14 +138,16 @@ impl Driver for PgDriver {
             (Value::Null, SqlType::Bool) => query.bind(None::<bool>),
             (Value::Null, SqlType::I16) => query.bind(None::<i16>),
             (Value::Null, SqlType::I32) => query.bind(None::<i32>),
+            (Value::Null, SqlType::I64) => query.bind(None::<i64>),
             (Value::Null, SqlType::F32) => query.bind(None::<f32>),
             (Value::Null, SqlType::F64) => query.bind(None::<f64>),
-            (Value::Null, SqlType::Text) => query.bind(None::<&str>),
+            (Value::Null, SqlType::Text | SqlType::Enum(_)) => query.bind(None::<&str>),
             (Value::Null, SqlType::Bytes) => query.bind(None::<&[u8]>),
             (Value::Null, SqlType::Uuid) => query.bind(None::<Uuid>),
             (Value::Null, SqlType::Timestamp) => query.bind(None::<DateTime<Utc>>),
+            (Value::Null, SqlType::Date) => query.bind(None::<NaiveDate>),
+            (Value::Null, SqlType::NaiveTimestamp) => query.bind(None::<NaiveDateTime>),
             (Value::Null, SqlType::Json) => query.bind(None::<Json<&serde_json::Value>>),
-            (Value::Null, _) => query.bind(None::<i64>),
             (Value::Bool(value), _) => query.bind(*value),
             // A value out of a narrow column's range (only possible in a filter) binds wide,
             // and PostgreSQL compares across integer widths.
@@ -124,9 +167,9 @@ impl Driver for PgDriver {
             (Value::Bytes(value), _) => query.bind(value.as_slice()),
             (Value::Uuid(value), _) => query.bind(*value),
             (Value::Timestamp(value), _) => query.bind(*value),
+            (Value::Date(value), _) => query.bind(*value),
+            (Value::NaiveTimestamp(value), _) => query.bind(*value),
             (Value::Json(value), _) => query.bind(Json(value)),
-            #[allow(unreachable_patterns)]
-            _ => query.bind(None::<i64>),
         }
     }
 
@@ -153,13 +196,13 @@ impl Driver for PgDriver {
             SqlType::I64 => get(row, index, Value::Int),
             SqlType::F32 => get(row, index, |float: f32| Value::Float(float.into())),
             SqlType::F64 => get(row, index, Value::Float),
-            SqlType::Text => get(row, index, Value::Text),
+            SqlType::Text | SqlType::Enum(_) => get(row, index, Value::Text),
             SqlType::Bytes => get(row, index, Value::Bytes),
             SqlType::Uuid => get(row, index, Value::Uuid),
             SqlType::Timestamp => get(row, index, Value::Timestamp),
+            SqlType::Date => get(row, index, Value::Date),
+            SqlType::NaiveTimestamp => get(row, index, Value::NaiveTimestamp),
             SqlType::Json => get(row, index, |Json(json): Json<serde_json::Value>| Value::Json(json)),
-            #[allow(unreachable_patterns)]
-            _ => get(row, index, Value::Text),
         }
     }
 

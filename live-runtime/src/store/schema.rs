@@ -3,7 +3,8 @@
 
 use super::StoreError;
 use super::sql::Dialect;
-use crate::resource::{Descriptor, SqlType};
+use crate::resource::Descriptor;
+use crate::value::SqlType;
 
 /// One column of an existing table, as the database describes it.
 #[derive(Debug, Clone)]
@@ -113,56 +114,9 @@ pub(crate) fn check(dialect: Dialect, descriptor: &Descriptor, existing: &[Table
 fn fits(dialect: Dialect, ty: SqlType, declared: &str) -> bool {
     let declared = declared.to_ascii_lowercase();
     match dialect {
-        Dialect::Postgres => match ty {
-            SqlType::Bool => declared == "boolean",
-            SqlType::I16 => declared == "smallint",
-            SqlType::I32 => declared == "integer",
-            SqlType::I64 => declared == "bigint",
-            SqlType::F32 => declared == "real",
-            SqlType::F64 => declared == "double precision",
-            SqlType::Text => matches!(declared.as_str(), "text" | "character varying" | "character"),
-            SqlType::Bytes => declared == "bytea",
-            SqlType::Uuid => declared == "uuid",
-            SqlType::Timestamp => declared == "timestamp with time zone",
-            SqlType::Json => matches!(declared.as_str(), "jsonb" | "json"),
-            #[allow(unreachable_patterns)]
-            _ => false,
-        },
-        // SQLite keeps any value in any column but converts by the column's affinity, which
-        // follows from the declared type by these rules (sqlite.org/datatype3.html §3.1).
-        Dialect::Sqlite => {
-            let affinity = if declared.contains("int") {
-                Affinity::Integer
-            } else if declared.contains("char") || declared.contains("clob") || declared.contains("text") {
-                Affinity::Text
-            } else if declared.contains("blob") || declared.is_empty() {
-                Affinity::Blob
-            } else if declared.contains("real") || declared.contains("floa") || declared.contains("doub") {
-                Affinity::Real
-            } else {
-                Affinity::Numeric
-            };
-            match ty {
-                SqlType::Bool => matches!(affinity, Affinity::Integer | Affinity::Numeric),
-                SqlType::I16 | SqlType::I32 | SqlType::I64 => affinity == Affinity::Integer,
-                SqlType::F32 | SqlType::F64 => affinity == Affinity::Real,
-                // Numeric affinity would turn text that looks like a number into one.
-                SqlType::Text | SqlType::Uuid | SqlType::Timestamp | SqlType::Json => affinity == Affinity::Text,
-                SqlType::Bytes => affinity == Affinity::Blob,
-                #[allow(unreachable_patterns)]
-                _ => false,
-            }
-        }
+        Dialect::Sqlite => super::sqlite::fits(ty, &declared),
+        Dialect::Postgres => super::postgres::fits(ty, &declared),
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Affinity {
-    Integer,
-    Text,
-    Blob,
-    Real,
-    Numeric,
 }
 
 #[cfg(test)]

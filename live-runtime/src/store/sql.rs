@@ -10,11 +10,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{OnceLock, RwLock};
 
-use chrono::{DateTime, Utc};
-
 use super::query::{Direction, FilterOp, ListQuery};
 use super::{Filter, StoreError};
-use crate::resource::{Descriptor, LiveResource, SqlType, ValidationErrors, Value};
+use crate::resource::{Descriptor, LiveResource, ValidationErrors};
+use crate::value::{self, SqlType, Value};
 
 /// The SQL differences between the databases the store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,28 +35,9 @@ impl Dialect {
 
     /// The column type used when creating a table.
     pub(crate) fn ddl_type(self, ty: SqlType) -> &'static str {
-        match (self, ty) {
-            (Dialect::Sqlite, SqlType::Bool | SqlType::I16 | SqlType::I32 | SqlType::I64) => "INTEGER",
-            (Dialect::Sqlite, SqlType::F32 | SqlType::F64) => "REAL",
-            // UUIDs, timestamps and JSON are text on SQLite: readable in the sqlite3 shell, and
-            // fixed-width timestamps sort as text in time order.
-            (Dialect::Sqlite, SqlType::Text | SqlType::Uuid | SqlType::Timestamp | SqlType::Json) => "TEXT",
-            (Dialect::Sqlite, SqlType::Bytes) => "BLOB",
-            (Dialect::Postgres, SqlType::Bool) => "BOOLEAN",
-            (Dialect::Postgres, SqlType::I16) => "SMALLINT",
-            (Dialect::Postgres, SqlType::I32) => "INTEGER",
-            (Dialect::Postgres, SqlType::I64) => "BIGINT",
-            (Dialect::Postgres, SqlType::F32) => "REAL",
-            (Dialect::Postgres, SqlType::F64) => "DOUBLE PRECISION",
-            (Dialect::Postgres, SqlType::Text) => "TEXT",
-            (Dialect::Postgres, SqlType::Bytes) => "BYTEA",
-            (Dialect::Postgres, SqlType::Uuid) => "UUID",
-            (Dialect::Postgres, SqlType::Timestamp) => "TIMESTAMPTZ",
-            (Dialect::Postgres, SqlType::Json) => "JSONB",
-            // `SqlType` is non-exhaustive for users, not for this crate; keep a safe fallback
-            // in case a variant is added without a mapping.
-            #[allow(unreachable_patterns)]
-            (_, _) => "TEXT",
+        match self {
+            Dialect::Sqlite => super::sqlite::ddl_type(ty),
+            Dialect::Postgres => super::postgres::ddl_type(ty),
         }
     }
 
@@ -220,12 +200,6 @@ fn quote(out: &mut String, ident: &str) {
         out.push(c);
     }
     out.push('"');
-}
-
-/// Formats a timestamp as SQLite stores it: RFC 3339 in UTC with exactly six fractional digits,
-/// so that text order is time order and precision matches PostgreSQL's microseconds.
-pub(crate) fn sqlite_timestamp(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 /// The SQL of one resource in one dialect, built once and reused for every request.
@@ -509,10 +483,14 @@ fn where_clause<'a>(
             [value] => Ok(value),
             _ => Err(invalid(column.field, "expected exactly one value")),
         };
-        let operand = |value: &'a Value| {
-            coerce(value, column.ty).ok_or_else(|| invalid(column.field, &format!("expected a {} value", column.ty)))
+        let operand = |given: &'a Value| {
+            value::coerce(given, column.ty)
+                .ok_or_else(|| invalid(column.field, &format!("expected {}", value::expected(column.ty))))
         };
         match filter.op {
+            FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte if !column.ty.ordered() => {
+                return Err(invalid(column.field, &format!("{} columns take eq, neq, in and is only", column.ty)));
+            }
             FilterOp::Eq | FilterOp::Neq | FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
                 let value = operand(single()?)?;
                 quote(&mut built.sql, column.name);
@@ -608,49 +586,6 @@ fn where_clause<'a>(
 
 /// The most values the filters of one list may bind.
 const MAX_FILTER_VALUES: usize = 30_000;
-
-/// Whether a JSON document holds no NUL character in any string or key (PostgreSQL's `jsonb`
-/// cannot store one).
-pub(crate) fn json_is_storable(json: &serde_json::Value) -> bool {
-    match json {
-        serde_json::Value::String(text) => !text.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().all(json_is_storable),
-        serde_json::Value::Object(map) => map.iter().all(|(key, item)| !key.contains('\0') && json_is_storable(item)),
-        _ => true,
-    }
-}
-
-/// `value` as a value of a `ty` column, converting what converts without loss of meaning (an
-/// integer for a float column, text for a number, a UUID or a timestamp); `None` when it
-/// cannot be one.
-pub(crate) fn coerce(value: &Value, ty: SqlType) -> Option<Cow<'_, Value>> {
-    let owned = |value: Value| Some(Cow::Owned(value));
-    match (value, ty) {
-        // PostgreSQL cannot take a NUL in text; no stored value holds one anyway.
-        (Value::Text(text), _) if text.contains('\0') => None,
-        (Value::Json(json), _) if !json_is_storable(json) => None,
-        (Value::Null, _)
-        | (Value::Bool(_), SqlType::Bool)
-        | (Value::Int(_), SqlType::I16 | SqlType::I32 | SqlType::I64)
-        | (Value::Float(_), SqlType::F32 | SqlType::F64)
-        | (Value::Text(_), SqlType::Text)
-        | (Value::Bytes(_), SqlType::Bytes)
-        | (Value::Uuid(_), SqlType::Uuid)
-        | (Value::Timestamp(_), SqlType::Timestamp)
-        | (Value::Json(_), SqlType::Json) => Some(Cow::Borrowed(value)),
-        (Value::Int(int), SqlType::F32 | SqlType::F64) => owned(Value::Float(*int as f64)),
-        (Value::Text(text), SqlType::Bool) => text.parse().ok().and_then(|b| owned(Value::Bool(b))),
-        (Value::Text(text), SqlType::I16 | SqlType::I32 | SqlType::I64) => {
-            text.parse().ok().and_then(|i| owned(Value::Int(i)))
-        }
-        (Value::Text(text), SqlType::F32 | SqlType::F64) => text.parse().ok().and_then(|f| owned(Value::Float(f))),
-        (Value::Text(text), SqlType::Uuid) => text.parse().ok().and_then(|u| owned(Value::Uuid(u))),
-        (Value::Text(text), SqlType::Timestamp) => {
-            DateTime::parse_from_rfc3339(text).ok().and_then(|at| owned(Value::Timestamp(at.with_timezone(&Utc))))
-        }
-        _ => None,
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,23 +1,24 @@
 //! SQLite: connection settings, and how values are bound and decoded.
 //!
 //! Storage classes: booleans and integers are `INTEGER`, floats `REAL`, bytes `BLOB`; UUIDs are
-//! hyphenated lower-case `TEXT`, timestamps RFC 3339 UTC `TEXT` with six fractional digits (so
-//! text order is time order), JSON is its text.
+//! hyphenated lower-case `TEXT`, timestamps RFC 3339 UTC `TEXT` with six fractional digits, naive
+//! timestamps the same without the `Z`, dates `YYYY-MM-DD` (all fixed-width for years 0 to 9999,
+//! so text order is time order), JSON is its text and an enum its variant's name.
 
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Pool, Row as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use uuid::fmt::Hyphenated;
 
 use super::driver::{Driver, Query};
 use super::schema::TableColumn;
-use super::sql::{self, Dialect};
+use super::sql::Dialect;
 use super::{StoreError, StoreOptions, classify};
-use crate::resource::{SqlType, Value};
+use crate::value::{SqlType, Value};
 
 /// How long a writer waits for another's write transaction before giving up with
 /// [`StoreError::Unavailable`].
@@ -92,6 +93,84 @@ pub(crate) async fn execute(pool: &SqlitePool, statements: &[&str]) -> Result<()
     Ok(())
 }
 
+/// The column type a table is created with.
+pub(crate) fn ddl_type(ty: SqlType) -> &'static str {
+    storage(ty).1
+}
+
+/// Whether a column declared as `declared` (lower case) holds `ty` values without conversion:
+/// its affinity is the one `ty` is created with, or, for a bool, numeric.
+pub(crate) fn fits(ty: SqlType, declared: &str) -> bool {
+    let found = Affinity::of(declared);
+    match storage(ty).0 {
+        Affinity::Integer if ty == SqlType::Bool => matches!(found, Affinity::Integer | Affinity::Numeric),
+        wanted => found == wanted,
+    }
+}
+
+/// The affinity a `ty` column needs, and the declared type it is created with.
+fn storage(ty: SqlType) -> (Affinity, &'static str) {
+    match ty {
+        SqlType::Bool | SqlType::I16 | SqlType::I32 | SqlType::I64 => (Affinity::Integer, "INTEGER"),
+        SqlType::F32 | SqlType::F64 => (Affinity::Real, "REAL"),
+        // Text is readable in the sqlite3 shell, and dates and timestamps are written
+        // fixed-width, so they sort as text in time order. Numeric affinity would turn text that
+        // looks like a number into one.
+        SqlType::Text
+        | SqlType::Uuid
+        | SqlType::Timestamp
+        | SqlType::Date
+        | SqlType::NaiveTimestamp
+        | SqlType::Json
+        | SqlType::Enum(_) => (Affinity::Text, "TEXT"),
+        SqlType::Bytes => (Affinity::Blob, "BLOB"),
+    }
+}
+
+/// How SQLite converts what a column receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Affinity {
+    Integer,
+    Text,
+    Blob,
+    Real,
+    Numeric,
+}
+
+impl Affinity {
+    /// The affinity of a column declared as `declared` (lower case), by the rules of
+    /// sqlite.org/datatype3.html §3.1.
+    fn of(declared: &str) -> Affinity {
+        if declared.contains("int") {
+            Affinity::Integer
+        } else if declared.contains("char") || declared.contains("clob") || declared.contains("text") {
+            Affinity::Text
+        } else if declared.contains("blob") || declared.is_empty() {
+            Affinity::Blob
+        } else if declared.contains("real") || declared.contains("floa") || declared.contains("doub") {
+            Affinity::Real
+        } else {
+            Affinity::Numeric
+        }
+    }
+}
+
+/// A timestamp as stored: RFC 3339 in UTC with exactly six fractional digits, so that text order
+/// is time order and precision matches PostgreSQL's microseconds.
+fn timestamp_text(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// A naive timestamp as stored: as [`timestamp_text`], without the zone.
+fn naive_timestamp_text(at: &NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// A date as stored: `YYYY-MM-DD`.
+fn date_text(date: &NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
 /// The SQLite driver.
 #[derive(Debug)]
 pub(crate) struct SqliteDriver;
@@ -114,11 +193,10 @@ impl Driver for SqliteDriver {
             Value::Text(value) => query.bind(value.as_str()),
             Value::Bytes(value) => query.bind(value.as_slice()),
             Value::Uuid(value) => query.bind(value.hyphenated()),
-            Value::Timestamp(value) => query.bind(sql::sqlite_timestamp(value)),
+            Value::Timestamp(value) => query.bind(timestamp_text(value)),
+            Value::Date(value) => query.bind(date_text(value)),
+            Value::NaiveTimestamp(value) => query.bind(naive_timestamp_text(value)),
             Value::Json(value) => query.bind(value.to_string()),
-            // `Value` is non-exhaustive for users, not for this crate.
-            #[allow(unreachable_patterns)]
-            _ => query.bind(None::<i64>),
         }
     }
 
@@ -142,18 +220,18 @@ impl Driver for SqliteDriver {
             SqlType::Bool => get(row, index, Value::Bool),
             SqlType::I16 | SqlType::I32 | SqlType::I64 => get(row, index, Value::Int),
             SqlType::F32 | SqlType::F64 => get(row, index, Value::Float),
-            SqlType::Text => get(row, index, Value::Text),
             SqlType::Bytes => get(row, index, Value::Bytes),
             SqlType::Uuid => get(row, index, |uuid: Hyphenated| Value::Uuid(uuid.into_uuid())),
             SqlType::Timestamp => get(row, index, |at: DateTime<Utc>| Value::Timestamp(at)),
+            SqlType::Date => get(row, index, Value::Date),
+            SqlType::NaiveTimestamp => get(row, index, Value::NaiveTimestamp),
+            SqlType::Text | SqlType::Enum(_) => get(row, index, Value::Text),
             SqlType::Json => match row.try_get::<Option<&str>, _>(index)? {
                 None => Ok(Value::Null),
                 Some(text) => serde_json::from_str(text)
                     .map(Value::Json)
                     .map_err(|error| sqlx::Error::ColumnDecode { index: index.to_string(), source: error.into() }),
             },
-            #[allow(unreachable_patterns)]
-            _ => get(row, index, Value::Text),
         }
     }
 

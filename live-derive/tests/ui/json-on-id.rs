@@ -3,11 +3,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(LiveResource, Serialize, Deserialize)]
 #[live(path = "/api/todos")]
-#[serde(rename_all = "camelCase")]
 struct Todo {
-    #[live(id)]
+    #[live(id, json)]
     id: i64,
-    due_date: String,
+    title: String,
 }
 
 fn main() {}

@@ -1,0 +1,12 @@
+use live_runtime::LiveEnum;
+use serde::{Deserialize, Serialize};
+
+#[derive(LiveEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Level {
+    Low,
+    #[serde(rename = "low")]
+    Lower,
+}
+
+fn main() {}
