@@ -9,14 +9,15 @@ use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use super::Context;
 use super::channel::Kind;
+use super::engine::Engine;
 use super::error::Error;
 use super::event::Event;
 use super::history::{Catchup, Caught};
 use super::message::{Message, Subscribe, subscribable};
 use super::meta::failure;
 use super::session::{Push, Session};
-use super::{Context, Server};
 
 /// The `ext.snapshot` of a reply: the rows are the JSON the history serialized, copied once.
 #[derive(Serialize)]
@@ -28,13 +29,12 @@ struct Snapshot<'a> {
 /// Subscribes with a catch-up: registers the subscription fenced, asks the history, then queues the replay
 /// and lifts the fence.
 pub(crate) async fn subscribe(
-    server: &Server,
+    engine: &Arc<Engine>,
     request: Subscribe,
     catchup: Catchup,
     mut reply: Message,
     context: &Context,
 ) -> Message {
-    let engine = server.engine();
     let session = match engine.registry.session(&request.client_id) {
         Ok(session) => session,
         Err(error) => return failure(&engine.options, reply, &error),
@@ -74,7 +74,7 @@ pub(crate) async fn subscribe(
                     (replay, Some(through))
                 }
                 Err(_) => {
-                    abandon(server, &session, &name, added);
+                    abandon(engine, &session, &name, added);
                     return reply.fail(&Error::custom(500, [&*name], "Internal server error"));
                 }
             }
@@ -89,12 +89,12 @@ pub(crate) async fn subscribe(
                 (Vec::new(), Some(seq))
             }
             Err(_) => {
-                abandon(server, &session, &name, added);
+                abandon(engine, &session, &name, added);
                 return reply.fail(&Error::custom(500, [&*name], "Internal server error"));
             }
         },
         Err(error) => {
-            abandon(server, &session, &name, added);
+            abandon(engine, &session, &name, added);
             return reply.fail(&error);
         }
     };
@@ -108,8 +108,7 @@ pub(crate) async fn subscribe(
 
 /// Undoes a fenced subscribe whose catch-up failed. A subscription that existed before is kept, and the live
 /// events buffered meanwhile are delivered: they belong to it.
-fn abandon(server: &Server, session: &Arc<Session>, name: &str, added: bool) {
-    let engine = server.engine();
+fn abandon(engine: &Arc<Engine>, session: &Arc<Session>, name: &str, added: bool) {
     if added {
         engine.registry.unsubscribe(session, &[name]);
     } else if session.end_fence(name, Vec::new(), None, engine.options.queue_limit) == Push::Overflow {
@@ -125,7 +124,7 @@ mod tests {
 
     use super::super::testing::{handshake, queued, send, subscribe};
     use super::*;
-    use crate::bayeux::{BoxFuture, History, Options, Replayed};
+    use crate::bayeux::{BoxFuture, History, Options, Replayed, Server};
 
     /// A history that answers every channel with a fixed reply, publishing `live` on it first, as a
     /// publisher racing the hook would.

@@ -245,9 +245,12 @@ pub(crate) struct Connect {
 impl Connect {
     /// Whether this is an EventSource client's heartbeat (docs/protocol.md §10.6).
     pub(crate) fn is_eventsource(&self) -> bool {
-        self.connection_type.as_deref() == Some(super::transport::EVENTSOURCE)
+        self.connection_type.as_deref() == Some(EVENTSOURCE)
     }
 }
+
+/// The `connectionType` of the EventSource transport, whose connects are heartbeats (docs/protocol.md §10.6).
+pub(crate) const EVENTSOURCE: &str = "eventsource";
 
 /// A `/meta/subscribe`.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,8 +16,9 @@
 //! | `event`, `sink` | delivered events (serialized once per publish), and the trait a transport that writes in place implements |
 //! | `session` | one client: subscriptions, bounded queue, consumer, catch-up fences |
 //! | `registry` | every session, the subscription index, routing |
+//! | `engine` | what the handlers share: options, the registry, expiry |
 //! | `meta`, `catchup` | the `/meta/*` handlers and client publishes; resume and snapshot |
-//! | `server` | the handle: options, publishing, batches, extensions, expiry |
+//! | `server` | the public handle: publishing, batches, extensions |
 //! | `transport` | HTTP and WebSocket in and out |
 //!
 //! Choices worth knowing (each explained where it is made):
@@ -55,6 +56,7 @@
 pub mod advice;
 mod catchup;
 pub mod channel;
+mod engine;
 pub mod error;
 mod event;
 pub mod history;

@@ -1,25 +1,22 @@
-//! The engine's handle: [`Server`] owns the options, the [`Registry`] of sessions and subscriptions, and
-//! the expiry sweeper. It takes parsed batches from the transports and hands back replies plus, for a
-//! connect, what to wait on; the rest of the runtime publishes through [`Server::publish`].
+//! The engine's public handle: [`Server`] takes parsed batches from the transports and hands back replies
+//! plus, for a connect, what to wait on; the rest of the runtime publishes through [`Server::publish`]. What
+//! the handlers share (options, registry, expiry) is the `Engine` of `engine.rs`.
 //!
 //! A batch goes: incoming extensions (which may change or refuse each message), then the typed
 //! [`Request`] parsed once, then the handler of its channel (`meta/`, `catchup.rs`), then the outgoing
 //! extensions on every reply.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::time::Instant;
 
 use super::channel::{self, Kind, MetaChannel};
+use super::engine::Engine;
 use super::error::Error;
 use super::event::Event;
 use super::message::{self, Incoming, Message, Request};
 use super::meta::{self, PendingConnect, failure, handshake_advice};
-use super::registry::Registry;
 use super::session::{ClientId, Session};
 use super::{Context, Options, catchup};
 
@@ -64,15 +61,6 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// What the handlers share.
-pub(crate) struct Engine {
-    pub(crate) options: Options,
-    /// The connection types the handshake lists: exactly those enabled.
-    pub(crate) supported: Vec<String>,
-    pub(crate) registry: Registry,
-    sweeper_started: AtomicBool,
-}
-
 /// The result of processing one batch.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
@@ -89,13 +77,12 @@ impl Server {
     pub fn new(options: Options) -> Self {
         // Only what is enabled is listed: the client picks from this list (docs/protocol.md §5.1, §11).
         let supported = options.connection_types();
-        let inner =
-            Engine { options, supported, registry: Registry::default(), sweeper_started: AtomicBool::new(false) };
-        Self { inner: Arc::new(inner) }
+        Self { inner: Arc::new(Engine::new(options, supported)) }
     }
 
     /// What the handlers share.
-    pub(crate) fn engine(&self) -> &Engine {
+    #[cfg(test)]
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.inner
     }
 
@@ -164,12 +151,7 @@ impl Server {
         if channel::is_service(name) {
             return Ok(0);
         }
-        Ok(self.route(name, &Event::new(name, data)?, seq))
-    }
-
-    /// Queues `event` for every session subscribed to the plain channel `name`; see [`Registry::route`].
-    pub(crate) fn route(&self, name: &str, event: &Event, seq: Option<i64>) -> usize {
-        self.inner.registry.route(name, event, seq, self.inner.options.queue_limit)
+        Ok(self.inner.route(name, &Event::new(name, data)?, seq))
     }
 
     /// Processes one batch of raw messages, in order. Handles everything but the waiting part of a connect.
@@ -209,10 +191,10 @@ impl Server {
             }
         };
         let reply = match request {
-            Request::Handshake(request) => meta::handshake(self, request, reply),
+            Request::Handshake(request) => meta::handshake(&self.inner, request, reply),
             Request::Connect(request) => {
                 let heartbeat = request.is_eventsource();
-                match meta::connect(self, request, reply) {
+                match meta::connect(&self.inner, request, reply) {
                     // The EventSource stream delivers; its client's connect is only a heartbeat, answered at
                     // once without taking the stream's place as the session's consumer (docs/protocol.md §10.6).
                     Ok(pending) if heartbeat => pending.reply,
@@ -228,19 +210,19 @@ impl Server {
                 }
             }
             Request::Subscribe(request) => match request.catchup {
-                None => meta::subscribe(self, request, reply),
-                Some(catchup) => catchup::subscribe(self, request, catchup, reply, context).await,
+                None => meta::subscribe(&self.inner, request, reply),
+                Some(catchup) => catchup::subscribe(&self.inner, request, catchup, reply, context).await,
             },
-            Request::Unsubscribe(request) => meta::unsubscribe(self, request, reply),
+            Request::Unsubscribe(request) => meta::unsubscribe(&self.inner, request, reply),
             Request::Disconnect(request) => {
                 let client_id = ClientId::from(request.client_id.as_str());
-                let reply = meta::disconnect(self, request, reply);
+                let reply = meta::disconnect(&self.inner, request, reply);
                 if reply.successful == Some(true) {
                     outcome.disconnected.push(client_id);
                 }
                 reply
             }
-            Request::Publish(request) => meta::publish(self, request, reply, context),
+            Request::Publish(request) => meta::publish(&self.inner, request, reply, context),
         };
         outcome.replies.push(reply);
     }
@@ -284,38 +266,6 @@ impl Server {
     /// The live session named `client_id`, for a transport that binds to one (EventSource).
     pub(crate) fn session_by_id(&self, client_id: &str) -> Option<Arc<Session>> {
         self.inner.registry.get(client_id)
-    }
-
-    /// Starts the expiry sweeper once, from inside the runtime (the first handshake). The task holds only a
-    /// weak reference, so it ends at its next tick after the last clone of the server is dropped.
-    pub(crate) fn ensure_sweeper(&self) {
-        if self.inner.sweeper_started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.inner.sweeper_started.store(false, Ordering::Release);
-            return;
-        };
-        let expiry = self.inner.options.expiry();
-        let period = (expiry / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
-        let weak = self.downgrade();
-        runtime.spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(server) = weak.upgrade() else { break };
-                server.sweep(expiry);
-            }
-        });
-    }
-
-    /// Destroys sessions with no consumer that have been silent for `expiry` (faye: 2 × timeout, docs/protocol.md §12).
-    fn sweep(&self, expiry: Duration) {
-        for session in self.inner.registry.expired(Instant::now(), expiry) {
-            tracing::debug!(client_id = %session.id, "bayeux session expired");
-            self.inner.registry.remove(&session, false);
-        }
     }
 }
 

@@ -6,9 +6,10 @@
 //! rolled-back write leaves neither. `sqlx::Error` is classified here, once, into [`StoreError`].
 //!
 //! Layout: `sql.rs` builds the SQL text from a descriptor (once per resource and database, then
-//! cached); `driver.rs` holds the logic, written once over a small `Driver` trait that
-//! `sqlite.rs` and `postgres.rs` implement (binding and decoding values, beginning a write);
-//! `schema.rs` checks existing tables; `log.rs` is the event log's public face.
+//! cached); `ops.rs` holds the operations, written once over the small `Driver` trait of
+//! `driver.rs` that `sqlite.rs` and `postgres.rs` implement (binding and decoding values,
+//! beginning a write, each column type's SQL type); `schema.rs` checks existing tables; `log.rs`
+//! is the event log's public face.
 //!
 //! Delivery is not the store's business: after each commit it reports the logged
 //! [`Change`]s to the [`CommitSink`]s it was given ([`Store::report_to`]), and the feed, one
@@ -27,6 +28,7 @@
 
 mod driver;
 mod log;
+mod ops;
 mod postgres;
 mod query;
 mod schema;
@@ -205,8 +207,8 @@ impl Store {
         };
         let store = Store { inner: Arc::new(Inner { pool, options, sinks: Sinks::default() }) };
         let log = match store.backend() {
-            Backend::Sqlite => sql::Dialect::Sqlite.create_event_log(),
-            Backend::Postgres => sql::Dialect::Postgres.create_event_log(),
+            Backend::Sqlite => driver::Dialect::Sqlite.create_event_log(),
+            Backend::Postgres => driver::Dialect::Postgres.create_event_log(),
         };
         store.execute(log).await?;
         Ok(store)
@@ -254,23 +256,23 @@ impl Store {
     /// first, at most `limit` of them. Committed events only: a reader that resumes after the
     /// last seq it saw never skips one (docs/architecture.md, "One write, end to end").
     pub async fn events_after(&self, channel: &str, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
-        dispatch!(self, |pool, D| driver::events_after::<D>(pool, channel, after_seq, limit).await)
+        dispatch!(self, |pool, D| ops::events_after::<D>(pool, channel, after_seq, limit).await)
     }
 
     /// The events of every channel with a seq greater than `after_seq`, oldest first, at most
     /// `limit` of them: how a reader that follows the whole log catches up.
     pub async fn events_after_any(&self, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
-        dispatch!(self, |pool, D| driver::events_after_any::<D>(pool, after_seq, limit).await)
+        dispatch!(self, |pool, D| ops::events_after_any::<D>(pool, after_seq, limit).await)
     }
 
     /// The seq of the last committed event of any channel, 0 when the log is empty.
     pub async fn last_seq_any(&self) -> Result<i64, StoreError> {
-        dispatch!(self, |pool, D| driver::last_seq_any::<D>(pool).await)
+        dispatch!(self, |pool, D| ops::last_seq_any::<D>(pool).await)
     }
 
     /// The seq of the last committed event of `channel`, 0 when it has none.
     pub async fn last_seq(&self, channel: &str) -> Result<i64, StoreError> {
-        dispatch!(self, |pool, D| driver::last_seq::<D>(pool, channel).await)
+        dispatch!(self, |pool, D| ops::last_seq::<D>(pool, channel).await)
     }
 
     /// Deletes the events `retention` does not keep and returns the new pruned-through mark.
@@ -279,13 +281,13 @@ impl Store {
     /// resuming after a seq below [`pruned_through`](Self::pruned_through) may have missed
     /// events and must reload instead (docs/live.md, `reset`).
     pub async fn prune_events(&self, retention: &Retention) -> Result<Pruned, StoreError> {
-        dispatch_write!(self, |pool, D| driver::prune_events::<D>(pool, retention).await)
+        dispatch_write!(self, |pool, D| ops::prune_events::<D>(pool, retention).await)
     }
 
     /// Every event with a seq at or below this has been pruned (0 when none was): resuming
     /// after an older seq cannot be complete.
     pub async fn pruned_through(&self) -> Result<i64, StoreError> {
-        dispatch!(self, |pool, D| driver::pruned_through::<D>(pool).await)
+        dispatch!(self, |pool, D| ops::pruned_through::<D>(pool).await)
     }
 
     /// Reports every commit made through this store from now on to `sink`, in seq order, while `sink` is
@@ -332,14 +334,14 @@ impl Store {
         }
     }
 
-    fn dialect(&self) -> sql::Dialect {
+    fn dialect(&self) -> driver::Dialect {
         match self.inner.pool {
-            Pool::Sqlite { .. } => sql::Dialect::Sqlite,
-            Pool::Postgres(_) => sql::Dialect::Postgres,
+            Pool::Sqlite { .. } => driver::Dialect::Sqlite,
+            Pool::Postgres(_) => driver::Dialect::Postgres,
         }
     }
 
-    async fn table_columns(&self, table: &str) -> Result<Vec<schema::TableColumn>, StoreError> {
+    async fn table_columns(&self, table: &str) -> Result<Vec<driver::TableColumn>, StoreError> {
         match &self.inner.pool {
             Pool::Sqlite { reads, .. } => sqlite::table_columns(reads, table).await,
             Pool::Postgres(pool) => postgres::table_columns(pool, table).await,
@@ -435,31 +437,31 @@ impl<R: LiveResource> Records<R> {
     /// The value with this id, or [`StoreError::NotFound`].
     pub async fn get(&self, id: impl Into<Value>) -> Result<Stored<R>, StoreError> {
         let id = id.into();
-        dispatch!(self.store, |pool, D| driver::get::<D, R>(pool, id).await)
+        dispatch!(self.store, |pool, D| ops::get::<D, R>(pool, id).await)
     }
 
     /// The values matching `query`, in its order (then by id).
     pub async fn list(&self, query: &ListQuery) -> Result<Vec<Stored<R>>, StoreError> {
-        dispatch!(self.store, |pool, D| driver::list::<D, R>(pool, query).await)
+        dispatch!(self.store, |pool, D| ops::list::<D, R>(pool, query).await)
     }
 
     /// The values matching `query` together with the seq of the whole log they correspond to,
     /// read in one transaction: every event with a greater seq changes them, none at or below
     /// it does (docs/live.md, "Snapshot").
     pub async fn snapshot(&self, query: &ListQuery) -> Result<(i64, Vec<Stored<R>>), StoreError> {
-        dispatch!(self.store, |pool, D| driver::snapshot::<D, R>(pool, query).await)
+        dispatch!(self.store, |pool, D| ops::snapshot::<D, R>(pool, query).await)
     }
 
     /// How many values match `filters`.
     pub async fn count(&self, filters: &[Filter]) -> Result<u64, StoreError> {
-        dispatch!(self.store, |pool, D| driver::count::<D, R>(pool, filters).await)
+        dispatch!(self.store, |pool, D| ops::count::<D, R>(pool, filters).await)
     }
 
     /// Inserts `value` (its id is assigned by the store, its version is 1) and logs a `POST`
     /// change.
     pub async fn create(&self, value: R, write: &Write) -> Result<Committed<R>, StoreError> {
         let sinks = &self.store.inner.sinks;
-        dispatch_write!(self.store, |pool, D| driver::create::<D, R>(pool, sinks, value, write).await)
+        dispatch_write!(self.store, |pool, D| ops::create::<D, R>(pool, sinks, value, write).await)
     }
 
     /// Inserts every value in one transaction: all or none. Each is validated first.
@@ -468,7 +470,7 @@ impl<R: LiveResource> Records<R> {
             return Ok(Vec::new());
         }
         let sinks = &self.store.inner.sinks;
-        dispatch_write!(self.store, |pool, D| driver::create_many::<D, R>(pool, sinks, values, write).await)
+        dispatch_write!(self.store, |pool, D| ops::create_many::<D, R>(pool, sinks, values, write).await)
     }
 
     /// Replaces the row with `id` by `change(current)` in one transaction and logs a `PUT`
@@ -489,7 +491,7 @@ impl<R: LiveResource> Records<R> {
     {
         let id = id.into();
         let sinks = &self.store.inner.sinks;
-        dispatch_write!(self.store, |pool, D| driver::modify::<D, R, F>(pool, sinks, id, method, write, change).await)
+        dispatch_write!(self.store, |pool, D| ops::modify::<D, R, F>(pool, sinks, id, method, write, change).await)
     }
 
     /// Replaces the row with `id` by `value` (a `PUT`).
@@ -513,7 +515,7 @@ impl<R: LiveResource> Records<R> {
     pub async fn delete(&self, id: impl Into<Value>, write: &Write) -> Result<Committed<R>, StoreError> {
         let id = id.into();
         let sinks = &self.store.inner.sinks;
-        dispatch_write!(self.store, |pool, D| driver::delete::<D, R>(pool, sinks, id, write).await)
+        dispatch_write!(self.store, |pool, D| ops::delete::<D, R>(pool, sinks, id, write).await)
     }
 }
 

@@ -14,9 +14,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Pool, Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
-use super::driver::{Driver, Query};
-use super::schema::TableColumn;
-use super::sql::Dialect;
+use super::driver::{Dialect, Driver, Query, TableColumn};
 use super::{StoreError, StoreOptions, classify};
 use crate::value::{SqlType, Value};
 

@@ -2,20 +2,9 @@
 //! naming the table and the column, rather than as a failed query later.
 
 use super::StoreError;
-use super::sql::Dialect;
+use super::driver::{Dialect, TableColumn};
 use crate::resource::Descriptor;
 use crate::value::SqlType;
-
-/// One column of an existing table, as the database describes it.
-#[derive(Debug, Clone)]
-pub(crate) struct TableColumn {
-    pub(crate) name: String,
-    /// The declared type (SQLite) or `information_schema` data type (PostgreSQL).
-    pub(crate) declared: String,
-    pub(crate) not_null: bool,
-    pub(crate) has_default: bool,
-    pub(crate) primary_key: bool,
-}
 
 /// One expected column: name, type, nullability, whether it is the key.
 struct Expected<'a> {

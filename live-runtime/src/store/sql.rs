@@ -10,17 +10,11 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{OnceLock, RwLock};
 
+use super::driver::Dialect;
 use super::query::{Direction, FilterOp, ListQuery};
 use super::{Filter, StoreError};
 use crate::resource::{Descriptor, LiveResource, ValidationErrors};
 use crate::value::{self, SqlType, Value};
-
-/// The SQL differences between the databases the store speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Dialect {
-    Sqlite,
-    Postgres,
-}
 
 impl Dialect {
     /// Appends the `n`th (1-based) parameter placeholder.

@@ -14,9 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Row as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use uuid::fmt::Hyphenated;
 
-use super::driver::{Driver, Query};
-use super::schema::TableColumn;
-use super::sql::Dialect;
+use super::driver::{Dialect, Driver, Query, TableColumn};
 use super::{StoreError, StoreOptions, classify};
 use crate::value::{SqlType, Value};
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{failure, handshake_advice, millis};
-use crate::bayeux::Server;
 use crate::bayeux::advice::Advice;
+use crate::bayeux::engine::Engine;
 use crate::bayeux::error::Error;
 use crate::bayeux::message::{Connect, Message};
 use crate::bayeux::session::Session;
@@ -23,8 +23,7 @@ pub(crate) struct PendingConnect {
 
 /// Checks a connect and says how long to hold it; a refused one gets its failed reply, always with
 /// handshake advice, as faye gives on every connect failure (docs/protocol.md §5.2).
-pub(crate) fn connect(server: &Server, request: Connect, reply: Message) -> Result<PendingConnect, Box<Message>> {
-    let engine = server.engine();
+pub(crate) fn connect(engine: &Arc<Engine>, request: Connect, reply: Message) -> Result<PendingConnect, Box<Message>> {
     let fail = |reply: Message, error: Error| {
         let mut reply = failure(&engine.options, reply, &error);
         reply.advice = Some(handshake_advice(&engine.options));

@@ -1,15 +1,16 @@
 //! `/meta/handshake`: a new session (docs/protocol.md §5.1).
 
+use std::sync::Arc;
+
 use super::{handshake_advice, millis};
-use crate::bayeux::Server;
 use crate::bayeux::advice::Advice;
+use crate::bayeux::engine::Engine;
 use crate::bayeux::error::Error;
 use crate::bayeux::message::{Handshake, Message};
 
 /// Opens a session when the client offers a connection type this server serves. The reply always lists the
 /// server's types: faye 1.4.3 throws without them (docs/protocol.md §5.1, pitfall P1).
-pub(crate) fn handshake(server: &Server, request: Handshake, mut reply: Message) -> Message {
-    let engine = server.engine();
+pub(crate) fn handshake(engine: &Arc<Engine>, request: Handshake, mut reply: Message) -> Message {
     reply.version = Some("1.0".to_owned());
     reply.supported_connection_types = Some(engine.supported.clone());
     let offered = request.connection_types.and_then(|types| {
@@ -27,7 +28,7 @@ pub(crate) fn handshake(server: &Server, request: Handshake, mut reply: Message)
     }
     let session = engine.registry.create();
     reply.client_id = Some(session.id.as_str().to_owned());
-    server.ensure_sweeper();
+    engine.ensure_sweeper();
     reply.advice = Some(Advice::retry(millis(engine.options.timeout)));
     reply.succeed()
 }

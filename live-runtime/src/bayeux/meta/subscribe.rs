@@ -1,31 +1,32 @@
 //! `/meta/subscribe` and `/meta/unsubscribe` without catch-up (docs/protocol.md §5.3); a subscribe with
 //! `ext.since` or `ext.snapshot` goes to `catchup.rs`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::failure;
-use crate::bayeux::Server;
+use crate::bayeux::engine::Engine;
 use crate::bayeux::error::Error;
 use crate::bayeux::message::{Message, Subscribe, Unsubscribe, subscribable};
 
 /// Adds the session's subscriptions; every name is checked before any is added.
-pub(crate) fn subscribe(server: &Server, request: Subscribe, reply: Message) -> Message {
-    change(server, &request.client_id, request.channels, reply, true)
+pub(crate) fn subscribe(engine: &Arc<Engine>, request: Subscribe, reply: Message) -> Message {
+    change(engine, &request.client_id, request.channels, reply, true)
 }
 
 /// Drops the session's subscriptions; every name is checked before any is dropped.
-pub(crate) fn unsubscribe(server: &Server, request: Unsubscribe, reply: Message) -> Message {
-    change(server, &request.client_id, request.channels, reply, false)
+pub(crate) fn unsubscribe(engine: &Arc<Engine>, request: Unsubscribe, reply: Message) -> Message {
+    change(engine, &request.client_id, request.channels, reply, false)
 }
 
 fn change(
-    server: &Server,
+    engine: &Arc<Engine>,
     client_id: &str,
     channels: Result<Vec<String>, Error>,
     mut reply: Message,
     subscribe: bool,
 ) -> Message {
-    let engine = server.engine();
     let session = match engine.registry.session(client_id) {
         Ok(session) => session,
         Err(error) => return failure(&engine.options, reply, &error),

@@ -45,12 +45,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
+use super::message::EVENTSOURCE;
 use super::{Options, Server};
 
 pub use cors::InvalidOrigin;
-
-/// The `connectionType` of the EventSource transport, whose connects are heartbeats (docs/protocol.md §10.6).
-pub(crate) const EVENTSOURCE: &str = "eventsource";
 
 impl Server {
     /// An axum `Router` serving the endpoint on the mount path and every path below it. Merge or nest it

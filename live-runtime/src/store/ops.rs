@@ -1,0 +1,527 @@
+//! The store's operations, written once over the [`Driver`] each database implements
+//! (`driver.rs`): reads, writes, the event log and its retention.
+//!
+//! A write is always: begin; read or change the row; serialize the row once; append its change to
+//! the log; commit; report the change to the store's sinks. The append, the commit and the report
+//! run under each sink's order lock, so that a sink learns of this process's commits in seq order.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use chrono::{SubsecRound, Utc};
+use serde_json::value::RawValue;
+use sqlx::{Pool, Transaction};
+
+use super::driver::{Conn, Driver, Query, Row};
+use super::log::{Pruned, Retention};
+use super::sql::{self, Statements};
+use super::{Committed, Filter, ListQuery, Sinks, StoreError, Stored, Write, classify};
+use crate::change::{Change, Method};
+use crate::resource::{self, Descriptor, LiveResource, SqlType, ValidationErrors, Value};
+
+/// Decodes a selected row (descriptor columns, then the version if separate) into a value and
+/// its version.
+fn decode_stored<D: Driver, R: LiveResource>(
+    row: &Row<D::DB>,
+    statements: &Statements,
+) -> Result<(Stored<R>, Value), StoreError> {
+    let descriptor = R::DESCRIPTOR;
+    let mut values = Vec::with_capacity(descriptor.columns.len());
+    for (index, column) in descriptor.columns.iter().enumerate() {
+        values.push(D::decode(row, index, column.ty).map_err(classify)?);
+    }
+    let version = if statements.separate_version {
+        D::decode(row, statements.version_index, SqlType::I64).map_err(classify)?
+    } else {
+        values[statements.version_index].clone()
+    };
+    let Value::Int(version) = version else {
+        return Err(StoreError::Decode(resource::DecodeError::MissingColumn { index: statements.version_index }));
+    };
+    let id = values[descriptor.id].clone();
+    let value = resource::from_row(values)?;
+    Ok((Stored { value, version }, id))
+}
+
+/// The id as a value of the id column's type; `None` when it cannot be one (so no row has it).
+fn id_value(descriptor: &Descriptor, id: &Value) -> Option<Value> {
+    match crate::value::coerce(id, descriptor.id_column().ty)? {
+        Cow::Borrowed(Value::Null) => None,
+        coerced => Some(coerced.into_owned()),
+    }
+}
+
+/// Refuses text that PostgreSQL cannot store (a NUL character, in a text column or inside a
+/// JSON document), on every backend so that the contract is the same everywhere and such input
+/// is a validation error, not a database failure.
+fn check_storable(descriptor: &Descriptor, values: &[Value]) -> Result<(), StoreError> {
+    let mut errors = ValidationErrors::new();
+    for (column, value) in descriptor.columns.iter().zip(values) {
+        let storable = match value {
+            Value::Text(text) => !text.contains('\0'),
+            Value::Json(json) => crate::value::json_is_storable(json),
+            _ => true,
+        };
+        if !storable {
+            errors.add(column.field, "must not contain NUL characters");
+        }
+    }
+    errors.into_result().map_err(StoreError::Invalid)
+}
+
+/// Binds the columns of `values` for an insert (`with_id`) or an update (without), then the
+/// version when it is a column of its own.
+fn bind_columns<'q, D: Driver>(
+    mut query: Query<'q, D::DB>,
+    descriptor: &Descriptor,
+    values: &'q [Value],
+    with_id: bool,
+    separate_version: Option<&'q Value>,
+) -> Query<'q, D::DB> {
+    for (index, (column, value)) in descriptor.columns.iter().zip(values).enumerate() {
+        if index != descriptor.id || with_id {
+            query = D::bind(query, value, column.ty);
+        }
+    }
+    if let Some(version) = separate_version {
+        query = D::bind(query, version, SqlType::I64);
+    }
+    query
+}
+
+/// A change made in the current transaction, waiting for its event to be appended: the method, the
+/// row version, and the row serialized once.
+struct Pending {
+    method: Method,
+    version: i64,
+    body: Box<RawValue>,
+}
+
+impl Pending {
+    fn of<R: LiveResource>(method: Method, stored: &Stored<R>) -> Result<Pending, StoreError> {
+        let body =
+            serde_json::value::to_raw_value(&stored.value).map_err(|error| StoreError::Body(error.to_string()))?;
+        Ok(Pending { method, version: stored.version, body })
+    }
+}
+
+/// A write's outcome, with the change it logged.
+fn committed<R>(stored: Stored<R>, change: Arc<Change>) -> Committed<R> {
+    Committed { value: stored.value, version: stored.version, change }
+}
+
+/// Begins a write transaction in a task of its own, so that a caller that stops waiting (a client
+/// that went away drops its request's future) cannot interrupt it half-way. sqlx sends `BEGIN`
+/// before it has a `Transaction` to roll back on drop: cancelled in that window, the connection
+/// went back to the pool still inside a transaction, holding SQLite's write lock, and every later
+/// write failed until a restart. In its own task the begin always finishes; a transaction nobody
+/// waits for any more is then dropped, which rolls it back.
+async fn begin<D: Driver>(pool: &Pool<D::DB>) -> Result<Transaction<'static, D::DB>, StoreError> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { D::begin_write(&pool).await }).await {
+        Ok(begun) => begun.map_err(classify),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Only a runtime that is shutting down cancels the task.
+        Err(_) => Err(StoreError::Unavailable(sqlx::Error::PoolClosed)),
+    }
+}
+
+/// Appends `pending` to the event log, commits, and reports the logged changes to the store's sinks;
+/// returns them, in seq order.
+async fn commit<D: Driver>(
+    mut tx: Transaction<'static, D::DB>,
+    sinks: &Sinks,
+    channel: &'static str,
+    pending: Vec<Pending>,
+    write: &Write,
+) -> Result<Vec<Arc<Change>>, StoreError> {
+    if write.origin.as_deref().is_some_and(|origin| origin.contains('\0')) {
+        let mut errors = ValidationErrors::new();
+        errors.add("origin", "must not contain NUL characters");
+        return Err(StoreError::Invalid(errors));
+    }
+    // Held from the first append until every sink is told, so that this store's commits reach each in
+    // seq order. Tokio mutexes, because they are held across awaits; the database already serialises
+    // this stretch (SQLite's write lock, PostgreSQL's advisory lock), so they add no waiting of their
+    // own. Always taken in the same order, so two writers cannot deadlock on them.
+    let sinks = sinks.live();
+    let mut order = Vec::with_capacity(sinks.len());
+    for sink in &sinks {
+        order.push(sink.order().lock().await);
+    }
+    // Microseconds are what both databases keep, so a change reported and the same change read back
+    // from the log agree.
+    let at = Utc::now().trunc_subsecs(6);
+    let at_value = Value::Timestamp(at);
+    let mut changes = Vec::with_capacity(pending.len());
+    for Pending { method, version, body } in pending {
+        let mut query = sqlx::query(D::DIALECT.insert_event());
+        query = D::bind_text(query, Some(channel));
+        query = D::bind_text(query, Some(method.as_str()));
+        query = D::bind_text(query, Some(body.get()));
+        query = D::bind_i64(query, version);
+        query = D::bind_text(query, write.origin.as_deref());
+        query = D::bind(query, &at_value, SqlType::Timestamp);
+        let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?;
+        let seq = match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+            Some(Ok(Value::Int(seq))) => seq,
+            Some(Err(error)) => return Err(classify(error)),
+            _ => return Err(StoreError::Database(sqlx::Error::RowNotFound)),
+        };
+        let mut change = Change::new(Cow::Borrowed(channel), method, version, write.origin.clone(), at, body);
+        change.seq = seq;
+        changes.push(Arc::new(change));
+    }
+    tx.commit().await.map_err(classify)?;
+    for sink in &sinks {
+        sink.committed(&changes);
+    }
+    drop(order);
+    Ok(changes)
+}
+
+/// Commits a write of one change and returns it.
+async fn commit_one<D: Driver>(
+    tx: Transaction<'static, D::DB>,
+    sinks: &Sinks,
+    channel: &'static str,
+    pending: Pending,
+    write: &Write,
+) -> Result<Arc<Change>, StoreError> {
+    let mut changes = commit::<D>(tx, sinks, channel, vec![pending], write).await?;
+    changes.pop().ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+}
+
+/// The value with this id.
+pub(crate) async fn get<D: Driver, R: LiveResource>(pool: &Pool<D::DB>, id: Value) -> Result<Stored<R>, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    let id = id_value(R::DESCRIPTOR, &id).ok_or(StoreError::NotFound)?;
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let query = D::bind(sqlx::query(&statements.get), &id, R::DESCRIPTOR.id_column().ty);
+    let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
+    decode_stored::<D, R>(&row, statements).map(|(stored, _)| stored)
+}
+
+/// The values matching `query`.
+pub(crate) async fn list<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    query: &ListQuery,
+) -> Result<Vec<Stored<R>>, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, query)?;
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let mut sqlx_query = sqlx::query(&built.sql);
+    for (value, ty) in &built.params {
+        sqlx_query = D::bind(sqlx_query, value, *ty);
+    }
+    let rows = D::fetch_all(&mut conn, sqlx_query).await.map_err(classify)?;
+    rows.iter().map(|row| decode_stored::<D, R>(row, statements).map(|(stored, _)| stored)).collect()
+}
+
+/// How many values match `filters`.
+pub(crate) async fn count<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    filters: &[Filter],
+) -> Result<u64, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    let built = sql::count(D::DIALECT, R::DESCRIPTOR, statements, filters)?;
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let mut query = sqlx::query(&built.sql);
+    for (value, ty) in &built.params {
+        query = D::bind(query, value, *ty);
+    }
+    let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?;
+    match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+        Some(Ok(Value::Int(count))) => Ok(u64::try_from(count).unwrap_or(0)),
+        Some(Err(error)) => Err(classify(error)),
+        _ => Ok(0),
+    }
+}
+
+/// Inserts one validated value in the open transaction; returns it as stored.
+async fn insert<D: Driver, R: LiveResource>(
+    tx: &mut Transaction<'static, D::DB>,
+    statements: &Statements,
+    value: R,
+) -> Result<Stored<R>, StoreError> {
+    let descriptor = R::DESCRIPTOR;
+    let first = Value::Int(1);
+    let mut row = resource::encode_row(&value).map_err(StoreError::Invalid)?;
+    drop(value);
+    check_storable(descriptor, &row)?;
+    if !statements.id_generated {
+        row[descriptor.id] = Value::Uuid(uuid::Uuid::new_v4());
+    }
+    if let Some(version) = descriptor.version {
+        row[version] = first.clone();
+    }
+    let separate = statements.separate_version.then_some(&first);
+    let query =
+        bind_columns::<D>(sqlx::query(&statements.insert), descriptor, &row, !statements.id_generated, separate);
+    let returned = D::fetch_optional(tx, query).await.map_err(classify)?;
+    let returned = returned.ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+    decode_stored::<D, R>(&returned, statements).map(|(stored, _)| stored)
+}
+
+/// Inserts `value` and logs a `POST`.
+pub(crate) async fn create<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    sinks: &Sinks,
+    value: R,
+    write: &Write,
+) -> Result<Committed<R>, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    value.validate().map_err(StoreError::Invalid)?;
+    let mut tx = begin::<D>(pool).await?;
+    let stored = insert::<D, R>(&mut tx, statements, value).await?;
+    let pending = Pending::of(Method::Post, &stored)?;
+    let change = commit_one::<D>(tx, sinks, R::DESCRIPTOR.path, pending, write).await?;
+    Ok(committed(stored, change))
+}
+
+/// Inserts `values` in one transaction and logs a `POST` for each: all or none.
+pub(crate) async fn create_many<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    sinks: &Sinks,
+    values: Vec<R>,
+    write: &Write,
+) -> Result<Vec<Committed<R>>, StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    for value in &values {
+        value.validate().map_err(StoreError::Invalid)?;
+    }
+    let mut tx = begin::<D>(pool).await?;
+    let mut stored = Vec::with_capacity(values.len());
+    let mut pending = Vec::with_capacity(values.len());
+    for value in values {
+        let value = insert::<D, R>(&mut tx, statements, value).await?;
+        pending.push(Pending::of(Method::Post, &value)?);
+        stored.push(value);
+    }
+    let changes = commit::<D>(tx, sinks, R::DESCRIPTOR.path, pending, write).await?;
+    Ok(stored.into_iter().zip(changes).map(|(stored, change)| committed(stored, change)).collect())
+}
+
+/// Replaces the row with `id` by `change(current)` and logs `method`.
+pub(crate) async fn modify<D: Driver, R: LiveResource, F>(
+    pool: &Pool<D::DB>,
+    sinks: &Sinks,
+    id: Value,
+    method: Method,
+    write: &Write,
+    change: F,
+) -> Result<Committed<R>, StoreError>
+where
+    F: FnOnce(Stored<R>) -> Result<R, StoreError> + Send,
+{
+    let descriptor = R::DESCRIPTOR;
+    let statements = sql::statements::<R>(D::DIALECT);
+    let id = id_value(descriptor, &id).ok_or(StoreError::NotFound)?;
+    let mut tx = begin::<D>(pool).await?;
+    let query = D::bind(sqlx::query(&statements.get_for_update), &id, descriptor.id_column().ty);
+    let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
+    let (current, stored_id) = decode_stored::<D, R>(&row, statements)?;
+    drop(row);
+    if let Some(expected) = write.if_version
+        && expected != current.version
+    {
+        return Err(StoreError::VersionMismatch { current: current.version });
+    }
+    let version = Value::Int(current.version + 1);
+    let next = change(current)?;
+    next.validate().map_err(StoreError::Invalid)?;
+    let mut values = resource::encode_row(&next).map_err(StoreError::Invalid)?;
+    drop(next);
+    check_storable(descriptor, &values)?;
+    values[descriptor.id] = stored_id;
+    if let Some(index) = descriptor.version {
+        values[index] = version.clone();
+    }
+    let separate = statements.separate_version.then_some(&version);
+    let mut query = bind_columns::<D>(sqlx::query(&statements.update), descriptor, &values, false, separate);
+    query = D::bind(query, &values[descriptor.id], descriptor.id_column().ty);
+    let returned = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
+    let (stored, _) = decode_stored::<D, R>(&returned, statements)?;
+    let pending = Pending::of(method, &stored)?;
+    let change = commit_one::<D>(tx, sinks, descriptor.path, pending, write).await?;
+    Ok(committed(stored, change))
+}
+
+/// Deletes the row with `id`, logs a `DELETE`, and returns the row as it was.
+pub(crate) async fn delete<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    sinks: &Sinks,
+    id: Value,
+    write: &Write,
+) -> Result<Committed<R>, StoreError> {
+    let descriptor = R::DESCRIPTOR;
+    let statements = sql::statements::<R>(D::DIALECT);
+    let id = id_value(descriptor, &id).ok_or(StoreError::NotFound)?;
+    let expected = write.if_version.map(Value::Int);
+    let mut tx = begin::<D>(pool).await?;
+    let query = match &expected {
+        None => D::bind(sqlx::query(&statements.delete), &id, descriptor.id_column().ty),
+        Some(version) => {
+            let query = D::bind(sqlx::query(&statements.delete_if_version), &id, descriptor.id_column().ty);
+            D::bind(query, version, SqlType::I64)
+        }
+    };
+    let Some(row) = D::fetch_optional(&mut tx, query).await.map_err(classify)? else {
+        if expected.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        // Nothing deleted under a version condition: tell a stale version from a missing row.
+        let query = D::bind(sqlx::query(&statements.get), &id, descriptor.id_column().ty);
+        let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
+        let (current, _) = decode_stored::<D, R>(&row, statements)?;
+        return Err(StoreError::VersionMismatch { current: current.version });
+    };
+    let (stored, _) = decode_stored::<D, R>(&row, statements)?;
+    let pending = Pending::of(Method::Delete, &stored)?;
+    let change = commit_one::<D>(tx, sinks, descriptor.path, pending, write).await?;
+    Ok(committed(stored, change))
+}
+
+/// Events of `channel` after `after`, oldest first, at most `limit`.
+pub(crate) async fn events_after<D: Driver>(
+    pool: &Pool<D::DB>,
+    channel: &str,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Change>, StoreError> {
+    if channel.contains('\0') {
+        // No channel has such a name, and PostgreSQL could not even compare it.
+        return Ok(Vec::new());
+    }
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let mut query = sqlx::query(D::DIALECT.events_after());
+    query = D::bind_text(query, Some(channel));
+    query = D::bind_i64(query, after);
+    query = D::bind_i64(query, limit.into());
+    let rows = D::fetch_all(&mut conn, query).await.map_err(classify)?;
+    rows.iter().map(decode_event::<D>).collect()
+}
+
+/// Events of every channel after `after`, oldest first, at most `limit`.
+pub(crate) async fn events_after_any<D: Driver>(
+    pool: &Pool<D::DB>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Change>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let query = D::bind_i64(D::bind_i64(sqlx::query(D::DIALECT.events_after_any()), after), limit.into());
+    let rows = D::fetch_all(&mut conn, query).await.map_err(classify)?;
+    rows.iter().map(decode_event::<D>).collect()
+}
+
+/// The last seq of the whole log, 0 when it is empty.
+pub(crate) async fn last_seq_any<D: Driver>(pool: &Pool<D::DB>) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    scalar::<D>(&mut conn, sqlx::query(D::DIALECT.prune().last)).await
+}
+
+/// The values matching `query` and the last seq of the whole log, read in one transaction so
+/// that the values are exactly the state after that seq (seq order is commit order).
+pub(crate) async fn snapshot<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    query: &ListQuery,
+) -> Result<(i64, Vec<Stored<R>>), StoreError> {
+    let statements = sql::statements::<R>(D::DIALECT);
+    let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, query)?;
+    let mut tx = pool.begin_with(D::DIALECT.begin_snapshot()).await.map_err(classify)?;
+    let seq = scalar::<D>(&mut tx, sqlx::query(D::DIALECT.prune().last)).await?;
+    let mut sqlx_query = sqlx::query(&built.sql);
+    for (value, ty) in &built.params {
+        sqlx_query = D::bind(sqlx_query, value, *ty);
+    }
+    let rows = D::fetch_all(&mut tx, sqlx_query).await.map_err(classify)?;
+    let values: Result<Vec<_>, _> =
+        rows.iter().map(|row| decode_stored::<D, R>(row, statements).map(|(stored, _)| stored)).collect();
+    tx.rollback().await.map_err(classify)?;
+    Ok((seq, values?))
+}
+
+fn decode_event<D: Driver>(row: &Row<D::DB>) -> Result<Change, StoreError> {
+    let get = |index, ty| D::decode(row, index, ty).map_err(classify);
+    let malformed =
+        |what: &str| StoreError::Database(sqlx::Error::Protocol(format!("malformed event log row: {what}")));
+    let (Value::Int(seq), Value::Text(channel), Value::Text(method), Value::Text(body), Value::Int(version)) = (
+        get(0, SqlType::I64)?,
+        get(1, SqlType::Text)?,
+        get(2, SqlType::Text)?,
+        get(3, SqlType::Text)?,
+        get(4, SqlType::I64)?,
+    ) else {
+        return Err(malformed("a required column is null"));
+    };
+    // Checked, not parsed into a tree: the text is kept as it is.
+    let body = RawValue::from_string(body).map_err(|_| malformed("body is not JSON"))?;
+    let origin = match get(5, SqlType::Text)? {
+        Value::Text(origin) => Some(origin),
+        _ => None,
+    };
+    let Value::Timestamp(at) = get(6, SqlType::Timestamp)? else {
+        return Err(malformed("at is null"));
+    };
+    let method = Method::parse(&method).ok_or_else(|| malformed("unknown method"))?;
+    let mut change = Change::new(Cow::Owned(channel), method, version, origin, at, body);
+    change.seq = seq;
+    Ok(change)
+}
+
+/// The last seq of `channel`, 0 when it has no events.
+pub(crate) async fn last_seq<D: Driver>(pool: &Pool<D::DB>, channel: &str) -> Result<i64, StoreError> {
+    if channel.contains('\0') {
+        return Ok(0);
+    }
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    let query = D::bind_text(sqlx::query(D::DIALECT.last_seq()), Some(channel));
+    let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?;
+    match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+        Some(Ok(Value::Int(seq))) => Ok(seq),
+        Some(Err(error)) => Err(classify(error)),
+        _ => Ok(0),
+    }
+}
+
+/// Runs a query that returns one `i64` (0 when it returns nothing).
+async fn scalar<'c, D: Driver>(conn: &'c mut Conn<D::DB>, query: Query<'c, D::DB>) -> Result<i64, StoreError> {
+    let row = D::fetch_optional(conn, query).await.map_err(classify)?;
+    match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
+        Some(Ok(Value::Int(value))) => Ok(value),
+        Some(Err(error)) => Err(classify(error)),
+        _ => Ok(0),
+    }
+}
+
+/// Deletes the events `retention` does not keep, in one write transaction, and raises the
+/// pruned-through mark to match.
+pub(crate) async fn prune_events<D: Driver>(pool: &Pool<D::DB>, retention: &Retention) -> Result<Pruned, StoreError> {
+    let sql = D::DIALECT.prune();
+    let mut tx = begin::<D>(pool).await?;
+    let mut through = scalar::<D>(&mut tx, sqlx::query(sql.mark)).await?;
+    if let Some(keep) = retention.max_events {
+        let last = scalar::<D>(&mut tx, sqlx::query(sql.last)).await?;
+        through = through.max(last.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX)));
+    }
+    if let Some(age) = retention.max_age {
+        let cutoff = chrono::Duration::from_std(age).ok().and_then(|age| Utc::now().checked_sub_signed(age));
+        if let Some(cutoff) = cutoff {
+            let cutoff = Value::Timestamp(cutoff);
+            let query = D::bind(sqlx::query(sql.last_before), &cutoff, SqlType::Timestamp);
+            through = through.max(scalar::<D>(&mut tx, query).await?);
+        }
+    }
+    let query = D::bind_i64(sqlx::query(sql.delete_through), through);
+    D::fetch_all(&mut tx, query).await.map_err(classify)?;
+    let query = D::bind_i64(D::bind_i64(sqlx::query(sql.raise_mark), through), through);
+    D::fetch_all(&mut tx, query).await.map_err(classify)?;
+    tx.commit().await.map_err(classify)?;
+    Ok(Pruned { through })
+}
+
+/// The pruned-through mark: events with a seq at or below it may be gone.
+pub(crate) async fn pruned_through<D: Driver>(pool: &Pool<D::DB>) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    scalar::<D>(&mut conn, sqlx::query(D::DIALECT.prune().mark)).await
+}
