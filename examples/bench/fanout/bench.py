@@ -4,6 +4,7 @@
     python3 examples/bench/fanout/bench.py                      # whole matrix, 3 rounds
     python3 examples/bench/fanout/bench.py --rows ws-n1000-w1,ws-n1000-w8 --rounds 3
     python3 examples/bench/fanout/bench.py --summarize examples/bench/results/fanout-*.jsonl
+    python3 examples/bench/fanout/bench.py --baseline-rev 3ed6d83 --rows ws-n1000-w8,ws-n10000-w1 --rounds 5
 
 What it does (see README.md next to this file and docs/benchmarks-live.md):
 
@@ -19,6 +20,11 @@ What it does (see README.md next to this file and docs/benchmarks-live.md):
 4. appends one JSON line per run to `examples/bench/results/fanout-<UTC time>.jsonl` (git-ignored): the
    load.js result plus `server`, `row`, `round`, the noise seen before the run and the machine line;
 5. prints the markdown tables (medians [min-max], ratios ours/faye) from that file.
+
+With `--baseline-rev REV` it also builds `example-todo` from that revision (outside the repository,
+cached by commit id, see ../baseline.py) and the servers default to `base,new`: the same binary built
+from REV and from the working tree, alternating like faye and ours; the tables then lead with server
+CPU per delivery, new / base (add faye with `--servers faye,base,new`).
 
 Before each run it waits (bounded, `--quiet-wait` seconds) until no `cargo`, `rustc`, `wrk`, `valgrind`
 (or `python ... run.py`) process is running, and records whatever was still running in the result
@@ -40,6 +46,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import importlib.util
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 SHARED_DEFAULT = os.path.join(REPO, "..", "shared", "bench", "faye")
@@ -78,6 +85,15 @@ ROWS = {
     "rest-lp-n1000-w1": (["--trigger", "http", "--stamp", "title", "--transport", "long-polling",
                           "--clients", "1000", "--mode", "window", "--window", "1", "--messages", "100"], 60),
 }
+# Builds of a baseline revision, shared with the callgrind runner; loaded by path, as this script is run by path.
+_spec = importlib.util.spec_from_file_location("bench_baseline", os.path.join(REPO, "examples", "bench", "baseline.py"))
+baseline = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(baseline)
+
+# Server kinds: faye's server.js, and example-todo built from the working tree (`ours` against faye,
+# `new` against `base`, the build of --baseline-rev).
+KINDS = ("faye", "ours", "base", "new")
+
 DEFAULT_ROWS = ["ws-n1000-w1", "ws-n1000-w8", "ws-n10000-w1", "ws-n100-w1", "lp-n100-w1", "lp-n1000-w1",
                 "lp-n1000-w8", "rest-ws-n1000-w1", "rest-lp-n1000-w1"]
 
@@ -129,8 +145,7 @@ def build_ours(scratch, skip):
         with open(rev_file) as f:
             return dst, f.read().strip()
     shutil.copy2(src, dst)
-    rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
-                         text=True).stdout.strip()
+    rev = baseline.worktree_rev()
     with open(rev_file, "w") as f:
         f.write(rev + "\n")
     return dst, rev
@@ -190,14 +205,14 @@ def wait_http(url, seconds=30):
     return False
 
 
-def start_server(kind, scratch, ours_bin, port, tag, ours_env=()):
+def start_server(kind, scratch, bins, port, tag, ours_env=()):
     logf = open(os.path.join(scratch, f"{tag}.server.log"), "w")
     if kind == "faye":
         cmd = ["taskset", "-c", SERVER_CPU, "node", "--expose-gc", "server.js", "--port", str(port)]
         ready = f"http://127.0.0.1:{port}/__stats"
     else:
         db = os.path.join(scratch, f"{tag}.db")
-        cmd = ["taskset", "-c", SERVER_CPU, ours_bin, "--bind", f"127.0.0.1:{port}", "--database", f"sqlite://{db}",
+        cmd = ["taskset", "-c", SERVER_CPU, bins[kind], "--bind", f"127.0.0.1:{port}", "--database", f"sqlite://{db}",
                # load.js's publisher warms its transport with a publish on /bench/warmup before timing;
                # our default policy (/chat/** only) refuses it and the run would stop there.
                "--allow-publish", "/chat/**", "--allow-publish", "/bench/warmup"]
@@ -222,13 +237,13 @@ def stop_server(p):
             p.wait(5)
 
 
-def run_one(kind, row, rnd, scratch, ours_bin, port, quiet_wait, ours_env=(), variant=""):
+def run_one(kind, row, rnd, scratch, bins, port, quiet_wait, ours_env=(), variant=""):
     args, max_s = ROWS[row]
     tag = f"{kind}{variant}-{row}-r{rnd}"
     still = wait_quiet(quiet_wait)
     busy0, mine0, wall0 = busy_cores(), children_cpu(), time.time()
     try:
-        p = start_server(kind, scratch, ours_bin, port, tag, ours_env)
+        p = start_server(kind, scratch, bins, port, tag, ours_env)
     except RuntimeError as e:
         return {"label": tag, "end_reason": f"error: {e}", "server": kind + variant, "row": row, "round": rnd,
                 "noise": still}
@@ -327,36 +342,64 @@ def summarize(paths, quiet_only=False):
     for r in runs:
         if r.get("row") and r["row"] not in rows:
             rows.append(r["row"])
-    out = ["| row | runs (noisy) faye / ours | deliveries/s faye | ours | o/f | srv us/delivery faye | ours | o/f "
-           "| fan-out p99 ms faye | ours | o/f | client CPU faye / ours | lost / dup faye | ours |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    servers = {r.get("server") for r in runs}
+    out = []
+    if servers & {"base", "new"}:
+        revs = {k: sorted({r.get("binary_rev") or "?" for r in runs if r.get("server") == k}) for k in ("base", "new")}
+        out += [f"Server CPU per delivery (`server_cpu_us_per_delivery`: server process CPU during the publish phase "
+                f"/ deliveries), base ({', '.join(revs['base'])}) against new ({', '.join(revs['new'])}); "
+                f"n/b = new / base of the medians [range of the per-round ratios]; foreign = CPU other processes "
+                f"used during the run, in cores. Target for the reshaped core: n/b of srv us/delivery ≤ 1.03 on "
+                f"ws-n1000-w8 and ws-n10000-w1.\n"]
+        out += pair_tables(runs, rows, ("base", "new"), ("base", "new"), "n/b", paired=True,
+                           columns=("server_cpu_us_per_delivery", "deliveries_per_s", "fanout_completion.p99_ms"),
+                           extra=("foreign_cpu_util", "foreign"))
+    if servers & {"faye", "ours"}:
+        vs = "ours" if "ours" in servers or "new" not in servers else "new"
+        if out:
+            out.append("")
+        out += pair_tables(runs, rows, ("faye", vs), ("faye 1.4.3", vs), vs[0] + "/f")
+    return "\n".join(out)
+
+
+def pair_tables(runs, rows, kinds, names, ratio_name, paired=False,
+                columns=("deliveries_per_s", "server_cpu_us_per_delivery", "fanout_completion.p99_ms"),
+                extra=("client_cpu_util", "client CPU")):
+    """The summary table of two servers (first column set `columns`), then one table per row with every
+    metric. `paired` adds the range of the per-round ratios (both servers ran in every round)."""
+    a, b = kinds
+    short = {"deliveries_per_s": "deliveries/s", "server_cpu_us_per_delivery": "srv us/delivery",
+             "fanout_completion.p99_ms": "fan-out p99 ms"}
+    head = f"| row | runs (noisy) {a} / {b} |"
+    for path in columns:
+        head += f" {short[path]} {a} | {b} | {ratio_name} |"
+    head += f" {extra[1]} {a} / {b} | lost / dup {a} | {b} |"
+    out = [head, "|" + "---|" * (2 + 3 * len(columns) + 3)]
     for row in rows:
-        by = {k: [r for r in runs if r.get("row") == row and r.get("server") == k] for k in ("faye", "ours")}
-        noisy = [sum(1 for r in by[k] if r.get("noise")) for k in ("faye", "ours")]
-        line = [row, f"{len(by['faye'])} ({noisy[0]}) / {len(by['ours'])} ({noisy[1]})"]
-        for path in ("deliveries_per_s", "server_cpu_us_per_delivery", "fanout_completion.p99_ms"):
-            cf, mf = cell([g(r, path) for r in by["faye"]])
-            co, mo = cell([g(r, path) for r in by["ours"]])
-            line += [cf, co, f"{mo / mf:.2f}x" if mf and mo is not None else "-"]
-        cli = [cell([g(r, "client_cpu_util") for r in by[k]])[0] for k in ("faye", "ours")]
-        line.append(" / ".join(cli))
-        for k in ("faye", "ours"):
+        by = {k: [r for r in runs if r.get("row") == row and r.get("server") == k] for k in kinds}
+        noisy = [sum(1 for r in by[k] if r.get("noise")) for k in kinds]
+        line = [row, f"{len(by[a])} ({noisy[0]}) / {len(by[b])} ({noisy[1]})"]
+        for path in columns:
+            ca, ma = cell([g(r, path) for r in by[a]])
+            cb, mb = cell([g(r, path) for r in by[b]])
+            line += [ca, cb, ratio(ma, mb, by[a], by[b], path, paired)]
+        line.append(" / ".join(cell([g(r, extra[0]) for r in by[k]])[0] for k in kinds))
+        for k in kinds:
             lost = sum(r.get("lost") or 0 for r in by[k])
             dup = sum(r.get("dup_or_out_of_range") or 0 for r in by[k])
             bad = sum(1 for r in by[k] if r.get("end_reason") != "all-delivered")
             line.append(f"{lost} / {dup}" + (f" ({bad} incomplete)" if bad else ""))
         out.append("| " + " | ".join(line) + " |")
     for row in rows:
-        by = {k: [r for r in runs if r.get("row") == row and r.get("server") == k] for k in ("faye", "ours")}
+        by = {k: [r for r in runs if r.get("row") == row and r.get("server") == k] for k in kinds}
         out.append(f"\n#### {row}: {ROWS.get(row, ([], 0))[0] and ' '.join(ROWS[row][0])}\n")
-        out.append("| metric | faye 1.4.3 | ours | ours / faye |")
+        out.append(f"| metric | {names[0]} | {names[1]} | {b} / {a} |")
         out.append("|---|---|---|---|")
         for name, path, _ in METRICS:
-            cf, mf = cell([g(r, path) for r in by["faye"]])
-            co, mo = cell([g(r, path) for r in by["ours"]])
-            ratio = f"{mo / mf:.2f}x" if mf and mo is not None else "-"
-            out.append(f"| {name} | {cf} | {co} | {ratio} |")
-        for k in ("faye", "ours"):
+            ca, ma = cell([g(r, path) for r in by[a]])
+            cb, mb = cell([g(r, path) for r in by[b]])
+            out.append(f"| {name} | {ca} | {cb} | {ratio(ma, mb, by[a], by[b], path, paired)} |")
+        for k in kinds:
             lost = [r.get("lost") for r in by[k]]
             dup = [r.get("dup_or_out_of_range") for r in by[k]]
             pe = [r.get("publish_errors") for r in by[k]]
@@ -364,17 +407,53 @@ def summarize(paths, quiet_only=False):
             noisy = sum(1 for r in by[k] if r.get("noise"))
             out.append(f"| {k}: runs / lost / dup / publish errors / end / noisy runs | {len(by[k])} runs | "
                        f"lost {lost} dup {dup} pub-err {pe} | {', '.join(ends)}; noisy {noisy} |")
-    return "\n".join(out)
+        if paired:
+            for k in kinds:
+                noise = [f"r{r.get('round')}: {noise_line(r)}" for r in by[k] if r.get("noise")]
+                if noise:
+                    out.append(f"| {k}: noise recorded | {'; '.join(noise)} | | |")
+    return out
+
+
+def noise_line(run):
+    """What wait_quiet and run_one recorded for a run, in short: the compilers or benchmarks still
+    running, the machine's load before the run, and the CPU of other processes during it."""
+    procs = [n for n in run["noise"] if not n.startswith(("busy ", "foreign "))]
+    loads = [n for n in run["noise"] if n.startswith(("busy ", "foreign "))]
+    names = sorted({os.path.basename(p.split()[0]) for p in procs if p.split()})
+    parts = [f"{len(procs)} processes ({', '.join(names)})"] if procs else []
+    return ", ".join(parts + loads)
+
+
+def ratio(ma, mb, runs_a, runs_b, path, paired):
+    """b / a of the medians; when paired, with the range of the ratios of the runs of the same round."""
+    if not ma or mb is None:
+        return "-"
+    text = f"{mb / ma:.2f}x"
+    if paired:
+        va = {r.get("round"): g(r, path) for r in runs_a}
+        per_round = [g(r, path) / va[r.get("round")] for r in runs_b
+                     if g(r, path) is not None and va.get(r.get("round"))]
+        if len(per_round) > 1:
+            text = f"{mb / ma:.3f} [{min(per_round):.3f}-{max(per_round):.3f}]"
+        elif per_round:
+            text = f"{mb / ma:.3f}"
+    return text
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default=",".join(DEFAULT_ROWS), help="comma-separated row ids: " + ", ".join(ROWS))
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--servers", default="faye,ours")
+    ap.add_argument("--servers", default=None,
+                    help="comma list of faye, ours, base, new (default faye,ours; with --baseline-rev base,new); "
+                         "ours and new are the same working-tree binary, named for what they are compared with")
     ap.add_argument("--first-round", type=int, default=1, help="number of the first round (to add rounds to a file)")
     ap.add_argument("--shared", default=SHARED_DEFAULT, help="the shared faye bench (default ../shared/bench/faye)")
-    ap.add_argument("--scratch", default=None, help="reuse this scratch dir (default: a new mktemp -d)")
+    ap.add_argument("--scratch", default=None, help="reuse this scratch dir (default: a new mktemp -d); "
+                    "baseline builds are kept there too (default: $XDG_CACHE_HOME/live-bench)")
+    ap.add_argument("--baseline-rev", default=None, metavar="REV",
+                    help="build example-todo from this git revision too and run it as server `base`")
     ap.add_argument("--no-build", action="store_true", help="use target/release/example-todo as it is")
     ap.add_argument("--port", type=int, default=18300)
     ap.add_argument("--quiet-wait", type=float, default=60, help="max seconds to wait for no compile/bench noise")
@@ -396,19 +475,30 @@ def main():
         if r not in ROWS:
             sys.exit(f"unknown row {r}; known: {', '.join(ROWS)}")
     scratch = setup_scratch(os.path.abspath(a.shared), a.scratch)
+    servers = (a.servers or ("base,new" if a.baseline_rev else "faye,ours")).split(",")
+    for k in servers:
+        if k not in KINDS:
+            sys.exit(f"unknown server {k}; known: {', '.join(KINDS)}")
+    if "base" in servers and not a.baseline_rev:
+        sys.exit("server base needs --baseline-rev REV")
     ours_bin, rev = build_ours(scratch, a.no_build)
+    bins = {"ours": ours_bin, "new": ours_bin}
+    bin_revs = {"ours": rev, "new": rev}
+    if "base" in servers:
+        bin_revs["base"], built = baseline.binaries(a.baseline_rev, {"example-todo": "example-todo"}, a.scratch, log)
+        bins["base"] = built["example-todo"]
     os.makedirs(RESULTS, exist_ok=True)
     out = a.out or os.path.join(RESULTS, "fanout-" + datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%SZ") + ".jsonl")
     machine = machine_line()
-    log(f"scratch {scratch}\nresults {out}\nmachine {machine}\nrev {rev}")
-    servers = a.servers.split(",")
+    log(f"scratch {scratch}\nresults {out}\nmachine {machine}\nrev {rev}"
+        + (f"\nbase {bin_revs['base']} ({bins['base']})" if "base" in bins else ""))
     with open(out, "a") as f:
         for rnd in range(a.first_round, a.first_round + a.rounds):
             for row in rows:
                 order = servers if rnd % 2 == 1 else list(reversed(servers))
                 for kind in order:
-                    d = run_one(kind, row, rnd, scratch, ours_bin, a.port, a.quiet_wait, a.ours_env if kind == "ours" else (), a.variant if kind == "ours" else "")
-                    d.update({"machine": machine, "rev": rev,
+                    d = run_one(kind, row, rnd, scratch, bins, a.port, a.quiet_wait, a.ours_env if kind == "ours" else (), a.variant if kind == "ours" else "")
+                    d.update({"machine": machine, "rev": rev, "binary_rev": bin_revs.get(kind),
                               "at": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")})
                     f.write(json.dumps(d) + "\n")
                     f.flush()
