@@ -202,6 +202,15 @@ pub(crate) async fn get<D: Driver, R: LiveResource>(pool: &Pool<D::DB>, id: Valu
     decode_stored::<D, R>(&row, statements).map(|(stored, _)| stored)
 }
 
+/// A list's or count's SQL with its parameters bound.
+fn bound<'q, D: Driver>(built: &'q sql::Built<'_>) -> Query<'q, D::DB> {
+    let mut query = sqlx::query(&built.sql);
+    for (value, ty) in &built.params {
+        query = D::bind(query, value, *ty);
+    }
+    query
+}
+
 /// The values matching `query`.
 pub(crate) async fn list<D: Driver, R: LiveResource>(
     pool: &Pool<D::DB>,
@@ -210,11 +219,7 @@ pub(crate) async fn list<D: Driver, R: LiveResource>(
     let statements = sql::statements::<R>(D::DIALECT);
     let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, query)?;
     let mut conn = pool.acquire().await.map_err(classify)?;
-    let mut sqlx_query = sqlx::query(&built.sql);
-    for (value, ty) in &built.params {
-        sqlx_query = D::bind(sqlx_query, value, *ty);
-    }
-    let rows = D::fetch_all(&mut conn, sqlx_query).await.map_err(classify)?;
+    let rows = D::fetch_all(&mut conn, bound::<D>(&built)).await.map_err(classify)?;
     rows.iter().map(|row| decode_stored::<D, R>(row, statements).map(|(stored, _)| stored)).collect()
 }
 
@@ -226,11 +231,7 @@ pub(crate) async fn count<D: Driver, R: LiveResource>(
     let statements = sql::statements::<R>(D::DIALECT);
     let built = sql::count(D::DIALECT, R::DESCRIPTOR, statements, filters)?;
     let mut conn = pool.acquire().await.map_err(classify)?;
-    let mut query = sqlx::query(&built.sql);
-    for (value, ty) in &built.params {
-        query = D::bind(query, value, *ty);
-    }
-    let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?;
+    let row = D::fetch_optional(&mut conn, bound::<D>(&built)).await.map_err(classify)?;
     match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
         Some(Ok(Value::Int(count))) => Ok(u64::try_from(count).unwrap_or(0)),
         Some(Err(error)) => Err(classify(error)),
@@ -430,11 +431,7 @@ pub(crate) async fn snapshot<D: Driver, R: LiveResource>(
     let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, query)?;
     let mut tx = pool.begin_with(D::DIALECT.begin_snapshot()).await.map_err(classify)?;
     let seq = scalar::<D>(&mut tx, sqlx::query(D::DIALECT.prune().last)).await?;
-    let mut sqlx_query = sqlx::query(&built.sql);
-    for (value, ty) in &built.params {
-        sqlx_query = D::bind(sqlx_query, value, *ty);
-    }
-    let rows = D::fetch_all(&mut tx, sqlx_query).await.map_err(classify)?;
+    let rows = D::fetch_all(&mut tx, bound::<D>(&built)).await.map_err(classify)?;
     let values: Result<Vec<_>, _> =
         rows.iter().map(|row| decode_stored::<D, R>(row, statements).map(|(stored, _)| stored)).collect();
     tx.rollback().await.map_err(classify)?;
