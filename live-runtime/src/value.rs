@@ -30,14 +30,14 @@
 //!
 //! - this one: a [`SqlType`] variant (and a [`Value`] variant if no existing one holds it), its
 //!   [`ColumnType`] impl, and its arms in `check_json` (request bodies), `parse_text` (filters
-//!   and ids), `coerce` (filter values of the Rust API), [`SqlType::ordered`] and the `Display`
-//!   and `kind` names;
+//!   and ids; `coerce` reads text through it too), `coerce` (its own value passes as is),
+//!   [`SqlType::ordered`] and the `Display` and `kind` names;
 //! - `store/sqlite.rs`: its arm in `storage` (the declared type and affinity, hence `ddl_type`
 //!   and `fits`), `bind` and `decode`;
 //! - `store/postgres.rs`: its arms in `ddl_type`, `fits`, `bind` and `decode`.
 //!
 //! Every one of these matches but `coerce`'s names each type, without a wildcard arm, so the
-//! compiler lists the places to fill; `coerce` ends in "cannot be", so its arms are added by
+//! compiler lists the places to fill; `coerce` ends in "cannot be", so its one arm is added by
 //! hand. The tables above and in `docs/rest.md` then get a row.
 
 use std::borrow::Cow;
@@ -601,15 +601,13 @@ pub(crate) fn json_is_storable(json: &Json) -> bool {
 }
 
 /// `value` as a value of a `ty` column, converting what converts without loss of meaning (an
-/// integer for a float column, text for a number, a UUID, a date or a timestamp); `None` when it
-/// cannot be one.
+/// integer for a float column; text for any column whose values have a text form, read exactly as
+/// [`parse_text`] reads a query); `None` when it cannot be one.
 pub(crate) fn coerce(value: &Value, ty: SqlType) -> Option<Cow<'_, Value>> {
-    let owned = |value: Value| Some(Cow::Owned(value));
     match (value, ty) {
         // PostgreSQL cannot take a NUL in text; no stored value holds one anyway.
         (Value::Text(text), _) if text.contains('\0') => None,
         (Value::Json(json), _) if !json_is_storable(json) => None,
-        (Value::Text(name), SqlType::Enum(names)) => names.contains(&name.as_str()).then_some(Cow::Borrowed(value)),
         (Value::Null, _)
         | (Value::Bool(_), SqlType::Bool)
         | (Value::Int(_), SqlType::I16 | SqlType::I32 | SqlType::I64)
@@ -621,20 +619,8 @@ pub(crate) fn coerce(value: &Value, ty: SqlType) -> Option<Cow<'_, Value>> {
         | (Value::Date(_), SqlType::Date)
         | (Value::NaiveTimestamp(_), SqlType::NaiveTimestamp)
         | (Value::Json(_), SqlType::Json) => Some(Cow::Borrowed(value)),
-        (Value::Int(int), SqlType::F32 | SqlType::F64) => owned(Value::Float(*int as f64)),
-        (Value::Text(text), SqlType::Bool) => text.parse().ok().and_then(|b| owned(Value::Bool(b))),
-        (Value::Text(text), SqlType::I16 | SqlType::I32 | SqlType::I64) => {
-            text.parse().ok().and_then(|i| owned(Value::Int(i)))
-        }
-        (Value::Text(text), SqlType::F32 | SqlType::F64) => text.parse().ok().and_then(|f| owned(Value::Float(f))),
-        (Value::Text(text), SqlType::Uuid) => text.parse().ok().and_then(|u| owned(Value::Uuid(u))),
-        (Value::Text(text), SqlType::Timestamp) => {
-            DateTime::parse_from_rfc3339(text).ok().and_then(|at| owned(Value::Timestamp(at.with_timezone(&Utc))))
-        }
-        (Value::Text(text), SqlType::Date) => text.parse().ok().and_then(|date| owned(Value::Date(date))),
-        (Value::Text(text), SqlType::NaiveTimestamp) => {
-            text.parse().ok().and_then(|at| owned(Value::NaiveTimestamp(at)))
-        }
+        (Value::Int(int), SqlType::F32 | SqlType::F64) => Some(Cow::Owned(Value::Float(*int as f64))),
+        (Value::Text(text), _) => parse_text(ty, text).ok().map(Cow::Owned),
         _ => None,
     }
 }
@@ -679,6 +665,15 @@ mod tests {
         assert!(coerce(&Value::Int(1), LEVELS).is_none());
         let date = coerce(&Value::Text("2024-02-29".into()), SqlType::Date).map(Cow::into_owned);
         assert_eq!(date, NaiveDate::from_ymd_opt(2024, 2, 29).map(Value::Date));
+    }
+
+    #[test]
+    fn coerced_text_reads_as_a_query_does() {
+        assert_eq!(coerce(&Value::Text("7".into()), SqlType::I32).map(Cow::into_owned), Some(Value::Int(7)));
+        assert_eq!(coerce(&Value::Text("70000".into()), SqlType::I16), None, "out of an i16's range");
+        assert_eq!(coerce(&Value::Text("NaN".into()), SqlType::F64), None, "not a finite number");
+        assert_eq!(coerce(&Value::Text("x".into()), SqlType::Json), None);
+        assert_eq!(coerce(&Value::Int(2), SqlType::F32).map(Cow::into_owned), Some(Value::Float(2.0)));
     }
 
     #[test]
