@@ -307,46 +307,50 @@ impl Incoming {
     /// protocol channels are refused (CVE-2020-11020, docs/protocol.md §9.3), and so is a publish to a pattern.
     pub(crate) fn parse(mut message: Message) -> Self {
         let mut reply = message.reply();
-        let data = message.data.take();
-        let Some(name) = message.channel.as_deref() else {
+        // The reply has its copies; the request takes the message's fields instead of copying them again.
+        let Some(name) = message.channel.take() else {
             return Self { reply, request: Err(Error::MissingParameter("channel")) };
         };
-        let client_id = || message.client_id.clone().unwrap_or_default();
-        let request = match MetaChannel::from_name(name) {
+        let client_id = message.client_id.take();
+        let request = match MetaChannel::from_name(&name) {
             Some(MetaChannel::Handshake) => {
-                let connection_types = match (&message.version, &message.supported_connection_types) {
+                let connection_types = match (&message.version, message.supported_connection_types.take()) {
                     (None, _) => Err(Error::MissingParameter("version")),
                     (_, None) => Err(Error::MissingParameter("supportedConnectionTypes")),
-                    (Some(_), Some(types)) => Ok(types.clone()),
+                    (Some(_), Some(types)) => Ok(types),
                 };
                 Ok(Request::Handshake(Handshake { connection_types }))
             }
             Some(MetaChannel::Connect) => Ok(Request::Connect(Connect {
-                client_id: client_id(),
-                connection_type: message.connection_type.clone(),
+                client_id: client_id.unwrap_or_default(),
+                connection_type: message.connection_type.take(),
                 timeout: message.advice.and_then(|advice| advice.timeout),
             })),
             Some(MetaChannel::Subscribe) => {
-                reply.subscription = message.subscription.clone();
+                let channels = channels(message.subscription.as_ref());
+                reply.subscription = message.subscription.take();
                 catchup(message.ext.as_ref()).map(|catchup| {
-                    Request::Subscribe(Subscribe { client_id: client_id(), channels: channels(&message), catchup })
+                    Request::Subscribe(Subscribe { client_id: client_id.unwrap_or_default(), channels, catchup })
                 })
             }
             Some(MetaChannel::Unsubscribe) => {
-                reply.subscription = message.subscription.clone();
-                Ok(Request::Unsubscribe(Unsubscribe { client_id: client_id(), channels: channels(&message) }))
+                let channels = channels(message.subscription.as_ref());
+                reply.subscription = message.subscription.take();
+                Ok(Request::Unsubscribe(Unsubscribe { client_id: client_id.unwrap_or_default(), channels }))
             }
-            Some(MetaChannel::Disconnect) => Ok(Request::Disconnect(Disconnect { client_id: client_id() })),
-            None if channel::is_meta(name) => Err(Error::ForbiddenChannel(name.to_owned())),
-            None => match channel::parse(name) {
+            Some(MetaChannel::Disconnect) => {
+                Ok(Request::Disconnect(Disconnect { client_id: client_id.unwrap_or_default() }))
+            }
+            None if channel::is_meta(&name) => Err(Error::ForbiddenChannel(name)),
+            None => match channel::parse(&name) {
                 Ok(Kind::Name) => Ok(Request::Publish(Publish {
-                    client_id: message.client_id.clone(),
-                    channel: name.to_owned(),
-                    service: channel::is_service(name),
-                    data,
+                    client_id,
+                    service: channel::is_service(&name),
+                    channel: name,
+                    data: message.data.take(),
                 })),
                 // Publishing to a pattern is 405, like a malformed name (docs/protocol.md §4.2).
-                Ok(Kind::One | Kind::Many) | Err(_) => Err(Error::InvalidChannel(name.to_owned())),
+                Ok(Kind::One | Kind::Many) | Err(_) => Err(Error::InvalidChannel(name)),
             },
         };
         Self { reply, request }
@@ -354,8 +358,8 @@ impl Incoming {
 }
 
 /// The channels of a subscribe or unsubscribe: one string or an array of strings (docs/protocol.md §5.3).
-fn channels(message: &Message) -> Result<Vec<String>, Error> {
-    match &message.subscription {
+fn channels(subscription: Option<&Value>) -> Result<Vec<String>, Error> {
+    match subscription {
         None | Some(Value::Null) => Err(Error::MissingParameter("subscription")),
         Some(Value::String(one)) => Ok(vec![one.clone()]),
         Some(Value::Array(many)) if !many.is_empty() => {
@@ -514,12 +518,12 @@ mod tests {
 
     #[test]
     fn subscription_forms() {
-        let with = |s: Value| Message { subscription: Some(s), ..Message::default() };
-        assert_eq!(channels(&with(json!("/a"))), Ok(vec!["/a".to_owned()]));
-        assert_eq!(channels(&with(json!(["/a", "/b/*"]))), Ok(vec!["/a".to_owned(), "/b/*".to_owned()]));
-        assert_eq!(channels(&Message::default()), Err(Error::MissingParameter("subscription")));
-        assert_eq!(channels(&with(json!([]))), Err(Error::MissingParameter("subscription")));
-        assert_eq!(channels(&with(json!([1]))), Err(Error::BadRequest("Bad request")));
+        assert_eq!(channels(Some(&json!("/a"))), Ok(vec!["/a".to_owned()]));
+        assert_eq!(channels(Some(&json!(["/a", "/b/*"]))), Ok(vec!["/a".to_owned(), "/b/*".to_owned()]));
+        assert_eq!(channels(None), Err(Error::MissingParameter("subscription")));
+        assert_eq!(channels(Some(&json!(null))), Err(Error::MissingParameter("subscription")));
+        assert_eq!(channels(Some(&json!([]))), Err(Error::MissingParameter("subscription")));
+        assert_eq!(channels(Some(&json!([1]))), Err(Error::BadRequest("Bad request")));
     }
 
     #[test]
