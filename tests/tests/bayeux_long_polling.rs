@@ -579,3 +579,64 @@ async fn events_survive_a_client_that_goes_away_mid_hold() {
     let replies = t.post(connect_now(&id, "next")).await;
     assert_eq!(events(&replies), vec![&json!({"channel":"/chat/a","data":"kept"})]);
 }
+
+/// CometD's ack extension over long-polling (docs/protocol.md §6.5): a connect reply with events that never
+/// reached the client is not lost; the next connect, acknowledging an older batch, gets the events again.
+#[tokio::test]
+async fn a_lost_reply_is_sent_again_to_an_acknowledging_client() {
+    let t = start(options()).await;
+    let mut handshake = handshake_message();
+    handshake["ext"] = json!({"ack": true});
+    let reply = t.post(handshake).await;
+    assert_eq!(reply[0]["ext"], json!({"ack": true}));
+    let id = reply[0]["clientId"].as_str().expect("a clientId").to_owned();
+    let connect = |message_id: &str, ack: u64| {
+        let mut message = connect_now(&id, message_id);
+        message["ext"] = json!({"ack": ack});
+        message
+    };
+    assert_eq!(reply_to(&t.post(connect("c0", 0)).await, "c0")["ext"], json!({"ack": 1}));
+    t.subscribe(&id, json!("/chat/a")).await;
+    t.server.publish("/chat/a", json!(1)).expect("publish");
+    t.server.publish("/chat/a", json!(2)).expect("publish");
+    let lost = t.post(connect("c1", 1)).await;
+    assert_eq!(events(&lost).len(), 2);
+    assert_eq!(reply_to(&lost, "c1")["ext"], json!({"ack": 2}));
+    // The client never got batch 2: it acknowledges batch 1 again.
+    t.server.publish("/chat/a", json!(3)).expect("publish");
+    let again = t.post(connect("c2", 1)).await;
+    assert_eq!(
+        events(&again),
+        vec![
+            &json!({"channel":"/chat/a","data":1,"ext":{"resent":true}}),
+            &json!({"channel":"/chat/a","data":2,"ext":{"resent":true}}),
+            &json!({"channel":"/chat/a","data":3}),
+        ]
+    );
+    assert_eq!(reply_to(&again, "c2")["ext"], json!({"ack": 3}));
+    // Acknowledged: nothing comes twice.
+    let next = t.post(connect("c3", 3)).await;
+    assert!(events(&next).is_empty(), "{next:?}");
+}
+
+/// faye sends a connect again, with the same id, when its reply did not arrive: without acks, the events
+/// that reply carried may be lost, so the session ends and the client handshakes again and resumes (§6.5).
+#[tokio::test]
+async fn a_connect_sent_again_after_a_lost_reply_ends_a_session_without_acks() {
+    let t = start(options()).await;
+    let id = t.connected().await;
+    t.subscribe(&id, json!("/chat/a")).await;
+    t.server.publish("/chat/a", json!(1)).expect("publish");
+    assert_eq!(events(&t.post(connect_now(&id, "c1")).await).len(), 1);
+    let replies = t.post(connect_now(&id, "c1")).await;
+    assert_unknown_client(&replies[0], &id);
+    assert!(!t.server.has_session(&id));
+
+    // A reply without events may be lost harmlessly: the session carries on.
+    let id = t.connected().await;
+    t.subscribe(&id, json!("/chat/a")).await;
+    assert!(events(&t.post(connect_now(&id, "c1")).await).is_empty());
+    assert_eq!(t.post(connect_now(&id, "c1")).await[0]["successful"], json!(true));
+    t.server.publish("/chat/a", json!(2)).expect("publish");
+    assert_eq!(events(&t.post(connect_now(&id, "c2")).await), vec![&json!({"channel":"/chat/a","data":2})]);
+}

@@ -18,6 +18,19 @@ fn ws_connect(id: &str, message_id: &str) -> Value {
     json!({"channel":"/meta/connect","clientId":id,"connectionType":"websocket","id":message_id})
 }
 
+/// A socket for the session `id`: its first connect ("1") answered, subscribed to `channels` (over HTTP), and
+/// connect "2" held on it.
+async fn held_socket(t: &TestServer, id: &str, channels: &[&str]) -> Ws {
+    let mut ws = t.ws().await;
+    assert_eq!(ws.call(ws_connect(id, "1")).await[0]["successful"], json!(true));
+    for channel in channels {
+        t.subscribe(id, json!(channel)).await;
+    }
+    ws.send(json!([ws_connect(id, "2")])).await;
+    eventually("the socket to be bound", || t.server.is_listening(id)).await;
+    ws
+}
+
 #[tokio::test]
 async fn events_are_pushed_in_their_own_frames_while_the_connect_is_held() {
     let t = start(options().timeout(Duration::from_secs(2))).await;
@@ -247,10 +260,7 @@ async fn disconnect_over_http_closes_the_bound_socket() {
 async fn a_session_ended_by_the_server_gets_a_handshake_advice_on_the_open_socket() {
     let t = start(options().timeout(Duration::from_secs(20))).await;
     let id = t.handshake().await;
-    let mut ws = t.ws().await;
-    ws.call(ws_connect(&id, "1")).await;
-    ws.send(json!([ws_connect(&id, "2")])).await;
-    eventually("the socket to be bound", || t.server.is_listening(&id)).await;
+    let mut ws = held_socket(&t, &id, &[]).await;
     t.server.close_all();
     assert_eq!(t.server.session_count(), 0);
     // The held connect is answered with a 401 at once, so the client re-handshakes without first waiting
@@ -271,10 +281,7 @@ async fn a_session_ended_by_the_server_gets_a_handshake_advice_on_the_open_socke
 async fn an_http_connect_takes_over_from_the_socket() {
     let t = start(options().timeout(Duration::from_secs(20))).await;
     let id = t.handshake().await;
-    let mut ws = t.ws().await;
-    ws.call(ws_connect(&id, "1")).await;
-    ws.send(json!([ws_connect(&id, "2")])).await;
-    eventually("the socket to be bound", || t.server.is_listening(&id)).await;
+    let mut ws = held_socket(&t, &id, &[]).await;
     // After a transport switch the newest connect wins; the socket's held connect is answered at once.
     let started = Instant::now();
     let replies = t.post(connect_now(&id, "3")).await;
@@ -464,4 +471,78 @@ async fn fan_out_throughput() {
          {:.0} deliveries/s (client reads in the same process)",
         deliveries / elapsed.as_secs_f64()
     );
+}
+
+/// CometD's ack extension over WebSocket (docs/protocol.md §6.5): events written to a socket that then
+/// died are written again, in order and marked, when the client connects on a new socket with an older ack.
+#[tokio::test]
+async fn an_acknowledging_client_gets_what_a_dead_socket_carried_on_the_next_one() {
+    let t = start(options().timeout(Duration::from_secs(20))).await;
+    let mut ws = t.ws().await;
+    let mut handshake = handshake_message();
+    handshake["ext"] = json!({"ack": true});
+    let reply = ws.call(handshake).await;
+    assert_eq!(reply[0]["ext"], json!({"ack": true}), "the server says it acknowledges");
+    let id = reply[0]["clientId"].as_str().expect("a clientId").to_owned();
+    let connect = |message_id: &str, ack: u64| {
+        let mut message = ws_connect(&id, message_id);
+        message["ext"] = json!({"ack": ack});
+        message
+    };
+    let first = ws.call(connect("2", 0)).await;
+    assert_eq!(first[0]["ext"], json!({"ack": 1}), "the first reply closes batch 1");
+    t.subscribe(&id, json!("/chat/a")).await;
+    ws.send(json!([connect("3", 1)])).await;
+    eventually("the socket to be bound", || t.server.is_listening(&id)).await;
+    for n in 1..=3 {
+        t.server.publish("/chat/a", json!(n)).expect("publish");
+    }
+    for n in 1..=3 {
+        assert_eq!(ws.recv().await, json!([{"channel":"/chat/a","data":n}]), "written in place");
+    }
+    // The client never saw them (its network went away) and comes back on a new socket, acknowledging
+    // only batch 1.
+    drop(ws);
+    let mut ws = t.ws().await;
+    ws.send(json!([connect("4", 1)])).await;
+    // The connect is held (not the first); the events come first, in one frame or several.
+    let mut delivered = Vec::new();
+    while delivered.len() < 3 {
+        delivered.extend(ws.recv().await.as_array().expect("an array").iter().cloned());
+    }
+    let resent: Vec<Value> = (1..=3).map(|n| json!({"channel":"/chat/a","data":n,"ext":{"resent":true}})).collect();
+    assert_eq!(delivered, resent, "every unacknowledged event again, in order, marked");
+    // Live events carry on over the new socket, once and unmarked.
+    t.server.publish("/chat/a", json!(4)).expect("publish");
+    assert_eq!(ws.recv().await, json!([{"channel":"/chat/a","data":4}]));
+    assert_eq!(t.server.session_count(), 1, "the same session carried on");
+}
+
+/// A client without acks that comes back on a new socket while events written to the old one are
+/// unconfirmed may have lost them: its session ends, so that it handshakes again and resumes (§6.5).
+#[tokio::test]
+async fn a_client_without_acks_that_left_events_on_a_dead_socket_must_handshake_again() {
+    let t = start(options().timeout(Duration::from_secs(20))).await;
+    let id = t.handshake().await;
+    let mut ws = held_socket(&t, &id, &["/chat/a"]).await;
+    t.server.publish("/chat/a", json!(1)).expect("publish");
+    assert_eq!(ws.recv().await, json!([{"channel":"/chat/a","data":1}]));
+    drop(ws);
+    let mut ws = t.ws().await;
+    let reply = ws.call(ws_connect(&id, "2")).await;
+    assert_eq!(
+        reply,
+        vec![json!({"id":"2","channel":"/meta/connect","successful":false,
+        "error":format!("401:{id}:Unknown client"),"advice":{"reconnect":"handshake","interval":500}})]
+    );
+    assert_eq!(t.server.session_count(), 0);
+
+    // Nothing written since the last reply: a new socket carries on with the same session.
+    let id = t.handshake().await;
+    drop(held_socket(&t, &id, &["/chat/a"]).await);
+    let mut ws = t.ws().await;
+    ws.send(json!([ws_connect(&id, "2")])).await;
+    eventually("the new socket to be bound", || t.server.is_listening(&id)).await;
+    t.server.publish("/chat/a", json!(2)).expect("publish");
+    assert_eq!(ws.recv().await, json!([{"channel":"/chat/a","data":2}]));
 }

@@ -52,6 +52,18 @@ impl Event {
         Ok(Self::from_frame(json))
     }
 
+    /// The same event marked `ext: {"resent": true}`, for a session that writes it again after a connection
+    /// was lost (docs/protocol.md §6.5): a client that may have seen it drops the duplicate by its seq.
+    pub(crate) fn resent(&self) -> Self {
+        let frame = self.frame();
+        // The frame ends with `}]`: the member goes before them.
+        let body = frame.get(..frame.len().saturating_sub(2)).unwrap_or_default();
+        let mut json = Vec::with_capacity(frame.len() + 24);
+        json.extend_from_slice(body);
+        json.extend_from_slice(br#","ext":{"resent":true}}]"#);
+        Self::from_frame(json)
+    }
+
     fn from_frame(json: Vec<u8>) -> Self {
         Self(Arc::new(Frame { json, encoded: OnceLock::new() }))
     }
@@ -134,6 +146,12 @@ mod tests {
         assert_eq!(batch[0]["id"], json!("9"));
         assert_eq!(batch[2]["channel"], json!("/api/todos"));
         assert_eq!(encode_batch(&[], &[]), b"[]");
+
+        let again: Value = serde_json::from_slice(raw.resent().frame())?;
+        assert_eq!(
+            again,
+            json!([{"channel":"/api/todos","data":{"method":"POST","body":{"id":1}},"ext":{"resent":true}}])
+        );
         Ok(())
     }
 

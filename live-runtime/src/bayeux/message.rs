@@ -152,6 +152,21 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, 
 }
 
 impl Message {
+    /// Sets the member `name` of `ext`, keeping its other members (an `ext` that is not an object is
+    /// replaced).
+    pub(crate) fn put_ext(&mut self, name: &str, value: Value) {
+        match &mut self.ext {
+            Some(Value::Object(members)) => {
+                members.insert(name.to_owned(), value);
+            }
+            ext => {
+                let mut members = serde_json::Map::new();
+                members.insert(name.to_owned(), value);
+                *ext = Some(Value::Object(members));
+            }
+        }
+    }
+
     /// A reply skeleton to `self`: same `id`, `channel` and `clientId` (docs/protocol.md §2.3).
     pub fn reply(&self) -> Self {
         Self {
@@ -229,6 +244,8 @@ pub(crate) struct Handshake {
     /// The connection types the client supports; a missing `version` or `supportedConnectionTypes` (in that
     /// order) is a 402 (docs/protocol.md §5.1).
     pub(crate) connection_types: Result<Vec<String>, Error>,
+    /// `ext.ack: true`: the client acknowledges batches (CometD's ack extension, docs/protocol.md §6.5).
+    pub(crate) ack: bool,
 }
 
 /// A `/meta/connect`.
@@ -240,6 +257,8 @@ pub(crate) struct Connect {
     pub(crate) connection_type: Option<String>,
     /// `advice.timeout`: how long the client lets the server hold the connect, in milliseconds.
     pub(crate) timeout: Option<u64>,
+    /// `ext.ack`: the last batch the client received (docs/protocol.md §6.5).
+    pub(crate) ack: Option<u64>,
 }
 
 impl Connect {
@@ -319,12 +338,14 @@ impl Incoming {
                     (_, None) => Err(Error::MissingParameter("supportedConnectionTypes")),
                     (Some(_), Some(types)) => Ok(types),
                 };
-                Ok(Request::Handshake(Handshake { connection_types }))
+                let ack = ext_member(message.ext.as_ref(), "ack") == Some(&Value::Bool(true));
+                Ok(Request::Handshake(Handshake { connection_types, ack }))
             }
             Some(MetaChannel::Connect) => Ok(Request::Connect(Connect {
                 client_id: client_id.unwrap_or_default(),
                 connection_type: message.connection_type.take(),
                 timeout: message.advice.and_then(|advice| advice.timeout),
+                ack: ext_member(message.ext.as_ref(), "ack").and_then(Value::as_u64),
             })),
             Some(MetaChannel::Subscribe) => {
                 let channels = channels(message.subscription.as_ref());
@@ -355,6 +376,11 @@ impl Incoming {
         };
         Self { reply, request }
     }
+}
+
+/// A member of an `ext` object.
+fn ext_member<'a>(ext: Option<&'a Value>, name: &str) -> Option<&'a Value> {
+    ext.and_then(Value::as_object).and_then(|ext| ext.get(name))
 }
 
 /// The channels of a subscribe or unsubscribe: one string or an array of strings (docs/protocol.md §5.3).
@@ -421,14 +447,18 @@ mod tests {
             r#"{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["in-process","websocket","long-polling"],"id":"1"}"#,
         );
         let types = vec!["in-process".to_owned(), "websocket".to_owned(), "long-polling".to_owned()];
-        assert_eq!(request(&handshake), Ok(Request::Handshake(Handshake { connection_types: Ok(types) })));
+        assert_eq!(request(&handshake), Ok(Request::Handshake(Handshake { connection_types: Ok(types), ack: false })));
         assert_eq!(handshake.id, Some(json!("1")));
 
         let connect = parse(
             r#"{"channel":"/meta/connect","clientId":"abc","connectionType":"long-polling","id":"2","advice":{"timeout":0}}"#,
         );
-        let expected =
-            Connect { client_id: "abc".into(), connection_type: Some("long-polling".into()), timeout: Some(0) };
+        let expected = Connect {
+            client_id: "abc".into(),
+            connection_type: Some("long-polling".into()),
+            timeout: Some(0),
+            ack: None,
+        };
         assert_eq!(request(&connect), Ok(Request::Connect(expected)));
 
         let publish = parse(r#"{"channel":"/chat/lobby","data":null,"clientId":"abc","id":"b"}"#);
@@ -492,7 +522,7 @@ mod tests {
         let message = parse(
             r#"{"channel":"/meta/handshake","version":"1.0","minimumVersion":"1.0","supportedConnectionTypes":["websocket","long-polling"],"advice":{"timeout":60000,"interval":0},"ext":{"ack":true,"timestamp":"x"},"id":"1","timestamp":"Thu, 26 Nov 2026 07:00:00 GMT"}"#,
         );
-        assert!(matches!(request(&message), Ok(Request::Handshake(Handshake { connection_types: Ok(_) }))));
+        assert!(matches!(request(&message), Ok(Request::Handshake(Handshake { connection_types: Ok(_), ack: true }))));
         assert_eq!(message.ext, Some(json!({"ack":true,"timestamp":"x"})));
     }
 

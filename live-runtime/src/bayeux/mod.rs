@@ -23,8 +23,11 @@
 //!
 //! Choices worth knowing (each explained where it is made):
 //!
-//! - Delivery is at most once, as in faye (docs/protocol.md §6.4): events published while a session is gone are
-//!   lost, so clients re-fetch after a re-handshake.
+//! - Across sessions delivery is at most once, as in faye (docs/protocol.md §6.4): events published while a
+//!   session is gone are lost, so clients resume (`ext.since`) or re-fetch after a re-handshake.
+//! - Within a session, a client that acknowledges (CometD's ack extension, docs/protocol.md §6.5) gets again
+//!   every event written to a connection it left without acknowledging it; one that does not is told to
+//!   handshake again (and so to resume) when it comes back with events unconfirmed.
 //! - A subscribe may ask to resume (`ext.since`) or for a snapshot (`ext.snapshot`); a [`History`] hook
 //!   answers, and the engine fences the subscription by seq so the answer and the live events meet with
 //!   no gap and no duplicate (see [`history`]).
@@ -107,12 +110,22 @@ pub enum Transport {
 pub struct Context {
     headers: Arc<HeaderMap>,
     transport: Transport,
+    connection: u64,
 }
 
 impl Context {
-    /// A context for messages that came with `headers` over `transport`.
+    /// A context for messages that came with `headers` over `transport`, on a connection of their own: one
+    /// context per WebSocket, or per HTTP request.
     pub fn new(headers: Arc<HeaderMap>, transport: Transport) -> Self {
-        Self { headers, transport }
+        static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let connection = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { headers, transport, connection }
+    }
+
+    /// Which connection the messages came on: a connect on the same connection as the events the server
+    /// wrote follows them on one ordered stream (docs/protocol.md §6.5).
+    pub(crate) fn connection(&self) -> u64 {
+        self.connection
     }
 
     /// The HTTP request's headers; for WebSocket, the upgrade request's (kept for the connection's life only
@@ -251,7 +264,8 @@ impl Options {
         self
     }
 
-    /// How many undelivered events a session may hold (default 1000). Past that the session is dropped and
+    /// How many undelivered events a session may hold (default 1000), counting those written to a client that
+    /// acknowledges and not yet acknowledged (docs/protocol.md §6.5). Past that the session is dropped and
     /// its client must handshake again and re-fetch: a silent gap would be worse.
     pub fn queue_limit(mut self, limit: usize) -> Self {
         self.queue_limit = limit.max(1);

@@ -194,7 +194,7 @@ impl Server {
             Request::Handshake(request) => meta::handshake(&self.inner, request, reply),
             Request::Connect(request) => {
                 let heartbeat = request.is_eventsource();
-                match meta::connect(&self.inner, request, reply) {
+                match meta::connect(&self.inner, request, reply, context) {
                     // The EventSource stream delivers; its client's connect is only a heartbeat, answered at
                     // once without taking the stream's place as the session's consumer (docs/protocol.md §10.6).
                     Ok(pending) if heartbeat => pending.reply,
@@ -261,6 +261,12 @@ impl Server {
         let mut reply = Message { id: connect.id.clone(), channel: connect.channel.clone(), ..Message::default() };
         reply.advice = Some(handshake_advice(&self.inner.options));
         reply.fail(&Error::UnknownClient(id))
+    }
+
+    /// Closes `session`'s open batch for the successful connect `reply` the transport is about to write; see
+    /// `meta::close_batch`.
+    pub(crate) fn close_batch(&self, session: &Session, reply: &mut Message) {
+        meta::close_batch(session, reply);
     }
 
     /// The live session named `client_id`, for a transport that binds to one (EventSource).

@@ -9,6 +9,14 @@
 //! next connect, gets a 401 with handshake advice, and the client handshakes again and re-fetches over
 //! REST or resumes (docs/protocol.md §6.4). Dropping events silently instead would leave the client with a gap it
 //! cannot see.
+//!
+//! Delivery is tracked in *batches* (docs/protocol.md §6.5): every event written to the client belongs to the
+//! batch open at the time, and every connect reply closes it. A client that acknowledges (CometD's ack
+//! extension, `ext.ack`) says which batch it received last; the session keeps the events written after it,
+//! by reference, and writes them again when the client comes back on another connection. A client that does
+//! not acknowledge confirms a reply implicitly by sending its next connect (a new message id); when it comes
+//! back on another connection with events written since its last confirmed reply, those events may be lost,
+//! so the session ends and the client handshakes again and resumes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -109,6 +117,94 @@ struct State {
     /// Whether the client itself ended the session with `/meta/disconnect` (rather than expiry, overflow or
     /// the server closing every session): a bound WebSocket is then closed, as faye does.
     disconnected: bool,
+    /// What was written to the client, and what it confirmed.
+    delivery: Delivery,
+}
+
+/// The batches of a session (see the module's documentation).
+#[derive(Debug)]
+struct Delivery {
+    /// The client acknowledges batches (it asked with `ext.ack: true` at handshake).
+    acks: bool,
+    /// The batch that events written now belong to; each connect reply closes it and opens the next.
+    batch: u64,
+    /// The last batch the client is known to have received.
+    confirmed: u64,
+    /// The batch of the last event written (0: none yet).
+    written: u64,
+    /// The connection (a WebSocket, or one HTTP request) that the current connect came on: events are
+    /// written to it, and a connect on the same connection follows them on the same ordered stream.
+    connection: u64,
+    /// With acks: events written after the confirmed batch, with their batch, in the order written.
+    unconfirmed: VecDeque<(u64, Event)>,
+    /// The message id (if it had one) of the connect whose reply closed the last batch, for implicit
+    /// confirmation; `None` before the first reply.
+    answered: Option<Option<serde_json::Value>>,
+}
+
+impl Delivery {
+    fn new() -> Self {
+        Self {
+            acks: false,
+            batch: 1,
+            confirmed: 0,
+            written: 0,
+            connection: 0,
+            unconfirmed: VecDeque::new(),
+            answered: None,
+        }
+    }
+
+    /// Records that `event` went out in the open batch; true when it is the batch's first.
+    fn wrote(&mut self, event: impl FnOnce() -> Event) -> bool {
+        let first = self.written != self.batch;
+        self.written = self.batch;
+        if self.acks {
+            self.unconfirmed.push_back((self.batch, event()));
+        }
+        first
+    }
+
+    /// The client has every event of batches up to `batch`.
+    fn confirm(&mut self, batch: u64) {
+        let batch = batch.min(self.batch - 1);
+        if batch <= self.confirmed {
+            return;
+        }
+        self.confirmed = batch;
+        while self.unconfirmed.front().is_some_and(|(of, _)| *of <= batch) {
+            self.unconfirmed.pop_front();
+        }
+        if self.unconfirmed.is_empty() && self.unconfirmed.capacity() > 64 {
+            // A burst is over: an idle session should not keep its high-water mark.
+            self.unconfirmed = VecDeque::new();
+        }
+    }
+}
+
+/// A `/meta/connect` as the session sees it (docs/protocol.md §6.5).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arrival<'a> {
+    /// The connection it came on ([`Context::connection`](super::Context::connection)).
+    pub(crate) connection: u64,
+    /// Its message id.
+    pub(crate) id: Option<&'a serde_json::Value>,
+    /// `ext.ack`: the last batch the client received, if it acknowledges.
+    pub(crate) ack: Option<u64>,
+}
+
+/// What [`Session::connected`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Connected {
+    /// Carry on; this many connects came before this one.
+    Ok {
+        /// Connects seen before this one.
+        before: u64,
+    },
+    /// The client came back on another connection, events written to the old one are not confirmed, and it
+    /// does not acknowledge: they may be lost, so the session must end (the client resumes after a new
+    /// handshake).
+    Lost,
 }
 
 /// The seam between a subscription's catch-up (replay or snapshot) and its live events (history.rs).
@@ -161,8 +257,39 @@ impl Session {
             closed: false,
             fences: HashMap::new(),
             disconnected: false,
+            delivery: Delivery::new(),
         };
         Self { key, id, state: Mutex::new(state) }
+    }
+
+    /// The client acknowledges batches (it sent `ext.ack: true` at handshake).
+    pub(crate) fn enable_acks(&self) {
+        lock(&self.state).delivery.acks = true;
+    }
+
+    /// Closes the open batch for the reply to the connect `id`, and returns its number when the client
+    /// acknowledges: every event written so far belongs to a batch up to it.
+    pub(crate) fn close_batch(&self, id: Option<&serde_json::Value>) -> Option<u64> {
+        let mut state = lock(&self.state);
+        let delivery = &mut state.delivery;
+        let closed = delivery.batch;
+        delivery.batch += 1;
+        delivery.answered = Some(id.cloned());
+        delivery.acks.then_some(closed)
+    }
+
+    /// Whether the unacknowledged events have reached half of `limit`: the held connect should be answered
+    /// now, so that the client acknowledges them before the session overflows.
+    pub(crate) fn ack_due(&self, limit: usize) -> bool {
+        let state = lock(&self.state);
+        state.delivery.acks && state.delivery.unconfirmed.len() >= (limit / 2).max(1)
+    }
+
+    /// Whether the client acknowledges and events went out in the open batch: its held connect should be
+    /// answered soon, so that what the client received is confirmed and not sent again after an outage.
+    pub(crate) fn batch_pending(&self) -> bool {
+        let state = lock(&self.state);
+        state.delivery.acks && state.delivery.written == state.delivery.batch
     }
 
     /// Queues `event` unless the queue already holds `limit` events.
@@ -199,7 +326,7 @@ impl Session {
                 None => {}
             }
         }
-        if state.queue.len() >= limit {
+        if state.queue.len() + state.delivery.unconfirmed.len() >= limit {
             return Push::Overflow;
         }
         // In order: only when nothing is queued before it. The session stays locked during the write, so
@@ -207,15 +334,19 @@ impl Session {
         if state.queue.is_empty()
             && let Some(direct) = &state.direct
         {
-            match direct.try_send(event) {
-                Sent::Done => return Push::Queued,
-                Sent::Partly => {
-                    if let Some(consumer) = &state.consumer {
-                        consumer.notify_one();
-                    }
-                    return Push::Queued;
+            let sent = direct.try_send(event);
+            if sent != Sent::NotNow {
+                let first = state.delivery.wrote(|| event.clone());
+                // Wake the consumer to write the rest of a partly written frame, or, for a client that
+                // acknowledges, to close the batch soon (its first event) or at once (many events to
+                // acknowledge).
+                let ack_due = state.delivery.acks && (first || state.delivery.unconfirmed.len() == (limit / 2).max(1));
+                if (sent == Sent::Partly || ack_due)
+                    && let Some(consumer) = &state.consumer
+                {
+                    consumer.notify_one();
                 }
-                Sent::NotNow => {}
+                return Push::Queued;
             }
         }
         state.queue.push_back(event.clone());
@@ -275,12 +406,57 @@ impl Session {
         Push::Queued
     }
 
-    /// Records a connect and refreshes liveness; returns how many connects came before this one.
-    pub(crate) fn connected(&self) -> u64 {
+    /// Records a connect and refreshes liveness. `arrival` is `None` for a connect that delivers nothing
+    /// (an EventSource heartbeat).
+    ///
+    /// The client's acknowledgement, or for a client without acks a connect with a new message id, confirms
+    /// the batches it received. When the connect came on another connection than the events still
+    /// unconfirmed, those may be lost: with acks they are queued again, first, marked as re-sent; without,
+    /// the session is [`Connected::Lost`]. Either way the current consumer is superseded at once, so the old
+    /// connection writes nothing more.
+    pub(crate) fn connected(&self, arrival: Option<Arrival<'_>>) -> Connected {
         let mut state = lock(&self.state);
         state.last_seen = Instant::now();
         state.connects += 1;
-        state.connects - 1
+        let before = state.connects - 1;
+        let Some(arrival) = arrival else { return Connected::Ok { before } };
+        let delivery = &mut state.delivery;
+        if delivery.acks {
+            if let Some(ack) = arrival.ack {
+                delivery.confirm(ack);
+            }
+        } else {
+            // faye and CometD send a connect only once the previous one is answered, and faye re-sends an
+            // unanswered one as it was: a new id (or a client that sends none) means the last reply arrived.
+            let arrived = match &delivery.answered {
+                Some(Some(id)) => arrival.id != Some(id),
+                Some(None) => true,
+                None => false,
+            };
+            if arrived {
+                let last = delivery.batch - 1;
+                delivery.confirm(last);
+            }
+        }
+        if arrival.connection == delivery.connection {
+            return Connected::Ok { before };
+        }
+        delivery.connection = arrival.connection;
+        let lost = !delivery.acks && delivery.written > delivery.confirmed;
+        let resend: Vec<Event> = delivery.unconfirmed.drain(..).map(|(_, event)| event.resent()).collect();
+        // Whatever the old connection was doing, it stops writing now.
+        state.generation += 1;
+        state.direct = None;
+        if let Some(previous) = state.consumer.take() {
+            previous.notify_one();
+        }
+        if lost {
+            return Connected::Lost;
+        }
+        for event in resend.into_iter().rev() {
+            state.queue.push_front(event);
+        }
+        Connected::Ok { before }
     }
 
     /// Makes a new consumer current and wakes the previous one so it answers at once: the spec allows one
@@ -324,6 +500,7 @@ impl Session {
         state.disconnected = disconnected;
         state.queue = VecDeque::new();
         state.fences = HashMap::new();
+        state.delivery.unconfirmed = VecDeque::new();
         state.direct = None;
         if let Some(consumer) = state.consumer.take() {
             consumer.notify_one();
@@ -407,20 +584,40 @@ impl Consumer {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
             let written = written.min(state.queue.len());
-            state.queue.drain(..written);
+            let state = &mut *state;
+            for event in state.queue.drain(..written) {
+                state.delivery.wrote(|| event);
+            }
         }
         Poll::Ready(Ok(Take::Events(Vec::new())))
     }
 
-    /// Takes every queued event if this consumer is still current.
+    /// Takes every queued event if this consumer is still current, for a stream that has no connect
+    /// replies to count batches by (EventSource).
     pub(crate) fn take(&self) -> Take {
+        self.take_with(false)
+    }
+
+    /// Takes every queued event if this consumer is still current, as written in the open batch, which the
+    /// reply they go out with closes ([`Session::close_batch`]).
+    pub(crate) fn take_written(&self) -> Take {
+        self.take_with(true)
+    }
+
+    fn take_with(&self, counted: bool) -> Take {
         let mut state = lock(&self.session.state);
         if state.closed {
             Take::Closed { disconnected: state.disconnected }
         } else if state.generation != self.generation {
             Take::Superseded
         } else {
-            Take::Events(state.queue.drain(..).collect())
+            let events: Vec<Event> = state.queue.drain(..).collect();
+            if counted {
+                for event in &events {
+                    state.delivery.wrote(|| event.clone());
+                }
+            }
+            Take::Events(events)
         }
     }
 }
@@ -532,6 +729,92 @@ mod tests {
         assert!(session.begin_fence(&"/a".into()));
         assert_eq!(session.push_seq(&event(1), Some(("/a", 1)), 1), Push::Queued);
         assert_eq!(session.push_seq(&event(2), Some(("/a", 2)), 1), Push::Overflow);
+    }
+
+    /// A connect as the transports report it.
+    fn arrive(session: &Session, connection: u64, id: &str, ack: Option<u64>) -> Connected {
+        let id = serde_json::Value::from(id);
+        session.connected(Some(Arrival { connection, id: Some(&id), ack }))
+    }
+
+    /// The events a long-polling reply takes, closing the batch like the reply to connect `id`.
+    fn reply(session: &Arc<Session>, id: &str) -> (Vec<Event>, Option<u64>) {
+        let events = match session.attach().take_written() {
+            Take::Events(events) => events,
+            other => panic!("expected events, got {other:?}"),
+        };
+        (events, session.close_batch(Some(&serde_json::Value::from(id))))
+    }
+
+    #[test]
+    fn unacknowledged_events_are_sent_again_in_order_on_a_new_connection() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        session.enable_acks();
+        assert_eq!(arrive(&session, 1, "1", None), Connected::Ok { before: 0 });
+        assert_eq!(reply(&session, "1"), (vec![], Some(1)));
+        session.push(event(1), 10);
+        session.push(event(2), 10);
+        assert_eq!(arrive(&session, 1, "2", Some(1)), Connected::Ok { before: 1 });
+        assert_eq!(reply(&session, "2"), (vec![event(1), event(2)], Some(2)));
+        session.push(event(3), 10);
+        // The reply of batch 2 never arrived: the client acknowledges batch 1 from another connection.
+        assert_eq!(arrive(&session, 2, "3", Some(1)), Connected::Ok { before: 2 });
+        let (events, batch) = reply(&session, "3");
+        assert_eq!(events, vec![event(1).resent(), event(2).resent(), event(3)]);
+        assert_eq!(batch, Some(3));
+        // Acknowledged on the same connection: nothing is kept, nothing comes again.
+        assert_eq!(arrive(&session, 3, "4", Some(3)), Connected::Ok { before: 3 });
+        assert_eq!(reply(&session, "4"), (vec![], Some(4)));
+        assert!(lock(&session.state).delivery.unconfirmed.is_empty());
+    }
+
+    #[test]
+    fn an_acknowledgement_from_the_future_confirms_only_what_was_sent() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        session.enable_acks();
+        arrive(&session, 1, "1", None);
+        session.push(event(1), 10);
+        assert_eq!(reply(&session, "1"), (vec![event(1)], Some(1)));
+        session.push(event(2), 10);
+        // Batch 2 is still open: an ack of 99 confirms batch 1 only, and event 2 is not forgotten.
+        arrive(&session, 1, "2", Some(99));
+        assert_eq!(lock(&session.state).delivery.unconfirmed.len(), 0, "event 2 is still queued, not written");
+        assert_eq!(reply(&session, "2"), (vec![event(2)], Some(2)));
+        arrive(&session, 2, "3", Some(99));
+        assert_eq!(reply(&session, "3"), (vec![], Some(3)));
+    }
+
+    #[test]
+    fn without_acks_a_new_connection_with_unconfirmed_events_is_lost() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        arrive(&session, 1, "1", None);
+        assert_eq!(reply(&session, "1"), (vec![], None));
+        session.push(event(1), 10);
+        // A new id confirms the reply before it, on any connection; that reply carried nothing.
+        assert_eq!(arrive(&session, 2, "2", None), Connected::Ok { before: 1 });
+        assert_eq!(reply(&session, "2"), (vec![event(1)], None));
+        // The next connect, with a new id, says the reply with event 1 arrived.
+        assert_eq!(arrive(&session, 3, "3", None), Connected::Ok { before: 2 });
+        session.push(event(2), 10);
+        assert_eq!(reply(&session, "3"), (vec![event(2)], None));
+        // The same connect again on a new request: the reply with event 2 was lost.
+        assert_eq!(arrive(&session, 4, "3", None), Connected::Lost);
+    }
+
+    #[test]
+    fn unconfirmed_events_count_against_the_queue_limit() {
+        let session = Arc::new(Session::new(1, ClientId::random()));
+        session.enable_acks();
+        arrive(&session, 1, "1", None);
+        session.push(event(1), 2);
+        session.push(event(2), 2);
+        assert!(!session.ack_due(2), "queued, not yet written");
+        assert_eq!(reply(&session, "1").0.len(), 2);
+        assert!(session.ack_due(2));
+        assert_eq!(session.push(event(3), 2), Push::Overflow, "two written and not yet acknowledged");
+        arrive(&session, 1, "2", Some(1));
+        assert!(!session.ack_due(2));
+        assert_eq!(session.push(event(3), 2), Push::Queued);
     }
 
     #[test]

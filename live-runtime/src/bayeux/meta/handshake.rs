@@ -28,6 +28,11 @@ pub(crate) fn handshake(engine: &Arc<Engine>, request: Handshake, mut reply: Mes
     }
     let session = engine.registry.create();
     reply.client_id = Some(session.id.as_str().to_owned());
+    if request.ack {
+        // CometD's ack extension (docs/protocol.md §6.5): the reply says the server acknowledges.
+        session.enable_acks();
+        reply.put_ext("ack", serde_json::Value::Bool(true));
+    }
     engine.ensure_sweeper();
     reply.advice = Some(Advice::retry(millis(engine.options.timeout)));
     reply.succeed()

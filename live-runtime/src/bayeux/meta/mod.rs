@@ -10,7 +10,7 @@ mod subscribe;
 
 use std::time::Duration;
 
-pub(crate) use connect::{PendingConnect, connect};
+pub(crate) use connect::{PendingConnect, close_batch, connect};
 pub(crate) use disconnect::disconnect;
 pub(crate) use handshake::handshake;
 pub(crate) use publish::publish;

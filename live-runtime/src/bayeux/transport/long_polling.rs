@@ -74,6 +74,8 @@ pub(crate) async fn respond(server: &Server, values: Vec<Value>, context: &Conte
         match hold(&connect.session, connect.hold).await {
             Held::Events(taken) => {
                 events = taken;
+                // The reply closes the batch its events went out in (docs/protocol.md §6.5).
+                server.close_batch(&connect.session, &mut reply);
                 replies.push(reply);
             }
             Held::Ended => {
@@ -100,7 +102,7 @@ async fn hold(session: &Arc<Session>, hold: std::time::Duration) -> Held {
     let consumer = session.attach();
     let deadline = Instant::now() + hold;
     loop {
-        match consumer.take() {
+        match consumer.take_written() {
             Take::Events(events) if !events.is_empty() => return Held::Events(events),
             Take::Events(_) => {}
             // A newer connect answers from now on; a disconnect answers the held connect at once (docs/protocol.md

@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 
 use crate::bayeux::event::encode_batch;
 use crate::bayeux::message::{self, Message};
-use crate::bayeux::session::{Consumer, Take};
+use crate::bayeux::session::{Consumer, Session, Take};
 use crate::bayeux::sink::Sink;
 use crate::bayeux::transport::ws_socket::{SharedSocket, SocketIo};
 use crate::bayeux::{Context, Error, Server, Transport};
@@ -42,6 +42,12 @@ use crate::bayeux::{Context, Error, Server, Transport};
 /// Initial read buffer: a faye frame is one message of a few hundred bytes; larger frames grow it. Small,
 /// because it is the largest part of an idle socket's cost (measured by `idle_subscribers_memory`).
 const READ_BUFFER: usize = 512;
+
+/// For a client that acknowledges (docs/protocol.md §6.5): how long after the first event of a batch its held
+/// connect is answered, closing the batch. Events written meanwhile share the batch and its one reply; the
+/// client confirms them a round trip later, so an outage re-sends at most this long (plus a round trip) of
+/// events the client may already have.
+const ACK_DELAY: Duration = Duration::from_millis(100);
 
 /// Answers a WebSocket upgrade (a GET with `Upgrade: websocket`) with `101 Switching Protocols` and spawns
 /// the connection's task; a request that is not a valid RFC 6455 upgrade gets a `400` saying why.
@@ -121,15 +127,32 @@ struct Connection {
     context: Context,
     /// The session this socket delivers for, once a connect bound it.
     bound: Option<Consumer>,
-    /// The held connect's reply and when to send it (boxed: an idle socket should not carry a whole
-    /// `Message` inline).
-    pending: Option<(Box<Message>, Instant)>,
+    /// The held connect: its reply, when to send it and its session (boxed: an idle socket should not carry
+    /// a whole `Message` inline).
+    pending: Option<Held>,
     ping_every: Option<Duration>,
     next_ping: Option<Instant>,
     /// While no session is bound: when to give up on the socket. A client that never connects (or was
     /// moved to another transport and never came back) does not keep a socket open for ever.
     unbound_until: Option<Instant>,
     pings: u64,
+}
+
+/// A connect held on this socket.
+struct Held {
+    reply: Box<Message>,
+    at: Instant,
+    session: Arc<Session>,
+}
+
+impl Held {
+    /// The reply, closing its session's open batch: every event written before it is covered by its
+    /// `ext.ack` (docs/protocol.md §6.5).
+    fn answer(self, server: &Server) -> Message {
+        let mut reply = *self.reply;
+        server.close_batch(&self.session, &mut reply);
+        reply
+    }
 }
 
 enum Step {
@@ -159,7 +182,7 @@ impl Connection {
 
     async fn run(mut self) {
         loop {
-            let timer = [self.pending.as_ref().map(|(_, at)| *at), self.next_ping, self.unbound_until]
+            let timer = [self.pending.as_ref().map(|held| held.at), self.next_ping, self.unbound_until]
                 .into_iter()
                 .flatten()
                 .min();
@@ -207,13 +230,14 @@ impl Connection {
             self.bound = Some(connect.session.attach_direct(Some(self.shared.clone() as Arc<dyn Sink>)));
             self.unbound_until = None;
             // One outstanding connect per client: an earlier one held on this socket is answered now.
-            if let Some((earlier, _)) = self.pending.take() {
-                replies.push(*earlier);
+            if let Some(earlier) = self.pending.take() {
+                replies.push(earlier.answer(&self.server));
             }
+            let held = Held { reply: Box::new(reply), at: Instant::now() + connect.hold, session: connect.session };
             if connect.hold.is_zero() {
-                replies.push(reply);
+                replies.push(held.answer(&self.server));
             } else {
-                self.pending = Some((Box::new(reply), Instant::now() + connect.hold));
+                self.pending = Some(held);
             }
         }
         if !replies.is_empty() {
@@ -234,13 +258,35 @@ impl Connection {
         let shared = &self.shared;
         let take = poll_fn(|cx| consumer.poll_write_queue(cx, &**shared)).await.map_err(|_| Closed)?;
         match take {
-            // Written (an event the socket could not take stays queued for the client's next connect).
-            Take::Events(_) => Ok(()),
+            // Written (an event the socket could not take stays queued for the client's next connect). A client
+            // that acknowledges and has many events unacknowledged gets its connect answered now, so that its
+            // next connect acknowledges them before the session's bound is reached (docs/protocol.md §6.5).
+            Take::Events(_) => {
+                let limit = self.server.options().queue_limit;
+                let session = consumer.session();
+                if session.ack_due(limit)
+                    && let Some(held) = self.pending.take()
+                {
+                    let reply = held.answer(&self.server);
+                    return self.send(encode_batch(&[reply], &[])).await;
+                }
+                // Events went out in the open batch: it closes within ACK_DELAY, so that the client confirms
+                // them one round trip later, and an outage re-sends only what it may really have missed.
+                if let Some(held) = &mut self.pending
+                    && session.batch_pending()
+                {
+                    held.at = held.at.min(Instant::now() + ACK_DELAY);
+                }
+                Ok(())
+            }
             Take::Superseded => {
                 self.bound = None;
                 self.unbound_until = Some(Instant::now() + self.server.options().expiry());
                 match self.pending.take() {
-                    Some((reply, _)) => self.send(encode_batch(&[*reply], &[])).await,
+                    Some(held) => {
+                        let reply = held.answer(&self.server);
+                        self.send(encode_batch(&[reply], &[])).await
+                    }
                     None => Ok(()),
                 }
             }
@@ -253,8 +299,8 @@ impl Connection {
                 self.bound = None;
                 self.unbound_until = Some(Instant::now() + self.server.options().expiry());
                 match self.pending.take() {
-                    Some((reply, _)) => {
-                        let mut ended = self.server.ended(&reply);
+                    Some(held) => {
+                        let mut ended = self.server.ended(&held.reply);
                         Box::pin(self.server.outgoing(&mut ended, &self.context)).await;
                         self.send(encode_batch(&[ended], &[])).await
                     }
@@ -269,10 +315,11 @@ impl Connection {
         if self.unbound_until.is_some_and(|at| at <= now) {
             return self.close().await;
         }
-        if self.pending.as_ref().is_some_and(|(_, at)| *at <= now)
-            && let Some((reply, _)) = self.pending.take()
+        if self.pending.as_ref().is_some_and(|held| held.at <= now)
+            && let Some(held) = self.pending.take()
         {
-            self.send(encode_batch(&[*reply], &[])).await?;
+            let reply = held.answer(&self.server);
+            self.send(encode_batch(&[reply], &[])).await?;
         }
         if let (Some(every), Some(at)) = (self.ping_every, self.next_ping)
             && at <= now
