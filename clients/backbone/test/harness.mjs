@@ -8,12 +8,14 @@
 // The suite runs on the Backbone package named by LIVE_BACKBONE: `backbone` (the default, the current
 // release) or `backbone-1.0` (Backbone 1.0.0, the oldest supported, installed under that alias).
 
+import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { after, before } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import faye from 'faye';
 import entry from '../index.mjs';
-import { restOk, startExampleTodo, withTimeout } from '../../../tests/support/example-todo.mjs';
+import { restOk, startExampleTodo, waitFor, withTimeout } from '../../../tests/support/example-todo.mjs';
 
 /** The npm package (name or alias) of the Backbone under test, and the version it must be. */
 export const BACKBONE_PACKAGE = process.env.LIVE_BACKBONE || 'backbone';
@@ -86,6 +88,23 @@ export function serverForTests(use) {
 export async function table(server) {
   const rows = await restOk(server, 'GET', '/api/todos');
   return [...rows].sort((a, b) => a.id - b.id);
+}
+
+/** Waits (bounded) until the collection holds exactly the server's rows; fails with the difference. */
+export async function equalToTable(todos, server, ms, what) {
+  let last;
+  try {
+    await waitFor(
+      async () => {
+        last = await table(server);
+        return isDeepStrictEqual(rows(todos), last);
+      },
+      ms,
+      what,
+    );
+  } catch (error) {
+    assert.deepEqual(rows(todos), last, error.message);
+  }
 }
 
 /** `collection.create(attrs, options)`, resolving to the model once the server answered. */

@@ -5,8 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isDeepStrictEqual } from 'node:util';
-import { TRANSPORTS, dropProxy, fayeClient, installAjax, liveTodos, restOk, rows, startServer, table, track, waitFor, withTimeout } from './harness.mjs';
+import { TRANSPORTS, dropProxy, equalToTable, fayeClient, installAjax, liveTodos, restOk, rows, startServer, track, waitFor, withTimeout } from './harness.mjs';
 
 /** faye retries a failed connect after `retry` seconds (5 by default): keep the tests short. */
 const FAYE = { retry: 1 };
@@ -16,23 +15,6 @@ function doubled(t, from = 0) {
   const counts = new Map();
   for (const model of t.seen.add.slice(from)) counts.set(model.id, (counts.get(model.id) ?? 0) + 1);
   return [...counts].filter(([, n]) => n > 1);
-}
-
-/** Waits (bounded) until the collection holds exactly the server's rows; fails with the difference. */
-async function equalToTable(todos, server, ms, what) {
-  let last;
-  try {
-    await waitFor(
-      async () => {
-        last = await table(server);
-        return isDeepStrictEqual(rows(todos), last);
-      },
-      ms,
-      what,
-    );
-  } catch (error) {
-    assert.deepEqual(rows(todos), last, error.message);
-  }
 }
 
 describe('resume and reset', () => {
