@@ -382,7 +382,14 @@
         self.trigger('live:up', self);
       };
       state.onOnline = function () {
+        // Now, and again as the attempts that were stuck while offline fail and fall into faye's retry
+        // wait (a WebSocket being opened or closed when the network went away completes only now).
         retryNow(self.faye);
+        _.each([100, 500, 1500], function (ms) {
+          setTimeout(function () {
+            if (state.listening) retryNow(self.faye);
+          }, ms);
+        });
       };
       state.extension = {
         outgoing: function (message, callback) {

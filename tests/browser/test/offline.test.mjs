@@ -54,6 +54,14 @@ function traceFaye(page) {
         callback(message);
       },
     });
+    const envelopes = () =>
+      Array.from(faye._dispatcher._envelopes.values(), (e) => ({
+        channel: e.message.channel,
+        id: e.message.id,
+        waiting: !!e.timer && !e.request,
+      }));
+    window.addEventListener('online', () => note({ online: true, envelopes: envelopes() }));
+    window.addEventListener('offline', () => note({ offline: true }));
     faye.on('transport:down', () => note({ transport: 'down' }));
     faye.on('transport:up', () => note({ transport: 'up' }));
   });
