@@ -16,6 +16,12 @@ import { changesIntoTheVoid, faultyProxy, occurrences } from '../../../tests/sup
 /** faye retries a failed message after `retry` seconds (5 by default): keep the tests short. */
 const FAYE = { retry: 1 };
 
+/**
+ * The server answers an acknowledging client's held connect this soon after the first event of a batch
+ * (10 s by default), so a test that waits for an acknowledgement is short.
+ */
+const ACK_FAST = { args: ['--ack-interval-ms', '200'] };
+
 /** Asserts every event was applied once, in seq order, and no row was added twice. */
 function appliedOnceInOrder(t) {
   const seqs = t.live.applied.map((e) => e.seq);
@@ -32,7 +38,7 @@ describe('dodgy networks', () => {
   for (const transport of TRANSPORTS) {
     for (const acks of [true, false]) {
       it(`gets every change made while the network stalled, once and in order, ${acks ? 'with' : 'without'} acks, over ${transport}`, async () => {
-        const server = await startServer();
+        const server = await startServer(ACK_FAST);
         const proxy = await faultyProxy(server.port);
         const todos = liveTodos(server, transport, { endpoint: proxy.endpoint, fayeOptions: FAYE, acks });
         const t = track(todos);
@@ -78,7 +84,7 @@ describe('dodgy networks', () => {
   }
 
   it('drops by seq the events the server sends again that had arrived already', async () => {
-    const server = await startServer();
+    const server = await startServer(ACK_FAST);
     const proxy = await faultyProxy(server.port);
     const todos = liveTodos(server, 'websocket', { endpoint: proxy.endpoint, fayeOptions: FAYE });
     const t = track(todos);
@@ -111,7 +117,7 @@ describe('dodgy networks', () => {
 
   for (const transport of TRANSPORTS) {
     it(`resumes with since after faye reports its transport down and up, in one round trip when nothing was missed, over ${transport}`, async () => {
-      const server = await startServer();
+      const server = await startServer(ACK_FAST);
       const proxy = await faultyProxy(server.port);
       const subscribes = [];
       const spy = {

@@ -66,6 +66,10 @@ ROWS = {
     "ws-n1000-w8": (["--clients", "1000", "--mode", "window", "--window", "8", "--messages", "500"], 60),
     "ws-n10000-w1": (["--clients", "10000", "--mode", "window", "--window", "1", "--messages", "30",
                       "--warmup", "5", "--idle-seconds", "3"], 120),
+    # N=10000, W=1 for about 30 s: a steady stream longer than the ack interval (10 s), so that acknowledging
+    # clients close batches as they would in production (not in the default set)
+    "ws-n10000-w1-long": (["--clients", "10000", "--mode", "window", "--window", "1", "--messages", "250",
+                           "--warmup", "5", "--idle-seconds", "3"], 150),
     # saturation windows for N=100 and N=10000 (not in the default set)
     "ws-n100-w32": (["--clients", "100", "--mode", "window", "--window", "32", "--messages", "3000"], 60),
     "ws-n10000-w4": (["--clients", "10000", "--mode", "window", "--window", "4", "--messages", "60",
@@ -92,7 +96,9 @@ _spec.loader.exec_module(baseline)
 
 # Server kinds: faye's server.js, and example-todo built from the working tree (`ours` against faye,
 # `new` against `base`, the build of --baseline-rev).
-KINDS = ("faye", "ours", "base", "new")
+# `acks` is the working-tree binary again, with load.js's raw clients using CometD's ack extension
+# (`--ack 1`), to be compared with `ours` (acks off) in the same rounds.
+KINDS = ("faye", "ours", "base", "new", "acks")
 
 DEFAULT_ROWS = ["ws-n1000-w1", "ws-n1000-w8", "ws-n10000-w1", "ws-n100-w1", "lp-n100-w1", "lp-n1000-w1",
                 "lp-n1000-w8", "rest-ws-n1000-w1", "rest-lp-n1000-w1"]
@@ -252,6 +258,8 @@ def run_one(kind, row, rnd, scratch, bins, port, quiet_wait, ours_env=(), varian
         cmd = ["timeout", str(max_s + 20), "taskset", "-c", CLIENT_CPU, "node", "load.js",
                "--server-pid", str(p.pid), "--max-seconds", str(max_s), "--label", tag]
         trigger_http = "--trigger" in args and args[args.index("--trigger") + 1] == "http"
+        if kind == "acks":
+            cmd += ["--ack", "1"]
         if kind == "faye":
             cmd += ["--url", f"{base}/faye", "--stats-url", f"{base}/__stats"]
             cmd += ["--channel", CHANNEL]
@@ -354,7 +362,17 @@ def summarize(paths, quiet_only=False):
         out += pair_tables(runs, rows, ("base", "new"), ("base", "new"), "n/b", paired=True,
                            columns=("server_cpu_us_per_delivery", "deliveries_per_s", "fanout_completion.p99_ms"),
                            extra=("foreign_cpu_util", "foreign"))
-    if servers & {"faye", "ours"}:
+    off = "ours" if "ours" in servers else "new"
+    if {off, "acks"} <= servers:
+        if out:
+            out.append("")
+        out += [f"Acknowledged delivery: the same binary, load.js's raw clients without acks (off) and with CometD's "
+                f"ack extension (on, server `acks`); on/off = on / off of the medians [range of the per-round ratios]. Target: "
+                f"srv us/delivery on/off ≤ 1.1 on ws-n1000-w8 and ws-n10000-w1; RSS per idle subscriber ≤ 8 KiB.\n"]
+        out += pair_tables(runs, rows, (off, "acks"), ("acks off", "acks on"), "on/off", paired=True,
+                           columns=("server_cpu_us_per_delivery", "deliveries_per_s", "server_rss_per_subscriber_bytes"))
+        servers = servers - {"acks"}
+    if "faye" in servers:
         vs = "ours" if "ours" in servers or "new" not in servers else "new"
         if out:
             out.append("")
@@ -369,7 +387,7 @@ def pair_tables(runs, rows, kinds, names, ratio_name, paired=False,
     metric. `paired` adds the range of the per-round ratios (both servers ran in every round)."""
     a, b = kinds
     short = {"deliveries_per_s": "deliveries/s", "server_cpu_us_per_delivery": "srv us/delivery",
-             "fanout_completion.p99_ms": "fan-out p99 ms"}
+             "fanout_completion.p99_ms": "fan-out p99 ms", "server_rss_per_subscriber_bytes": "RSS B/idle sub"}
     head = f"| row | runs (noisy) {a} / {b} |"
     for path in columns:
         head += f" {short[path]} {a} | {b} | {ratio_name} |"
@@ -446,8 +464,9 @@ def main():
     ap.add_argument("--rows", default=",".join(DEFAULT_ROWS), help="comma-separated row ids: " + ", ".join(ROWS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--servers", default=None,
-                    help="comma list of faye, ours, base, new (default faye,ours; with --baseline-rev base,new); "
-                         "ours and new are the same working-tree binary, named for what they are compared with")
+                    help="comma list of faye, ours, base, new, acks (default faye,ours; with --baseline-rev base,new); "
+                         "ours, new and acks are the same working-tree binary, named for what they are compared "
+                         "with (acks: load.js's clients acknowledge, against ours without)")
     ap.add_argument("--first-round", type=int, default=1, help="number of the first round (to add rounds to a file)")
     ap.add_argument("--shared", default=SHARED_DEFAULT, help="the shared faye bench (default ../shared/bench/faye)")
     ap.add_argument("--scratch", default=None, help="reuse this scratch dir (default: a new mktemp -d); "
@@ -482,8 +501,8 @@ def main():
     if "base" in servers and not a.baseline_rev:
         sys.exit("server base needs --baseline-rev REV")
     ours_bin, rev = build_ours(scratch, a.no_build)
-    bins = {"ours": ours_bin, "new": ours_bin}
-    bin_revs = {"ours": rev, "new": rev}
+    bins = {"ours": ours_bin, "new": ours_bin, "acks": ours_bin}
+    bin_revs = {"ours": rev, "new": rev, "acks": rev}
     if "base" in servers:
         bin_revs["base"], built = baseline.binaries(a.baseline_rev, {"example-todo": "example-todo"}, a.scratch, log)
         bins["base"] = built["example-todo"]

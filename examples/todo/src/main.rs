@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! example-todo [--bind 127.0.0.1:3000] [--database sqlite://todo.db] [--hold-ms 25000]
-//!              [--allow-publish /chat/**]... [--no-websocket] [--token TOKEN]
+//!              [--ack-interval-ms 10000] [--allow-publish /chat/**]... [--no-websocket] [--token TOKEN]
 //!              [--handshake-token TOKEN] [--web-root DIR]
 //!              [--bus inprocess|postgres|redis://HOST:PORT|nats://HOST:PORT] [--bus-topic NAME] [--poll-ms 1000]
 //! ```
@@ -12,7 +12,7 @@
 //! after `npm ci` there); see the `web` module.
 //!
 //! Each flag falls back to an environment variable (`LIVE_BIND`, `DATABASE_URL`, `LIVE_HOLD_MS`,
-//! `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`, `LIVE_HANDSHAKE_TOKEN`,
+//! `LIVE_ACK_INTERVAL_MS`, `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`, `LIVE_HANDSHAKE_TOKEN`,
 //! `LIVE_BUS`, `LIVE_BUS_TOPIC`, `LIVE_POLL_MS`), then to its default: the
 //! server starts with no other set-up, creating the SQLite file and its table.
 //!
@@ -79,6 +79,10 @@ struct Args {
     /// How long a Bayeux `/meta/connect` is held when nothing happens, in milliseconds.
     #[arg(long, env = "LIVE_HOLD_MS", default_value_t = 25_000)]
     hold_ms: u64,
+    /// For Bayeux clients that acknowledge (CometD's ack extension): how long after the first event of a
+    /// batch the held connect is answered over WebSocket, in milliseconds.
+    #[arg(long, env = "LIVE_ACK_INTERVAL_MS", default_value_t = 10_000)]
+    ack_interval_ms: u64,
     /// A channel or pattern clients may publish on (repeatable); resource channels stay server-only.
     #[arg(long = "allow-publish", env = "LIVE_ALLOW_PUBLISH", value_delimiter = ',', default_value = "/chat/**")]
     allow_publish: Vec<String>,
@@ -182,8 +186,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let mut options =
-        bayeux::Options::default().timeout(Duration::from_millis(args.hold_ms)).websocket(!args.no_websocket);
+    let mut options = bayeux::Options::default()
+        .timeout(Duration::from_millis(args.hold_ms))
+        .ack_interval(Duration::from_millis(args.ack_interval_ms))
+        .websocket(!args.no_websocket);
     for pattern in &args.allow_publish {
         options = options.allow_publish(pattern).map_err(|error| format!("--allow-publish {pattern}: {error}"))?;
     }

@@ -173,6 +173,7 @@ pub struct Options {
     pub(crate) session_expiry: Option<Duration>,
     pub(crate) unknown_client_interval: Duration,
     pub(crate) queue_limit: usize,
+    pub(crate) ack_interval: Duration,
     pub(crate) max_subscriptions: usize,
     pub(crate) max_message_size: usize,
     pub(crate) max_batch: usize,
@@ -197,6 +198,7 @@ impl Default for Options {
             // Slows a handshake/401 cycle to two a second (docs/protocol.md §7.3).
             unknown_client_interval: Duration::from_millis(500),
             queue_limit: 1000,
+            ack_interval: Duration::from_secs(10),
             max_subscriptions: 1000,
             // Comfortably above faye's 2 KB batches and a single 10 KB publish (docs/protocol.md §2.5).
             max_message_size: 256 * 1024,
@@ -221,6 +223,7 @@ impl fmt::Debug for Options {
             .field("session_expiry", &self.expiry())
             .field("unknown_client_interval", &self.unknown_client_interval)
             .field("queue_limit", &self.queue_limit)
+            .field("ack_interval", &self.ack_interval)
             .field("max_subscriptions", &self.max_subscriptions)
             .field("max_message_size", &self.max_message_size)
             .field("max_batch", &self.max_batch)
@@ -269,6 +272,18 @@ impl Options {
     /// its client must handshake again and re-fetch: a silent gap would be worse.
     pub fn queue_limit(mut self, limit: usize) -> Self {
         self.queue_limit = limit.max(1);
+        self
+    }
+
+    /// For a client that acknowledges (CometD's ack extension, docs/protocol.md §6.5) over WebSocket: how long
+    /// after the first event of a batch its held connect is answered, closing the batch (default 10 s, at
+    /// most the hold of [`Options::timeout`]). The events written meanwhile share the batch and its one
+    /// reply, and the client confirms them a round trip later. Shorter means fewer events kept and fewer sent
+    /// again after an outage (the client drops those by seq); longer means fewer connect round trips per
+    /// event: a round trip costs the server about what ten deliveries do, so under a steady stream the
+    /// interval should span many events per subscriber.
+    pub fn ack_interval(mut self, interval: Duration) -> Self {
+        self.ack_interval = interval;
         self
     }
 

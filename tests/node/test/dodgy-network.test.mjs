@@ -26,6 +26,12 @@ const { AckExtension } = await import('cometd/AckExtension.js');
 const FAYE = { retry: 1 };
 
 /**
+ * The server answers an acknowledging client's held connect this soon after the first event of a batch
+ * (10 s by default), so a test that waits for an acknowledgement is short.
+ */
+const ACK_FAST = { args: ['--ack-interval-ms', '200'] };
+
+/**
  * Watches a client's acknowledgements: add it after the ack extension (faye runs extensions in the order
  * added; CometD runs outgoing ones in reverse), so it sees the `ext.ack` each connect carries.
  */
@@ -103,7 +109,7 @@ async function logged(server, count) {
 describe('dodgy networks', () => {
   for (const transport of TRANSPORTS) {
     it(`faye with the ack extension gets every event lost in a stalled connection, once and in order, over ${transport}`, async () => {
-      const server = await startServer();
+      const server = await startServer(ACK_FAST);
       const proxy = await faultyProxy(server.port);
       const spy = ackSpy();
       const c = fayeClient(server, transport, {
@@ -145,7 +151,7 @@ describe('dodgy networks', () => {
     });
 
     it(`faye without acks is told to handshake again when events were lost in a stalled connection, over ${transport}`, async () => {
-      const server = await startServer();
+      const server = await startServer(ACK_FAST);
       const proxy = await faultyProxy(server.port);
       const c = fayeClient(server, transport, { endpoint: proxy.endpoint, clientOptions: FAYE });
       try {
@@ -180,7 +186,7 @@ describe('dodgy networks', () => {
   }
 
   it('a long-polling reply with events that is lost on the way is delivered on the next connect', async () => {
-    const server = await startServer();
+    const server = await startServer(ACK_FAST);
     const proxy = await faultyProxy(server.port);
     const c = fayeClient(server, 'long-polling', {
       endpoint: proxy.endpoint,
@@ -212,7 +218,7 @@ describe('dodgy networks', () => {
 
   for (const transport of TRANSPORTS) {
     it(`CometD with its AckExtension gets every event lost in a stalled connection, once and in order, over ${transport}`, async () => {
-      const server = await startServer();
+      const server = await startServer(ACK_FAST);
       const proxy = await faultyProxy(server.port);
       const cometd = new CometD();
       if (transport === 'long-polling') cometd.unregisterTransport('websocket');

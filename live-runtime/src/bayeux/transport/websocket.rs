@@ -43,12 +43,6 @@ use crate::bayeux::{Context, Error, Server, Transport};
 /// because it is the largest part of an idle socket's cost (measured by `idle_subscribers_memory`).
 const READ_BUFFER: usize = 512;
 
-/// For a client that acknowledges (docs/protocol.md §6.5): how long after the first event of a batch its held
-/// connect is answered, closing the batch. Events written meanwhile share the batch and its one reply; the
-/// client confirms them a round trip later, so an outage re-sends at most this long (plus a round trip) of
-/// events the client may already have.
-const ACK_DELAY: Duration = Duration::from_millis(100);
-
 /// Answers a WebSocket upgrade (a GET with `Upgrade: websocket`) with `101 Switching Protocols` and spawns
 /// the connection's task; a request that is not a valid RFC 6455 upgrade gets a `400` saying why.
 pub(crate) fn upgrade(server: Server, mut parts: Parts) -> Response {
@@ -270,12 +264,12 @@ impl Connection {
                     let reply = held.answer(&self.server);
                     return self.send(encode_batch(&[reply], &[])).await;
                 }
-                // Events went out in the open batch: it closes within ACK_DELAY, so that the client confirms
-                // them one round trip later, and an outage re-sends only what it may really have missed.
+                // Events went out in the open batch: it closes within the ack interval, so that the client
+                // confirms them a round trip later, and an outage re-sends only what it may really have missed.
                 if let Some(held) = &mut self.pending
                     && session.batch_pending()
                 {
-                    held.at = held.at.min(Instant::now() + ACK_DELAY);
+                    held.at = held.at.min(Instant::now() + self.server.options().ack_interval);
                 }
                 Ok(())
             }
