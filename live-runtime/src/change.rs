@@ -73,6 +73,11 @@ pub struct Change {
     pub at: DateTime<Utc>,
     /// The full row after the change as JSON, serialized once at commit; for a `DELETE`, the row as it was.
     pub body: Box<RawValue>,
+    /// For a `PUT` or `PATCH`, the full row before the change, serialized at commit as `body` is; `None`
+    /// otherwise (a `DELETE`'s `body` is already the row before it), and for updates logged by versions
+    /// that kept no before-images. Not delivered to clients: it is for judging which rows a change
+    /// concerns ([`Change::row_before`]).
+    pub before: Option<Box<RawValue>>,
 }
 
 impl Change {
@@ -84,8 +89,27 @@ impl Change {
         origin: Option<String>,
         at: DateTime<Utc>,
         body: Box<RawValue>,
+        before: Option<Box<RawValue>>,
     ) -> Change {
-        Change { seq: 0, channel, method, version, origin, at, body }
+        Change { seq: 0, channel, method, version, origin, at, body, before }
+    }
+
+    /// The row as it was before the change: `None` for a `POST` (there was none), the `body` of a
+    /// `DELETE`, the [`before`](Change::before) image of a `PUT` or `PATCH` (`None` if the log has none).
+    pub fn row_before(&self) -> Option<&RawValue> {
+        match self.method {
+            Method::Post => None,
+            Method::Delete => Some(&self.body),
+            Method::Put | Method::Patch => self.before.as_deref(),
+        }
+    }
+
+    /// The row as it is after the change: the `body`, except for a `DELETE` (there is none).
+    pub fn row_after(&self) -> Option<&RawValue> {
+        match self.method {
+            Method::Delete => None,
+            Method::Post | Method::Put | Method::Patch => Some(&self.body),
+        }
     }
 
     /// The body parsed into a JSON tree, for code that wants to look inside it (delivery never does).
@@ -116,6 +140,7 @@ impl PartialEq for Change {
             && self.origin == other.origin
             && self.at == other.at
             && self.body.get() == other.body.get()
+            && self.before.as_ref().map(|before| before.get()) == other.before.as_ref().map(|before| before.get())
     }
 }
 
@@ -129,6 +154,7 @@ impl fmt::Debug for Change {
             .field("origin", &self.origin)
             .field("at", &self.at)
             .field("body", &self.body.get())
+            .field("before", &self.before.as_ref().map(|before| before.get()))
             .finish()
     }
 }

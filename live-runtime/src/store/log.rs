@@ -1,13 +1,14 @@
 //! The event log (docs/architecture.md, "One write, end to end"): one row per committed change, the
 //! source of truth for every reader.
 //!
-//! The table `live_events(seq, channel, method, body, version, origin, at)` holds each
-//! [`Change`](crate::change::Change) as the write built it: `body` is the row's JSON exactly as
-//! it was serialized at commit (a `JSON` column on PostgreSQL, which keeps the text as given; logs
-//! created as `JSONB` by earlier versions still work, their text normalised by PostgreSQL). A
-//! reader catches up with [`Store::events_after`](super::Store::events_after); in-process
-//! readers are also told of each commit through the [`CommitSink`](crate::change::CommitSink)
-//! the store reports to.
+//! The table `live_events(seq, channel, method, body, version, origin, at, before_body)` holds each
+//! [`Change`](crate::change::Change) as the write built it: `body` is the row's JSON exactly as it was
+//! serialized at commit, and `before_body` the row before a `PUT` or `PATCH`, serialized the same way
+//! (`JSON` columns on PostgreSQL, which keep the text as given; logs created with a `JSONB` body by earlier
+//! versions still work, their text normalised by PostgreSQL, and logs without `before_body` gain it when a
+//! store opens them). A reader catches up with [`Store::events_after`](super::Store::events_after);
+//! in-process readers are also told of each commit through the
+//! [`CommitSink`](crate::change::CommitSink) the store reports to.
 
 use std::time::Duration;
 

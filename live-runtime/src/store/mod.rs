@@ -206,12 +206,24 @@ impl Store {
             }
         };
         let store = Store { inner: Arc::new(Inner { pool, options, sinks: Sinks::default() }) };
-        let log = match store.backend() {
-            Backend::Sqlite => driver::Dialect::Sqlite.create_event_log(),
-            Backend::Postgres => driver::Dialect::Postgres.create_event_log(),
-        };
-        store.execute(log).await?;
+        store.execute(store.dialect().create_event_log()).await?;
+        store.upgrade_event_log().await?;
         Ok(store)
+    }
+
+    /// Brings an event log made by an earlier version up to date: adds the `before_body` column (the row
+    /// before each update) when it is missing. Another process may be doing the same at the same time; the
+    /// column being there afterwards is what counts.
+    async fn upgrade_event_log(&self) -> Result<(), StoreError> {
+        let has_before = |columns: &[driver::TableColumn]| columns.iter().any(|column| column.name == "before_body");
+        if has_before(&self.table_columns("live_events").await?) {
+            return Ok(());
+        }
+        let added = self.execute(&[self.dialect().add_before_body()]).await;
+        if added.is_err() && has_before(&self.table_columns("live_events").await?) {
+            return Ok(());
+        }
+        added
     }
 
     /// Which database this store is connected to.

@@ -90,19 +90,28 @@ fn bind_columns<'q, D: Driver>(
 }
 
 /// A change made in the current transaction, waiting for its event to be appended: the method, the
-/// row version, and the row serialized once.
+/// row version, the row serialized once, and for an update the row before it.
 struct Pending {
     method: Method,
     version: i64,
     body: Box<RawValue>,
+    before: Option<Box<RawValue>>,
 }
 
 impl Pending {
     fn of<R: LiveResource>(method: Method, stored: &Stored<R>) -> Result<Pending, StoreError> {
-        let body =
-            serde_json::value::to_raw_value(&stored.value).map_err(|error| StoreError::Body(error.to_string()))?;
-        Ok(Pending { method, version: stored.version, body })
+        Ok(Pending { method, version: stored.version, body: serialize(&stored.value)?, before: None })
     }
+
+    /// The same change with `before`, the row as it was, as its before-image.
+    fn with_before(self, before: Box<RawValue>) -> Pending {
+        Pending { before: Some(before), ..self }
+    }
+}
+
+/// A row as JSON, as the log keeps it and REST answers with it.
+fn serialize<R: LiveResource>(value: &R) -> Result<Box<RawValue>, StoreError> {
+    serde_json::value::to_raw_value(value).map_err(|error| StoreError::Body(error.to_string()))
 }
 
 /// A write's outcome, with the change it logged.
@@ -154,7 +163,7 @@ async fn commit<D: Driver>(
     let at = Utc::now().trunc_subsecs(6);
     let at_value = Value::Timestamp(at);
     let mut changes = Vec::with_capacity(pending.len());
-    for Pending { method, version, body } in pending {
+    for Pending { method, version, body, before } in pending {
         let mut query = sqlx::query(D::DIALECT.insert_event());
         query = D::bind_text(query, Some(channel));
         query = D::bind_text(query, Some(method.as_str()));
@@ -162,13 +171,14 @@ async fn commit<D: Driver>(
         query = D::bind_i64(query, version);
         query = D::bind_text(query, write.origin.as_deref());
         query = D::bind(query, &at_value, SqlType::Timestamp);
+        query = D::bind_text(query, before.as_deref().map(RawValue::get));
         let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?;
         let seq = match row.map(|row| D::decode(&row, 0, SqlType::I64)) {
             Some(Ok(Value::Int(seq))) => seq,
             Some(Err(error)) => return Err(classify(error)),
             _ => return Err(StoreError::Database(sqlx::Error::RowNotFound)),
         };
-        let mut change = Change::new(Cow::Borrowed(channel), method, version, write.origin.clone(), at, body);
+        let mut change = Change::new(Cow::Borrowed(channel), method, version, write.origin.clone(), at, body, before);
         change.seq = seq;
         changes.push(Arc::new(change));
     }
@@ -329,6 +339,8 @@ where
         return Err(StoreError::VersionMismatch { current: current.version });
     }
     let version = Value::Int(current.version + 1);
+    // The before-image: the row as it is now, serialized as its event body was.
+    let before = serialize(&current.value)?;
     let next = change(current)?;
     next.validate().map_err(StoreError::Invalid)?;
     let mut values = resource::encode_row(&next).map_err(StoreError::Invalid)?;
@@ -343,7 +355,7 @@ where
     query = D::bind(query, &values[descriptor.id], descriptor.id_column().ty);
     let returned = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
     let (stored, _) = decode_stored::<D, R>(&returned, statements)?;
-    let pending = Pending::of(method, &stored)?;
+    let pending = Pending::of(method, &stored)?.with_before(before);
     let change = commit_one::<D>(tx, sinks, descriptor.path, pending, write).await?;
     Ok(committed(stored, change))
 }
@@ -460,8 +472,12 @@ fn decode_event<D: Driver>(row: &Row<D::DB>) -> Result<Change, StoreError> {
     let Value::Timestamp(at) = get(6, SqlType::Timestamp)? else {
         return Err(malformed("at is null"));
     };
+    let before = match get(7, SqlType::Text)? {
+        Value::Text(before) => Some(RawValue::from_string(before).map_err(|_| malformed("before_body is not JSON"))?),
+        _ => None,
+    };
     let method = Method::parse(&method).ok_or_else(|| malformed("unknown method"))?;
-    let mut change = Change::new(Cow::Owned(channel), method, version, origin, at, body);
+    let mut change = Change::new(Cow::Owned(channel), method, version, origin, at, body, before);
     change.seq = seq;
     Ok(change)
 }

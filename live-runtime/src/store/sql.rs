@@ -46,7 +46,8 @@ impl Dialect {
                  body TEXT NOT NULL, \
                  version INTEGER NOT NULL, \
                  origin TEXT, \
-                 at TEXT NOT NULL)",
+                 at TEXT NOT NULL, \
+                 before_body TEXT)",
                 "CREATE INDEX IF NOT EXISTS live_events_channel_seq ON live_events (channel, seq)",
                 "CREATE TABLE IF NOT EXISTS live_events_pruned (\
                  id INTEGER PRIMARY KEY CHECK (id = 1), \
@@ -61,13 +62,22 @@ impl Dialect {
                  body JSON NOT NULL, \
                  version BIGINT NOT NULL, \
                  origin TEXT, \
-                 at TIMESTAMPTZ NOT NULL)",
+                 at TIMESTAMPTZ NOT NULL, \
+                 before_body JSON)",
                 "CREATE INDEX IF NOT EXISTS live_events_channel_seq ON live_events (channel, seq)",
                 "CREATE TABLE IF NOT EXISTS live_events_pruned (\
                  id INTEGER PRIMARY KEY CHECK (id = 1), \
                  through BIGINT NOT NULL)",
                 "INSERT INTO live_events_pruned (id, through) VALUES (1, 0) ON CONFLICT DO NOTHING",
             ],
+        }
+    }
+
+    /// Adds the column of before-images to an event log created by a version that had none.
+    pub(crate) fn add_before_body(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "ALTER TABLE live_events ADD COLUMN before_body TEXT",
+            Dialect::Postgres => "ALTER TABLE live_events ADD COLUMN IF NOT EXISTS before_body JSON",
         }
     }
 
@@ -95,7 +105,7 @@ impl Dialect {
     }
 
     /// Appends one event and returns its `seq`. Parameters: channel, method, body (JSON text),
-    /// version, origin, at. On PostgreSQL the body is cast to `json`, which keeps the text exactly
+    /// version, origin, at, before (JSON text or null). On PostgreSQL the bodies are cast to `json`, which keeps the text exactly
     /// (and converts by assignment into the `jsonb` column of a log created by an earlier version).
     ///
     /// On SQLite the write transaction began `IMMEDIATE`, so it already holds the database's one
@@ -108,14 +118,14 @@ impl Dialect {
     pub(crate) fn insert_event(self) -> &'static str {
         match self {
             Dialect::Sqlite => {
-                "INSERT INTO live_events (channel, method, body, version, origin, at) \
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING seq"
+                "INSERT INTO live_events (channel, method, body, version, origin, at, before_body) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq"
             }
             // 1818850917 (ASCII "live") is the advisory lock key of the event log; any other
             // user of advisory locks on the database must avoid it.
             Dialect::Postgres => {
-                "INSERT INTO live_events (channel, method, body, version, origin, at) \
-                 SELECT $1, $2, $3::json, $4, $5, $6 \
+                "INSERT INTO live_events (channel, method, body, version, origin, at, before_body) \
+                 SELECT $1, $2, $3::json, $4, $5, $6, $7::json \
                  FROM (SELECT pg_advisory_xact_lock(1818850917) OFFSET 0) AS serialise \
                  RETURNING seq"
             }
@@ -126,11 +136,11 @@ impl Dialect {
     pub(crate) fn events_after(self) -> &'static str {
         match self {
             Dialect::Sqlite => {
-                "SELECT seq, channel, method, body, version, origin, at FROM live_events \
+                "SELECT seq, channel, method, body, version, origin, at, before_body FROM live_events \
                  WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?"
             }
             Dialect::Postgres => {
-                "SELECT seq, channel, method, body::text, version, origin, at FROM live_events \
+                "SELECT seq, channel, method, body::text, version, origin, at, before_body::text FROM live_events \
                  WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3"
             }
         }
@@ -140,11 +150,11 @@ impl Dialect {
     pub(crate) fn events_after_any(self) -> &'static str {
         match self {
             Dialect::Sqlite => {
-                "SELECT seq, channel, method, body, version, origin, at FROM live_events \
+                "SELECT seq, channel, method, body, version, origin, at, before_body FROM live_events \
                  WHERE seq > ? ORDER BY seq LIMIT ?"
             }
             Dialect::Postgres => {
-                "SELECT seq, channel, method, body::text, version, origin, at FROM live_events \
+                "SELECT seq, channel, method, body::text, version, origin, at, before_body::text FROM live_events \
                  WHERE seq > $1 ORDER BY seq LIMIT $2"
             }
         }
