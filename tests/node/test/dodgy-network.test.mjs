@@ -166,13 +166,23 @@ describe('dodgy networks', () => {
           10000,
           'a new session',
         );
+        const newId = c.client._dispatcher.clientId;
         const refused = c.stats.received.find(
           (m) => m.channel === '/meta/connect' && m.message.successful === false && m.message.clientId === undefined,
         );
         assert.ok(refused, 'a connect was refused');
         assert.match(refused.message.error, /^401:/);
         assert.equal(refused.message.advice.reconnect, 'handshake');
-        // faye subscribed again on the new session: the next change arrives.
+        // faye subscribes again on the new session by itself; once it has, the next change arrives (one
+        // published before that would be lost: that is what a plain faye client without resume risks).
+        await waitFor(
+          () =>
+            c.stats.received.some(
+              (m) => m.channel === '/meta/subscribe' && m.message.successful && m.message.clientId === newId,
+            ),
+          10000,
+          'faye to subscribe again',
+        );
         const before = got.events.length;
         const next = await restOk(server, 'POST', '/api/todos', { title: 'after' });
         await waitFor(() => got.events.some((e) => e.body.id === next.id), 5000, 'the next event');
