@@ -263,12 +263,6 @@ impl Server {
         reply.fail(&Error::UnknownClient(id))
     }
 
-    /// Closes `session`'s open batch for the successful connect `reply` the transport is about to write; see
-    /// `meta::close_batch`.
-    pub(crate) fn close_batch(&self, session: &Session, reply: &mut Message) {
-        meta::close_batch(session, reply);
-    }
-
     /// The live session named `client_id`, for a transport that binds to one (EventSource).
     pub(crate) fn session_by_id(&self, client_id: &str) -> Option<Arc<Session>> {
         self.inner.registry.get(client_id)

@@ -193,6 +193,24 @@ pub(crate) struct Arrival<'a> {
     pub(crate) ack: Option<u64>,
 }
 
+/// How many unacknowledged events make a held connect due at once: half the queue bound, so that the client
+/// acknowledges them before the session overflows.
+fn ack_threshold(limit: usize) -> usize {
+    (limit / 2).max(1)
+}
+
+/// When a held connect should be answered so that its client acknowledges ([`Session::ack_due`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AckDue {
+    /// At the end of the hold, as for any client (no acks, or nothing written in the open batch).
+    Later,
+    /// Within the ack interval: events went out in the open batch, and confirming them soon keeps what an
+    /// outage would send again small.
+    Soon,
+    /// Now: the unacknowledged events reached half the queue bound.
+    Now,
+}
+
 /// What [`Session::connected`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Connected {
@@ -278,18 +296,20 @@ impl Session {
         delivery.acks.then_some(closed)
     }
 
-    /// Whether the unacknowledged events have reached half of `limit`: the held connect should be answered
-    /// now, so that the client acknowledges them before the session overflows.
-    pub(crate) fn ack_due(&self, limit: usize) -> bool {
+    /// When the held connect of a client that acknowledges should be answered (docs/protocol.md §6.5); one
+    /// look at the session, for the socket's task after every wake-up.
+    pub(crate) fn ack_due(&self, limit: usize) -> AckDue {
         let state = lock(&self.state);
-        state.delivery.acks && state.delivery.unconfirmed.len() >= (limit / 2).max(1)
-    }
-
-    /// Whether the client acknowledges and events went out in the open batch: its held connect should be
-    /// answered soon, so that what the client received is confirmed and not sent again after an outage.
-    pub(crate) fn batch_pending(&self) -> bool {
-        let state = lock(&self.state);
-        state.delivery.acks && state.delivery.written == state.delivery.batch
+        let delivery = &state.delivery;
+        if !delivery.acks {
+            AckDue::Later
+        } else if delivery.unconfirmed.len() >= ack_threshold(limit) {
+            AckDue::Now
+        } else if delivery.written == delivery.batch {
+            AckDue::Soon
+        } else {
+            AckDue::Later
+        }
     }
 
     /// Queues `event` unless the queue already holds `limit` events.
@@ -340,7 +360,8 @@ impl Session {
                 // Wake the consumer to write the rest of a partly written frame, or, for a client that
                 // acknowledges, to close the batch soon (its first event) or at once (many events to
                 // acknowledge).
-                let ack_due = state.delivery.acks && (first || state.delivery.unconfirmed.len() == (limit / 2).max(1));
+                let ack_due =
+                    state.delivery.acks && (first || state.delivery.unconfirmed.len() == ack_threshold(limit));
                 if (sent == Sent::Partly || ack_due)
                     && let Some(consumer) = &state.consumer
                 {
@@ -808,12 +829,12 @@ mod tests {
         arrive(&session, 1, "1", None);
         session.push(event(1), 2);
         session.push(event(2), 2);
-        assert!(!session.ack_due(2), "queued, not yet written");
+        assert_eq!(session.ack_due(2), AckDue::Later, "queued, not yet written");
         assert_eq!(reply(&session, "1").0.len(), 2);
-        assert!(session.ack_due(2));
+        assert_eq!(session.ack_due(2), AckDue::Now);
         assert_eq!(session.push(event(3), 2), Push::Overflow, "two written and not yet acknowledged");
         arrive(&session, 1, "2", Some(1));
-        assert!(!session.ack_due(2));
+        assert_eq!(session.ack_due(2), AckDue::Later);
         assert_eq!(session.push(event(3), 2), Push::Queued);
     }
 

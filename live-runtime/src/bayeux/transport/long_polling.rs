@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::bad_request;
 use crate::bayeux::event::{Event, encode_batch};
 use crate::bayeux::message::{self, Message};
+use crate::bayeux::meta;
 use crate::bayeux::session::{Session, Take};
 use crate::bayeux::{Context, Error, Server, Transport};
 
@@ -75,7 +76,7 @@ pub(crate) async fn respond(server: &Server, values: Vec<Value>, context: &Conte
             Held::Events(taken) => {
                 events = taken;
                 // The reply closes the batch its events went out in (docs/protocol.md §6.5).
-                server.close_batch(&connect.session, &mut reply);
+                meta::close_batch(&connect.session, &mut reply);
                 replies.push(reply);
             }
             Held::Ended => {

@@ -34,7 +34,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 
 use crate::bayeux::event::encode_batch;
 use crate::bayeux::message::{self, Message};
-use crate::bayeux::session::{Consumer, Session, Take};
+use crate::bayeux::meta;
+use crate::bayeux::session::{AckDue, Consumer, Session, Take};
 use crate::bayeux::sink::Sink;
 use crate::bayeux::transport::ws_socket::{SharedSocket, SocketIo};
 use crate::bayeux::{Context, Error, Server, Transport};
@@ -142,9 +143,9 @@ struct Held {
 impl Held {
     /// The reply, closing its session's open batch: every event written before it is covered by its
     /// `ext.ack` (docs/protocol.md §6.5).
-    fn answer(self, server: &Server) -> Message {
+    fn answer(self) -> Message {
         let mut reply = *self.reply;
-        server.close_batch(&self.session, &mut reply);
+        meta::close_batch(&self.session, &mut reply);
         reply
     }
 }
@@ -225,11 +226,11 @@ impl Connection {
             self.unbound_until = None;
             // One outstanding connect per client: an earlier one held on this socket is answered now.
             if let Some(earlier) = self.pending.take() {
-                replies.push(earlier.answer(&self.server));
+                replies.push(earlier.answer());
             }
             let held = Held { reply: Box::new(reply), at: Instant::now() + connect.hold, session: connect.session };
             if connect.hold.is_zero() {
-                replies.push(held.answer(&self.server));
+                replies.push(held.answer());
             } else {
                 self.pending = Some(held);
             }
@@ -256,20 +257,23 @@ impl Connection {
             // that acknowledges and has many events unacknowledged gets its connect answered now, so that its
             // next connect acknowledges them before the session's bound is reached (docs/protocol.md §6.5).
             Take::Events(_) => {
-                let limit = self.server.options().queue_limit;
-                let session = consumer.session();
-                if session.ack_due(limit)
-                    && let Some(held) = self.pending.take()
-                {
-                    let reply = held.answer(&self.server);
-                    return self.send(encode_batch(&[reply], &[])).await;
-                }
-                // Events went out in the open batch: it closes within the ack interval, so that the client
-                // confirms them a round trip later, and an outage re-sends only what it may really have missed.
-                if let Some(held) = &mut self.pending
-                    && session.batch_pending()
-                {
-                    held.at = held.at.min(Instant::now() + self.server.options().ack_interval);
+                let options = self.server.options();
+                match consumer.session().ack_due(options.queue_limit) {
+                    AckDue::Now => {
+                        if let Some(held) = self.pending.take() {
+                            let reply = held.answer();
+                            return self.send(encode_batch(&[reply], &[])).await;
+                        }
+                    }
+                    // Events went out in the open batch: it closes within the ack interval, so that the
+                    // client confirms them a round trip later, and an outage re-sends only what it may
+                    // really have missed.
+                    AckDue::Soon => {
+                        if let Some(held) = &mut self.pending {
+                            held.at = held.at.min(Instant::now() + options.ack_interval);
+                        }
+                    }
+                    AckDue::Later => {}
                 }
                 Ok(())
             }
@@ -278,7 +282,7 @@ impl Connection {
                 self.unbound_until = Some(Instant::now() + self.server.options().expiry());
                 match self.pending.take() {
                     Some(held) => {
-                        let reply = held.answer(&self.server);
+                        let reply = held.answer();
                         self.send(encode_batch(&[reply], &[])).await
                     }
                     None => Ok(()),
@@ -312,7 +316,7 @@ impl Connection {
         if self.pending.as_ref().is_some_and(|held| held.at <= now)
             && let Some(held) = self.pending.take()
         {
-            let reply = held.answer(&self.server);
+            let reply = held.answer();
             self.send(encode_batch(&[reply], &[])).await?;
         }
         if let (Some(every), Some(at)) = (self.ping_every, self.next_ping)
