@@ -111,6 +111,29 @@ impl<'a> Resource<'a> {
     pub(crate) fn columns(&self) -> impl Iterator<Item = &Field<'a>> {
         self.fields.iter().filter(|field| field.attrs.skip.is_none())
     }
+
+    /// The names in the path's `{name}` segments, in path order, repeats included.
+    pub(crate) fn path_params(&self) -> Vec<String> {
+        check::path_params(&self.path.value()).into_iter().map(str::to_owned).collect()
+    }
+
+    /// The field whose name, without `r#`, is `name`.
+    pub(crate) fn field_named(&self, name: &str) -> Option<&Field<'a>> {
+        self.fields.iter().find(|field| field.name() == name)
+    }
+
+    /// Whether a `{name}` segment of the path names `field`.
+    pub(crate) fn is_path_param(&self, field: &Field<'_>) -> bool {
+        self.path_params().contains(&field.name())
+    }
+
+    /// The partition keys: for each `{name}` segment of the path, in path order, the index among
+    /// the stored columns of the field it names. A name that is no stored field has no index;
+    /// `check` reports it.
+    pub(crate) fn keys(&self) -> Vec<usize> {
+        let columns: Vec<&Field<'a>> = self.columns().collect();
+        self.path_params().iter().filter_map(|name| columns.iter().position(|field| field.name() == *name)).collect()
+    }
 }
 
 impl<'a> Field<'a> {
@@ -121,11 +144,16 @@ impl<'a> Field<'a> {
         Some(Field { original: field, ident, ty: &field.ty, attrs, rename_all })
     }
 
+    /// The field's name without `r#`, as a path parameter names it.
+    pub(crate) fn name(&self) -> String {
+        self.ident.unraw().to_string()
+    }
+
     /// The SQL column: `#[live(rename)]`, else the field's name without `r#`.
     pub(crate) fn column(&self) -> String {
         match &self.attrs.rename {
             Some(rename) => rename.value(),
-            None => self.ident.unraw().to_string(),
+            None => self.name(),
         }
     }
 

@@ -10,6 +10,9 @@ use crate::ctxt::Ctxt;
 /// Characters a Bayeux channel segment may hold besides ASCII letters and digits (docs/protocol.md §4.1).
 const CHANNEL_MARKS: &str = "-_!~()$@";
 
+/// Types whose values make a channel segment, as written in the `type_is_one_of` sense.
+const PATH_PARAM_TYPES: &[&str] = &["i16", "i32", "i64", "String", "Uuid"];
+
 /// Column name the store uses for the row version when no field is `#[live(version)]`.
 const VERSION_COLUMN: &str = "_version";
 
@@ -17,6 +20,8 @@ const VERSION_COLUMN: &str = "_version";
 pub(crate) fn check(cx: &Ctxt, resource: &Resource<'_>) {
     no_generics(cx, resource);
     path_is_a_channel(cx, resource);
+    path_params_are_distinct(cx, resource);
+    path_params_name_fields(cx, resource);
     table_is_an_identifier(cx, resource);
     exactly_one_id(cx, resource);
     at_most_one_version(cx, resource);
@@ -29,6 +34,10 @@ pub(crate) fn check(cx: &Ctxt, resource: &Resource<'_>) {
         id_type_can_be_assigned(cx, field);
         version_type_is_an_integer(cx, field);
         column_is_an_identifier(cx, field);
+        path_param_is_not_the_id(cx, resource, field);
+        path_param_type_is_a_segment(cx, resource, field);
+        path_param_is_stored(cx, resource, field);
+        path_param_is_a_plain_column(cx, resource, field);
     }
     columns_are_unique(cx, resource);
     json_names_are_unique(cx, resource);
@@ -60,6 +69,116 @@ fn without_generics(cx: &Ctxt, input: &DeriveInput, kind: &str, derive: &str) {
 fn path_is_a_channel(cx: &Ctxt, resource: &Resource<'_>) {
     if let Err(message) = channel_path(&resource.path.value()) {
         cx.error_spanned_by(&resource.path, message);
+    }
+}
+
+/// Each `{name}` segment stands for one partition key; a key named twice would have to hold two
+/// values at once, or say nothing the first one did not.
+fn path_params_are_distinct(cx: &Ctxt, resource: &Resource<'_>) {
+    let params = resource.path_params();
+    for (index, name) in params.iter().enumerate() {
+        // Reported at the first repeat only.
+        let before = params[..index].iter().filter(|other| *other == name).count();
+        if before == 1 {
+            cx.error_spanned_by(
+                &resource.path,
+                format!(
+                    "path parameter `{{{name}}}` appears more than once in path `{}`, \
+                     expected each partition key once",
+                    resource.path.value()
+                ),
+            );
+        }
+    }
+}
+
+/// A parameter's value is read from, and written to, the field it names: the REST routes take
+/// it from the concrete path and events go to the channel of the row's own value.
+fn path_params_name_fields(cx: &Ctxt, resource: &Resource<'_>) {
+    let params = resource.path_params();
+    for (index, name) in params.iter().enumerate() {
+        if params[..index].contains(name) || resource.field_named(name).is_some() {
+            continue;
+        }
+        let candidates: Vec<String> = resource
+            .columns()
+            .filter(|field| could_be_a_key(field) && !params.contains(&field.name()))
+            .map(|field| format!("`{}`", field.name()))
+            .collect();
+        let candidates =
+            if candidates.is_empty() { String::new() } else { format!(" (candidates: {})", candidates.join(", ")) };
+        cx.error_spanned_by(
+            &resource.path,
+            format!(
+                "path parameter `{{{name}}}` names no field of `{}`, \
+                 expected the name of a field that holds the partition key{candidates}",
+                resource.type_name()
+            ),
+        );
+    }
+}
+
+/// Whether `field` could be named by a path parameter: a plain stored column of a channel
+/// segment's type, other than the id and the version. Only for suggestions.
+fn could_be_a_key(field: &Field<'_>) -> bool {
+    field.attrs.id.is_none()
+        && field.attrs.version.is_none()
+        && field.attrs.json.is_none()
+        && field.attrs.skip.is_none()
+        && type_is_one_of(field.ty, PATH_PARAM_TYPES)
+}
+
+/// The id already has its own segment, `P/{id}`, after the collection; as a partition key it
+/// would put every row in a partition of its own.
+fn path_param_is_not_the_id(cx: &Ctxt, resource: &Resource<'_>, field: &Field<'_>) {
+    if field.attrs.id.is_some() && resource.is_path_param(field) {
+        cx.error_spanned_by(
+            &resource.path,
+            format!(
+                "path parameter `{{{}}}` is the record id, which the path's `/{{id}}` after the collection \
+                 already names; expected a partition key field",
+                field.name()
+            ),
+        );
+    }
+}
+
+/// A parameter's value becomes a segment of the partition's path and channel: it must print as
+/// one, with nothing outside the Bayeux alphabet and no `null`.
+fn path_param_type_is_a_segment(cx: &Ctxt, resource: &Resource<'_>, field: &Field<'_>) {
+    if resource.is_path_param(field) && !type_is_one_of(field.ty, PATH_PARAM_TYPES) {
+        cx.error_spanned_by(
+            field.ty,
+            "expected a path parameter field to be an integer (`i16`, `i32`, `i64`), `String` or `uuid::Uuid`: \
+             its value is a channel segment",
+        );
+    }
+}
+
+/// The store finds a partition's rows by the key's column; a skipped field has none.
+fn path_param_is_stored(cx: &Ctxt, resource: &Resource<'_>, field: &Field<'_>) {
+    if let Some(skip) = field.attrs.skip
+        && resource.is_path_param(field)
+    {
+        cx.error_at(skip, "a path parameter's field cannot be `skip`: its value is stored and names the partition");
+    }
+}
+
+/// A row stays in the partition its path names, while the store bumps the version on every write;
+/// a JSON document is no channel segment.
+fn path_param_is_a_plain_column(cx: &Ctxt, resource: &Resource<'_>, field: &Field<'_>) {
+    if !resource.is_path_param(field) {
+        return;
+    }
+    if let Some(version) = field.attrs.version {
+        cx.error_at(
+            version,
+            "a path parameter's field cannot be `version`: the store bumps the version on every write, \
+             while a row's partition key stays the one in its path",
+        );
+    }
+    if let Some(json) = field.attrs.json {
+        cx.error_at(json, "a path parameter's field cannot be `json`: its value is a channel segment, not a document");
     }
 }
 
@@ -332,7 +451,8 @@ fn identifier_message(what: &str, name: &str) -> String {
 }
 
 /// Checks `path` against the Bayeux channel grammar (`/segment(/segment)*`, docs/protocol.md §4.1) and
-/// the reserved roots; the error names the wrong segment or character.
+/// the reserved roots; the error names the wrong segment or character. A whole segment written
+/// `{name}` is a path parameter, except first (the root must be checked) and last (the collection).
 pub(crate) fn channel_path(path: &str) -> Result<(), String> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err(format!("invalid path `{path}`, expected a channel name starting with `/`, like `/api/todos`"));
@@ -350,19 +470,46 @@ pub(crate) fn channel_path(path: &str) -> Result<(), String> {
                  wildcards are for subscriptions, a resource publishes on one channel"
             ));
         }
+        if param_name(segment).is_some() {
+            continue;
+        }
         if let Some(bad) = segment.chars().find(|c| !(c.is_ascii_alphanumeric() || CHANNEL_MARKS.contains(*c))) {
+            let param = if matches!(bad, '{' | '}') { ", or a whole segment `{field}` naming a field" } else { "" };
             return Err(format!(
                 "character `{bad}` in segment `{segment}` of path `{path}` is not allowed in a Bayeux channel name, \
-                 expected only letters, digits and `{CHANNEL_MARKS}`"
+                 expected only letters, digits and `{CHANNEL_MARKS}`{param}"
             ));
         }
     }
+    if let Some(last) = segments.last().filter(|last| param_name(last).is_some()) {
+        return Err(format!(
+            "the path's last segment `{last}` is a parameter, expected a literal collection name \
+             such as `/api/rooms/{{room_id}}/messages`"
+        ));
+    }
     match segments.first() {
+        Some(first) if param_name(first).is_some() => Err(format!(
+            "the path's first segment `{first}` is a parameter, expected a literal root \
+             such as `/api/rooms/{{room_id}}/messages`"
+        )),
         Some(&root @ ("meta" | "service")) => Err(format!(
             "path `{path}` is under `/{root}/`, which Bayeux reserves, expected a path outside `/meta/` and `/service/`"
         )),
         _ => Ok(()),
     }
+}
+
+/// The names of `path`'s parameters, in path order, repeats included: every whole segment
+/// written `{name}`.
+pub(crate) fn path_params(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(param_name).collect()
+}
+
+/// `name` when `segment` is written `{name}` with `name` a Rust identifier (ASCII, as a channel
+/// holds only ASCII; without `r#`).
+fn param_name(segment: &str) -> Option<&str> {
+    let name = segment.strip_prefix('{')?.strip_suffix('}')?;
+    (name != "_" && is_sql_identifier(name)).then_some(name)
 }
 
 /// The table a path gives by default: its last segment with `-` turned into `_` (SQL identifiers
@@ -434,10 +581,64 @@ mod tests {
     }
 
     #[test]
+    fn whole_ident_segments_are_path_params() {
+        for path in [
+            "/api/rooms/{room_id}/messages",
+            "/api/orgs/{org_id}/projects/{project_id}/tasks",
+            "/api/{a}/{B_2}/x",
+            "/api/{type}/x",
+            "/api/{_x}/x",
+        ] {
+            assert_eq!(channel_path(path), Ok(()), "{path}");
+        }
+        assert_eq!(path_params("/api/orgs/{org_id}/projects/{project_id}/tasks"), ["org_id", "project_id"]);
+        assert_eq!(path_params("/api/{a}/b/{a}/c"), ["a", "a"]);
+        assert_eq!(path_params("/api/todos"), Vec::<&str>::new());
+        assert_eq!(path_params("/api/{1x}/{a}b/todos"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn braces_outside_a_whole_ident_segment_are_named() {
+        for (path, segment) in [
+            ("/api/{}/todos", "{}"),
+            ("/api/{1x}/todos", "{1x}"),
+            ("/api/{a}b/todos", "{a}b"),
+            ("/api/a{b}/todos", "a{b}"),
+            ("/api/{_}/todos", "{_}"),
+            ("/api/{a-b}/todos", "{a-b}"),
+            ("/api/{*}/todos", "{*}"),
+        ] {
+            let error = channel_path(path).err().unwrap_or_default();
+            assert!(error.contains(&format!("character `{{` in segment `{segment}`")), "{path}: {error}");
+            assert!(error.contains("a whole segment `{field}`"), "{path}: {error}");
+        }
+        let error = channel_path("/api/a}/todos").err().unwrap_or_default();
+        assert!(error.contains("character `}` in segment `a}`"), "{error}");
+    }
+
+    #[test]
+    fn the_last_segment_is_a_literal_collection() {
+        for (path, segment) in [("/api/rooms/{room_id}", "{room_id}"), ("/{x}", "{x}")] {
+            let error = channel_path(path).err().unwrap_or_default();
+            assert!(error.contains(&format!("last segment `{segment}` is a parameter")), "{path}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_first_segment_is_a_literal_root() {
+        let error = channel_path("/{tenant}/todos").err().unwrap_or_default();
+        assert!(error.contains("first segment `{tenant}` is a parameter"), "{error}");
+        // The root stays checked behind a parameter.
+        let error = channel_path("/meta/{x}/todos").err().unwrap_or_default();
+        assert!(error.contains("reserves"), "{error}");
+    }
+
+    #[test]
     fn default_table_is_the_last_segment() {
         assert_eq!(default_table("/api/todos"), "todos");
         assert_eq!(default_table("/api/todo-items"), "todo_items");
         assert_eq!(default_table("/todos"), "todos");
+        assert_eq!(default_table("/api/rooms/{room_id}/chat-messages"), "chat_messages");
     }
 
     #[test]

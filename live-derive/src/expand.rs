@@ -35,6 +35,8 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
         Some(index) => quote!(::core::option::Option::Some(#index)),
         None => quote!(::core::option::Option::None),
     };
+    // `check` has made sure that each parameter of the path names one stored field.
+    let keys = resource.keys();
     let descriptor_columns = columns.iter().map(|field| column(field));
     let writes = columns.iter().map(|field| {
         let member = field.ident;
@@ -100,6 +102,7 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
                 columns: &[#(#descriptor_columns),*],
                 id: #id,
                 version: #version,
+                keys: &[#(#keys),*],
             };
 
             fn write_columns(&self, __out: &mut ::live_runtime::ColumnWriter) {
@@ -331,6 +334,60 @@ mod tests {
             Err(error) => error.into_iter().map(|error| error.to_string()).collect(),
         };
         assert_eq!(errors.len(), 6, "{errors:?}");
+    }
+
+    #[test]
+    fn path_params_are_partition_keys_among_stored_columns() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/orgs/{org_id}/kinds/{type}/tasks")]
+            struct Task {
+                #[live(skip)] cache: String,
+                #[live(id)] id: i64,
+                r#type: String,
+                #[live(rename = "org")] org_id: uuid::Uuid,
+            }
+        };
+        let tokens = derive(&input).map(|tokens| tokens.to_string()).unwrap_or_default();
+        assert!(tokens.contains("keys : & [2usize , 1usize]"), "{tokens}");
+
+        let flat: DeriveInput = parse_quote! {
+            #[live(path = "/api/todos")]
+            struct Todo { #[live(id)] id: i64 }
+        };
+        let tokens = derive(&flat).map(|tokens| tokens.to_string()).unwrap_or_default();
+        assert!(tokens.contains("keys : & []"), "{tokens}");
+    }
+
+    #[test]
+    fn every_path_param_mistake_is_reported() {
+        let input: DeriveInput = parse_quote! {
+            #[live(path = "/api/{id}/{room}/{score}/{cache}/{rev}/{doc}/{score}/messages")]
+            struct Message {
+                #[live(id)] id: i64,
+                room_id: i64,
+                score: f64,
+                #[live(skip)] cache: i64,
+                #[live(version)] rev: i64,
+                #[live(json)] doc: String,
+            }
+        };
+        assert_eq!(
+            errors(input),
+            [
+                "path parameter `{score}` appears more than once in path \
+                 `/api/{id}/{room}/{score}/{cache}/{rev}/{doc}/{score}/messages`, expected each partition key once",
+                "path parameter `{room}` names no field of `Message`, expected the name of a field that holds the \
+                 partition key (candidates: `room_id`)",
+                "path parameter `{id}` is the record id, which the path's `/{id}` after the collection already names; \
+                 expected a partition key field",
+                "expected a path parameter field to be an integer (`i16`, `i32`, `i64`), `String` or `uuid::Uuid`: \
+                 its value is a channel segment",
+                "a path parameter's field cannot be `skip`: its value is stored and names the partition",
+                "a path parameter's field cannot be `version`: the store bumps the version on every write, \
+                 while a row's partition key stays the one in its path",
+                "a path parameter's field cannot be `json`: its value is a channel segment, not a document",
+            ]
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub(crate) fn dummy(input: &DeriveInput) -> TokenStream {
                 columns: &[],
                 id: 0,
                 version: ::core::option::Option::None,
+                keys: &[],
             };
 
             fn write_columns(&self, _: &mut ::live_runtime::ColumnWriter) {}

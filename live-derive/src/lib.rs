@@ -28,6 +28,12 @@ use syn::{DeriveInput, parse_macro_input};
 /// serde type as a JSON document (nullable, `None` as NULL, when its type is written
 /// `Option<T>`: an alias of `Option` is not recognised).
 ///
+/// A path segment written `{name}`, such as `room_id` in `/api/rooms/{room_id}/messages`, is a
+/// path parameter: it names a field (an integer, a UUID or a `String`; not the id) that is a
+/// partition key. REST lists and creates under the concrete path, `/api/rooms/7/messages`, and
+/// that partition's channel is the same concrete path. The first and last segments are literal,
+/// and the table is still the last one.
+///
 /// A field's JSON name is serde's: its `#[serde(rename = "...")]`, else its name under the
 /// struct's `#[serde(rename_all = "...")]`; its column is its name, or `#[live(rename)]`. A
 /// field serde skips must be `#[live(skip)]` too. A field whose `#[serde(with)]` gives it a JSON
@@ -55,6 +61,18 @@ use syn::{DeriveInput, parse_macro_input};
 /// assert_eq!(descriptor.columns[1].ty, SqlType::Timestamp);
 /// assert!(descriptor.columns[1].nullable);
 /// assert_eq!(descriptor.columns[2].ty, SqlType::Json);
+///
+/// #[derive(LiveResource, Serialize, Deserialize)]
+/// #[live(path = "/api/rooms/{room_id}/messages")]
+/// struct Message {
+///     #[live(id)]
+///     id: i64,
+///     room_id: i64,
+///     text: String,
+/// }
+///
+/// assert_eq!(Message::DESCRIPTOR.table, "messages");
+/// assert_eq!(Message::DESCRIPTOR.keys, [1]);
 /// ```
 #[proc_macro_derive(LiveResource, attributes(live))]
 pub fn derive_live_resource(input: TokenStream) -> TokenStream {

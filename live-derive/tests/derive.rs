@@ -57,6 +57,7 @@ impl LiveResource for TodoByHand {
         ],
         id: 0,
         version: None,
+        keys: &[],
     };
 
     fn write_columns(&self, out: &mut ColumnWriter) {
@@ -140,6 +141,7 @@ macro_rules! all_types_by_hand {
                 columns: &[$(Column::new(stringify!($field), stringify!($field), SqlType::$sql, $nullable)),*],
                 id: 0,
                 version: None,
+                keys: &[],
             };
 
             fn write_columns(&self, out: &mut ColumnWriter) {
@@ -291,6 +293,7 @@ impl LiveResource for NoteByHand {
         ],
         id: 0,
         version: Some(3),
+        keys: &[],
     };
 
     fn write_columns(&self, out: &mut ColumnWriter) {
@@ -447,6 +450,7 @@ impl LiveResource for PlanByHand {
         ],
         id: 0,
         version: None,
+        keys: &[],
     };
 
     fn write_columns(&self, out: &mut ColumnWriter) {
@@ -534,4 +538,92 @@ fn json_documents_of_another_shape_are_decode_errors() {
     row[5] = Value::Json(serde_json::json!(["not", "a", "place"]));
     let error = from_row::<Plan>(row).err();
     assert!(matches!(error, Some(DecodeError::Invalid { index: Some(5), .. })), "{error:?}");
+}
+
+// --- nested paths ------------------------------------------------------------------------------
+
+#[derive(LiveResource, Serialize, Deserialize, Debug, PartialEq)]
+#[live(path = "/api/orgs/{org_id}/kinds/{type}/tasks")]
+struct Task {
+    #[live(skip)]
+    #[serde(skip)]
+    draft: String,
+    #[live(id)]
+    id: i64,
+    title: String,
+    r#type: String,
+    #[live(skip)]
+    #[serde(skip)]
+    cache: Vec<String>,
+    #[live(rename = "organisation")]
+    org_id: Uuid,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TaskByHand {
+    id: i64,
+    title: String,
+    r#type: String,
+    org_id: Uuid,
+}
+
+impl LiveResource for TaskByHand {
+    const DESCRIPTOR: &'static Descriptor = &Descriptor {
+        type_name: "TaskByHand",
+        path: "/api/orgs/{org_id}/kinds/{type}/tasks",
+        table: "tasks",
+        columns: &[
+            Column::new("id", "id", SqlType::I64, false),
+            Column::new("title", "title", SqlType::Text, false),
+            Column::new("type", "type", SqlType::Text, false),
+            Column::new("organisation", "org_id", <Uuid as ColumnType>::SQL_TYPE, false),
+        ],
+        id: 0,
+        version: None,
+        keys: &[3, 2],
+    };
+
+    fn write_columns(&self, out: &mut ColumnWriter) {
+        out.write(&self.id);
+        out.write(&self.title);
+        out.write(&self.r#type);
+        out.write(&self.org_id);
+    }
+
+    fn read_columns(input: &mut ColumnReader) -> Result<Self, DecodeError> {
+        Ok(TaskByHand { id: input.read()?, title: input.read()?, r#type: input.read()?, org_id: input.read()? })
+    }
+}
+
+#[test]
+fn nested_path_keys_are_stored_column_indexes_in_path_order() {
+    let descriptor = Task::DESCRIPTOR;
+    assert_eq!(*descriptor, renamed(TaskByHand::DESCRIPTOR, "Task"));
+    assert_eq!(descriptor.path, "/api/orgs/{org_id}/kinds/{type}/tasks");
+    assert_eq!(descriptor.table, "tasks");
+    // `draft` and `cache` are skipped: the indexes count stored columns only.
+    assert_eq!(descriptor.keys, [3, 2]);
+    let keys: Vec<(&str, &str)> = descriptor
+        .keys
+        .iter()
+        .map(|&index| (descriptor.columns[index].name, descriptor.columns[index].field))
+        .collect();
+    assert_eq!(keys, [("organisation", "org_id"), ("type", "type")]);
+
+    let task = Task {
+        draft: String::new(),
+        id: 1,
+        title: "ship".to_owned(),
+        r#type: "bug".to_owned(),
+        cache: Vec::new(),
+        org_id: Uuid::from_u128(7),
+    };
+    let hand = TaskByHand { id: 1, title: "ship".to_owned(), r#type: "bug".to_owned(), org_id: Uuid::from_u128(7) };
+    assert_same_rows(&task, &hand);
+}
+
+#[test]
+fn flat_paths_have_no_keys() {
+    assert!(Todo::DESCRIPTOR.keys.is_empty());
+    assert!(Note::DESCRIPTOR.keys.is_empty());
 }

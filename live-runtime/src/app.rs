@@ -10,7 +10,6 @@
 //! ([`LiveBuilder::bus`], docs/deployment.md): each then publishes every write, whichever process made it.
 
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +21,7 @@ use crate::bus::{self, Bus, BusError, IntoBus};
 use crate::feed::history::{self, LogHistory, SnapshotFn};
 use crate::feed::{self, Feed, Pruning};
 use crate::http::RestOptions;
-use crate::resource::LiveResource;
+use crate::resource::{Descriptor, LiveResource};
 use crate::store::{Backend, Retention, Store, StoreError};
 
 /// A running set of live resources over one store: serve [`Live::router`], write through
@@ -85,7 +84,7 @@ type Preparer = for<'a> fn(&'a Store) -> Pin<Box<dyn Future<Output = Result<(), 
 #[derive(Debug)]
 struct Registration {
     type_id: TypeId,
-    path: &'static str,
+    descriptor: &'static Descriptor,
     prepare: Preparer,
     routes: fn(Store, RestOptions) -> Router,
     snapshot: SnapshotFn,
@@ -96,7 +95,7 @@ impl Registration {
     fn of<R: LiveResource>(options: RestOptions) -> Registration {
         Registration {
             type_id: TypeId::of::<R>(),
-            path: R::DESCRIPTOR.path,
+            descriptor: R::DESCRIPTOR,
             prepare: prepare::<R>,
             routes: crate::http::routes_with::<R>,
             snapshot: history::snapshot::<R>,
@@ -276,9 +275,9 @@ impl LiveBuilder {
             (registered.prepare)(&store).await?;
         }
         let link = bus::start(&bus, &store).await?;
-        let snapshots: HashMap<&'static str, SnapshotFn> =
-            self.resources.iter().map(|registered| (registered.path, registered.snapshot)).collect();
-        let history = LogHistory { store: store.clone(), snapshots: Arc::new(snapshots) };
+        let resources: Arc<[(&'static Descriptor, SnapshotFn)]> =
+            self.resources.iter().map(|registered| (registered.descriptor, registered.snapshot)).collect();
+        let history = LogHistory { store: store.clone(), resources };
         let mut options = self.bayeux.unwrap_or_default().history(history);
         if let Some(mount) = self.mount {
             options = options.mount(mount);

@@ -40,6 +40,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`resource`] | the contract the derive implements: [`LiveResource`], [`Descriptor`], column values |
+//! | `partition` | nested paths: a partition's keys as path segments and back ([`Descriptor::channel`]) |
 //! | [`store`] | SQL: the rows and the event log, on SQLite or PostgreSQL; reports each commit |
 //! | [`change`] | the record of one committed change, built once and delivered as it is |
 //! | [`feed`] | delivery: follows the store's commits and the log, publishes each change in order |
@@ -56,6 +57,7 @@ pub mod bus;
 pub mod change;
 pub mod feed;
 pub mod http;
+mod partition;
 pub mod resource;
 pub mod store;
 pub mod value;

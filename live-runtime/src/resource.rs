@@ -29,6 +29,7 @@
 //!         ],
 //!         id: 0,
 //!         version: None,
+//!         keys: &[],
 //!     };
 //!
 //!     fn write_columns(&self, out: &mut ColumnWriter) {
@@ -93,6 +94,10 @@ pub struct Descriptor {
     /// Index in [`columns`](Self::columns) of a field that mirrors the row version, if the struct
     /// has one (`#[live(version)]`). The store keeps a version for every row either way.
     pub version: Option<usize>,
+    /// Indexes in [`columns`](Self::columns) of the partition keys, one per `{name}` segment of
+    /// [`path`](Self::path), in the order they appear there; empty for a flat path such as
+    /// `/api/todos` (docs/rest.md, "Nested resources").
+    pub keys: &'static [usize],
 }
 
 /// Name of the column that holds the row version when the struct has no `#[live(version)]` field.

@@ -80,6 +80,7 @@ impl LiveResource for Kitchen {
         ],
         id: 0,
         version: None,
+        keys: &[],
     };
 
     fn write_columns(&self, out: &mut ColumnWriter) {
@@ -206,6 +207,7 @@ impl LiveResource for Note {
         ],
         id: 0,
         version: None,
+        keys: &[],
     };
 
     fn write_columns(&self, out: &mut ColumnWriter) {
@@ -273,6 +275,7 @@ impl LiveResource for Doc {
         ],
         id: 0,
         version: Some(1),
+        keys: &[],
     };
 
     fn write_columns(&self, out: &mut ColumnWriter) {
@@ -311,6 +314,7 @@ impl LiveResource for Tag {
         columns: &[column!("id", i32), column!("label", String)],
         id: 0,
         version: None,
+        keys: &[],
     };
 
     fn write_columns(&self, out: &mut ColumnWriter) {

@@ -16,8 +16,10 @@
 //! ```
 
 mod fixtures;
+mod partitioned;
 
 pub use fixtures::{Appointment, Doc, Kitchen, Note, Place, Priority, Shift, Tag};
+pub use partitioned::{Message, Room, Task};
 
 use std::fmt;
 use std::ops::Deref;

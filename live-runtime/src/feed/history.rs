@@ -2,41 +2,51 @@
 //! the Bayeux server. A replay delivers each logged change's `data` exactly as the live event did (the body as it was
 //! logged); a snapshot serializes the current rows once.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
 use crate::bayeux::{self, BoxFuture, Catchup, Caught, Context, History, Replayed};
-use crate::resource::LiveResource;
+use crate::resource::{Descriptor, LiveResource, Value};
 use crate::store::{ListQuery, Store, StoreError};
 
 /// The rows of a resource as JSON and the seq they correspond to, being read.
 pub(crate) type SnapshotFuture<'a> =
     Pin<Box<dyn Future<Output = Result<(i64, Box<RawValue>), StoreError>> + Send + 'a>>;
 
-/// Reads a resource's current rows and the seq they correspond to.
-pub(crate) type SnapshotFn = for<'a> fn(&'a Store) -> SnapshotFuture<'a>;
+/// Reads the current rows of one partition of a resource (given by its keys, none for a flat
+/// resource) and the seq they correspond to.
+pub(crate) type SnapshotFn = for<'a> fn(&'a Store, Vec<Value>) -> SnapshotFuture<'a>;
 
-/// [`SnapshotFn`] for `R`: every row, in id order, as the REST list shows them, serialized once (each row as
-/// a write would have serialized it).
-pub(crate) fn snapshot<R: LiveResource>(store: &Store) -> SnapshotFuture<'_> {
+/// [`SnapshotFn`] for `R`: every row of the partition, in id order, as the REST list shows them,
+/// serialized once (each row as a write would have serialized it).
+pub(crate) fn snapshot<R: LiveResource>(store: &Store, keys: Vec<Value>) -> SnapshotFuture<'_> {
     Box::pin(async move {
-        let (seq, rows) = store.records::<R>().snapshot(&ListQuery::default()).await?;
+        let records = store.records::<R>();
+        let records = if keys.is_empty() { records } else { records.partition(keys)? };
+        let (seq, rows) = records.snapshot(&ListQuery::default()).await?;
         let values: Vec<&R> = rows.iter().map(|stored| &stored.value).collect();
         let rows = serde_json::value::to_raw_value(&values).map_err(|error| StoreError::Body(error.to_string()))?;
         Ok((seq, rows))
     })
 }
 
-/// Resume and snapshot over the event log (docs/live.md), for the resource channels it was given.
+/// Resume and snapshot over the event log (docs/live.md), for the resource channels it was given:
+/// the path of each resource, or of each partition of a nested one.
 pub(crate) struct LogHistory {
     pub(crate) store: Store,
-    pub(crate) snapshots: Arc<HashMap<&'static str, SnapshotFn>>,
+    pub(crate) resources: Arc<[(&'static Descriptor, SnapshotFn)]>,
 }
 
 impl LogHistory {
+    /// The snapshot of the resource `channel` is a partition of, with the partition's keys.
+    fn resource(&self, channel: &str) -> Option<(SnapshotFn, Vec<Value>)> {
+        self.resources
+            .iter()
+            .find_map(|(descriptor, snapshot)| descriptor.partition_of(channel).map(|keys| (*snapshot, keys)))
+    }
+
     async fn replay(&self, channel: &str, since: i64, max_events: usize) -> Result<Caught, StoreError> {
         // A seq beyond the end of the log is not one this log gave out (a client of another database,
         // or one restored from a backup): its client must reload.
@@ -72,12 +82,14 @@ impl History for LogHistory {
         _context: &'a Context,
     ) -> BoxFuture<'a, Result<Caught, bayeux::Error>> {
         Box::pin(async move {
-            let Some(snapshot) = self.snapshots.get(channel) else {
+            let Some((snapshot, keys)) = self.resource(channel) else {
                 return Err(bayeux::Error::custom(405, [channel], "No history on this channel"));
             };
             let caught = match catchup {
                 Catchup::Since(since) => self.replay(channel, since, max_events).await,
-                Catchup::Snapshot => snapshot(&self.store).await.map(|(seq, rows)| Caught::Snapshot { seq, rows }),
+                Catchup::Snapshot => {
+                    snapshot(&self.store, keys).await.map(|(seq, rows)| Caught::Snapshot { seq, rows })
+                }
             };
             caught.map_err(|error| {
                 tracing::warn!(%error, channel, "a subscribe could not catch up");

@@ -307,6 +307,7 @@ mod tests {
         ],
         id: 0,
         version: Some(5),
+        keys: &[],
     };
 
     #[test]

@@ -8,8 +8,10 @@
 use std::sync::Arc;
 
 use axum::body::{Body, HttpBody};
-use axum::extract::rejection::PathRejection;
-use axum::extract::{OriginalUri, Path, Request, State};
+use std::borrow::Cow;
+
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{OriginalUri, RawPathParams, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -21,20 +23,29 @@ use super::body::{self, Payload};
 use super::error::ApiError;
 use super::headers::{self, Condition};
 use super::query::{self, ListRequest};
+use crate::partition;
 use crate::resource::{LiveResource, ValidationErrors, Value, to_row};
 use crate::store::{Committed, Method as ChangeMethod, Records, StoreError, Stored, Write};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
 
+/// The parameters of a route: a nested path's keys (in path order), then for `P/{id}` the id.
+type Params = Result<RawPathParams, RawPathParamsRejection>;
+
 /// `P`: list, create, and the methods around them.
-pub(super) async fn collection<R: LiveResource>(State(context): State<Arc<Context<R>>>, request: Request) -> Response {
+pub(super) async fn collection<R: LiveResource>(
+    State(context): State<Arc<Context<R>>>,
+    params: Params,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
-    let result = match parts.method {
-        Method::GET | Method::HEAD => list(&context, &parts).await,
-        Method::OPTIONS => Ok(options(&context.allow_collection)),
-        Method::POST => create(&context, &parts, body).await,
-        _ => Err(not_allowed(&parts.method, &context.allow_collection)),
+    let result = match (&parts.method, partition(&context, params)) {
+        (_, Err(error)) => Err(error),
+        (&(Method::GET | Method::HEAD), Ok((records, _))) => list(&context, &records, &parts).await,
+        (&Method::OPTIONS, _) => Ok(options(&context.allow_collection)),
+        (&Method::POST, Ok((records, _))) => create(&context, &records, &parts, body).await,
+        (method, _) => Err(not_allowed(method, &context.allow_collection)),
     };
     finish(&parts.method, result)
 }
@@ -42,20 +53,48 @@ pub(super) async fn collection<R: LiveResource>(State(context): State<Arc<Contex
 /// `P/{id}`: get, replace, merge, delete, and the methods around them.
 pub(super) async fn member<R: LiveResource>(
     State(context): State<Arc<Context<R>>>,
-    id: Result<Path<String>, PathRejection>,
+    params: Params,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let result = match parts.method {
-        Method::GET | Method::HEAD => match parse_id::<R>(id) {
-            Ok(id) => get(&context, &parts, id).await,
+    let result = match (&parts.method, partition(&context, params)) {
+        (_, Err(error)) => Err(error),
+        (&(Method::GET | Method::HEAD), Ok((records, id))) => match parse_id::<R>(id.as_deref()) {
+            Ok(id) => get(&records, &parts, id).await,
             Err(error) => Err(error),
         },
-        Method::OPTIONS => Ok(options(&context.allow_member)),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE => write(&context, &parts, body, id).await,
-        _ => Err(not_allowed(&parts.method, &context.allow_member)),
+        (&Method::OPTIONS, _) => Ok(options(&context.allow_member)),
+        (&(Method::POST | Method::PUT | Method::PATCH | Method::DELETE), Ok((records, id))) => {
+            write(&context, &records, &parts, body, id.as_deref()).await
+        }
+        (method, _) => Err(not_allowed(method, &context.allow_member)),
     };
     finish(&parts.method, result)
+}
+
+/// The records a route's parameters address (the partition of a nested path, or all of a flat
+/// one), and the parameter after the keys (the id of `P/{id}`). A malformed key is a `400`.
+fn partition<R: LiveResource>(
+    context: &Context<R>,
+    params: Params,
+) -> Result<(Cow<'_, Records<R>>, Option<String>), ApiError> {
+    let params = params.map_err(|rejection| ApiError::bad_request("invalid_path", rejection.body_text()))?;
+    let descriptor = R::DESCRIPTOR;
+    let mut values = params.iter().map(|(_, value)| value);
+    if !descriptor.is_nested() {
+        return Ok((Cow::Borrowed(&context.records), values.next().map(str::to_owned)));
+    }
+    let mut keys = Vec::with_capacity(descriptor.keys.len());
+    for &column in descriptor.keys {
+        let column = &descriptor.columns[column];
+        let raw = values.next().unwrap_or_default();
+        let key = partition::parse_key(column.ty, raw).map_err(|why| {
+            ApiError::bad_request("invalid_key", format!("`{raw}` is not a valid `{}`: {why}", column.field))
+        })?;
+        keys.push(key);
+    }
+    let records = context.records.partition(keys)?;
+    Ok((Cow::Owned(records), values.next().map(str::to_owned)))
 }
 
 /// The response of a result; a `HEAD` keeps the headers (with the length) and drops the body.
@@ -70,9 +109,8 @@ fn finish(method: &Method, result: Result<Response, ApiError>) -> Response {
     response
 }
 
-fn parse_id<R: LiveResource>(id: Result<Path<String>, PathRejection>) -> Result<Value, ApiError> {
-    let Path(raw) = id.map_err(|rejection| ApiError::bad_request("invalid_id", rejection.body_text()))?;
-    query::parse_id(R::DESCRIPTOR, &raw)
+fn parse_id<R: LiveResource>(id: Option<&str>) -> Result<Value, ApiError> {
+    query::parse_id(R::DESCRIPTOR, id.unwrap_or_default())
 }
 
 fn options(allow: &HeaderValue) -> Response {
@@ -118,14 +156,18 @@ fn collection_path(parts: &Parts) -> &str {
     uri.path().trim_end_matches('/')
 }
 
-async fn list<R: LiveResource>(context: &Context<R>, parts: &Parts) -> Result<Response, ApiError> {
+async fn list<R: LiveResource>(
+    context: &Context<R>,
+    records: &Records<R>,
+    parts: &Parts,
+) -> Result<Response, ApiError> {
     body::no_override(&parts.headers)?;
     let raw = parts.uri.query();
     let request = query::parse_list(R::DESCRIPTOR, raw, context.options.max_limit)?;
-    let rows = context.records.list(&request.query).await?;
+    let rows = records.list(&request.query).await?;
     let exact = headers::prefers_exact_count(&parts.headers);
     let total = if exact {
-        Some(context.records.count(&request.query.filters).await?)
+        Some(records.count(&request.query.filters).await?)
     } else if rows.is_empty() && request.query.offset == 0 {
         Some(0)
     } else {
@@ -183,11 +225,11 @@ fn list_body<R: LiveResource>(rows: &[Stored<R>], select: Option<&[usize]>) -> R
     Ok(out)
 }
 
-async fn get<R: LiveResource>(context: &Context<R>, parts: &Parts, id: Value) -> Result<Response, ApiError> {
+async fn get<R: LiveResource>(records: &Records<R>, parts: &Parts, id: Value) -> Result<Response, ApiError> {
     body::no_override(&parts.headers)?;
     body::no_query(parts.uri.query(), false)?;
     let unless = headers::if_none_match(&parts.headers)?;
-    let stored = context.records.get(id).await?;
+    let stored = records.get(id).await?;
     if unless.is_some_and(|condition| condition.matches(stored.version)) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         response.headers_mut().insert(header::ETAG, headers::etag(stored.version));
@@ -242,7 +284,12 @@ async fn resolve_write(
     Ok((method, payload))
 }
 
-async fn create<R: LiveResource>(context: &Context<R>, parts: &Parts, body: Body) -> Result<Response, ApiError> {
+async fn create<R: LiveResource>(
+    context: &Context<R>,
+    records: &Records<R>,
+    parts: &Parts,
+    body: Body,
+) -> Result<Response, ApiError> {
     let allow_post = context.options.allow_post;
     let (_, payload) = resolve_write(parts, body, context.options.body_limit, &context.allow_collection, |method| {
         *method == Method::POST && allow_post
@@ -250,11 +297,12 @@ async fn create<R: LiveResource>(context: &Context<R>, parts: &Parts, body: Body
     .await?;
     let write = write_of(parts)?;
     match body::parse_json(payload)? {
-        Json::Array(items) => create_many(context, items, &write).await,
+        Json::Array(items) => create_many(records, items, &write).await,
         item => {
-            let fields = body::check_fields(R::DESCRIPTOR, item, "")?;
-            let value = body::new_value::<R>(fields.writable, "")?;
-            let created = context.records.create(value, &write).await?;
+            let mut fields = body::check_fields(R::DESCRIPTOR, item, "")?.writable;
+            keys_from_path(records, &mut fields, "")?;
+            let value = body::new_value::<R>(fields, "")?;
+            let created = records.create(value, &write).await?;
             let mut response = committed_response(StatusCode::CREATED, &created);
             let location = format!("{}/{}", collection_path(parts), id_segment(&created.value));
             if let Ok(location) = HeaderValue::try_from(location) {
@@ -267,15 +315,20 @@ async fn create<R: LiveResource>(context: &Context<R>, parts: &Parts, body: Body
 
 /// Creates every item of an array in one transaction; refusals name fields as `index.field`.
 async fn create_many<R: LiveResource>(
-    context: &Context<R>,
+    records: &Records<R>,
     items: Vec<Json>,
     write: &Write,
 ) -> Result<Response, ApiError> {
     let mut errors = ValidationErrors::new();
     let mut checked = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        match body::check_fields(R::DESCRIPTOR, item, &format!("{index}.")) {
-            Ok(fields) => checked.push(fields.writable),
+        let prefix = format!("{index}.");
+        let fields = body::check_fields(R::DESCRIPTOR, item, &prefix).and_then(|fields| {
+            let mut fields = fields.writable;
+            keys_from_path(records, &mut fields, &prefix).map(|()| fields)
+        });
+        match fields {
+            Ok(fields) => checked.push(fields),
             Err(ApiError::Validation(refused)) => {
                 for (field, message) in refused.iter() {
                     errors.add(field, message);
@@ -290,7 +343,7 @@ async fn create_many<R: LiveResource>(
         .enumerate()
         .map(|(index, fields)| body::new_value::<R>(fields, &format!("{index}.")))
         .collect::<Result<Vec<R>, _>>()?;
-    let created = if values.is_empty() { Vec::new() } else { context.records.create_many(values, write).await? };
+    let created = if values.is_empty() { Vec::new() } else { records.create_many(values, write).await? };
     let mut body = Vec::with_capacity(2 + created.iter().map(|c| c.change.body.get().len() + 1).sum::<usize>());
     body.push(b'[');
     for (index, committed) in created.iter().enumerate() {
@@ -301,6 +354,36 @@ async fn create_many<R: LiveResource>(
     }
     body.push(b']');
     Ok(json_response(StatusCode::CREATED, body))
+}
+
+/// Sets a create's partition keys from the path it was posted to; a body that names another
+/// partition is refused on that field (as `prefix` + field).
+fn keys_from_path<R: LiveResource>(
+    records: &Records<R>,
+    fields: &mut Map<String, Json>,
+    prefix: &str,
+) -> Result<(), ApiError> {
+    let Some(keys) = records.partition_keys() else { return Ok(()) };
+    let descriptor = R::DESCRIPTOR;
+    let mut errors = ValidationErrors::new();
+    for (&column, key) in descriptor.keys.iter().zip(keys) {
+        let field = descriptor.columns[column].field;
+        if fields.get(field).is_some_and(|given| !body::same_id(given, key)) {
+            errors.add(format!("{prefix}{field}"), "does not match the path");
+        }
+        fields.insert(field.to_owned(), key_json(key));
+    }
+    errors.into_result().map_err(ApiError::Validation)
+}
+
+/// A partition key as its JSON value.
+fn key_json(key: &Value) -> Json {
+    match key {
+        Value::Int(int) => Json::from(*int),
+        Value::Uuid(uuid) => Json::from(uuid.to_string()),
+        Value::Text(text) => Json::from(text.as_str()),
+        _ => Json::Null,
+    }
 }
 
 /// The id of a value as a URL path segment.
@@ -318,9 +401,10 @@ fn id_segment<R: LiveResource>(value: &R) -> String {
 
 async fn write<R: LiveResource>(
     context: &Context<R>,
+    records: &Records<R>,
     parts: &Parts,
     body: Body,
-    id: Result<Path<String>, PathRejection>,
+    id: Option<&str>,
 ) -> Result<Response, ApiError> {
     let options = &context.options;
     let (method, payload) =
@@ -335,8 +419,8 @@ async fn write<R: LiveResource>(
     let mut write = write_of(parts)?;
     let condition = headers::if_match(&parts.headers)?;
     if method == Method::DELETE {
-        write.if_version = expected_version(&context.records, &id, condition).await?;
-        let deleted = context.records.delete(id, &write).await?;
+        write.if_version = expected_version(records, &id, condition).await?;
+        let deleted = records.delete(id, &write).await?;
         return Ok(committed_response(StatusCode::OK, &deleted));
     }
     let fields = body::check_fields(R::DESCRIPTOR, body::parse_json(payload)?, "")?;
@@ -345,14 +429,13 @@ async fn write<R: LiveResource>(
         errors.add(R::DESCRIPTOR.id_column().field, "does not match the id in the URL");
         return Err(ApiError::Validation(errors));
     }
-    write.if_version = expected_version(&context.records, &id, condition).await?;
+    write.if_version = expected_version(records, &id, condition).await?;
     let (change, merge) =
         if method == Method::PATCH { (ChangeMethod::Patch, true) } else { (ChangeMethod::Put, false) };
     let body_version = fields.version;
     let mut stale_body = false;
     let mut failure = None;
-    let result = context
-        .records
+    let result = records
         .modify(id, change, &write, |current| {
             if body_version.is_some_and(|version| version != current.version) {
                 stale_body = true;
@@ -384,7 +467,8 @@ fn changed<R: LiveResource>(current: &R, body: Map<String, Json>, merge: bool) -
     };
     if !merge {
         for (index, column) in descriptor.columns.iter().enumerate() {
-            if descriptor.is_client_writable(index) {
+            // A partition key stays: it cannot change, so a `PUT` need not repeat it.
+            if descriptor.is_client_writable(index) && !descriptor.keys.contains(&index) {
                 fields.remove(column.field);
             }
         }

@@ -131,7 +131,9 @@ pub fn routes<R: LiveResource>(store: Store) -> Router {
 /// The REST routes of `R` at its descriptor's path, backed by `store`.
 ///
 /// Serves `P` (list, create) and `P/{id}` (get, replace, merge, delete) where `P` is
-/// `R::DESCRIPTOR.path`. The router has no fallback, so it can be merged with others.
+/// `R::DESCRIPTOR.path`; for a nested path such as `/api/rooms/{room_id}/messages`, each partition
+/// at its concrete path (docs/rest.md, "Nested resources"). The router has no fallback, so it can
+/// be merged with others.
 pub fn routes_with<R: LiveResource>(store: Store, options: RestOptions) -> Router {
     let path = R::DESCRIPTOR.path.trim_end_matches('/');
     let context = Arc::new(Context {
@@ -140,8 +142,14 @@ pub fn routes_with<R: LiveResource>(store: Store, options: RestOptions) -> Route
         allow_member: options.allow_member(),
         options,
     });
+    // The id's parameter takes a name no key of a nested path has; handlers read parameters by
+    // position.
+    let mut id = String::from("id");
+    while path.contains(&format!("{{{id}}}")) {
+        id.insert(0, '_');
+    }
     Router::new()
         .route(path, any(handlers::collection::<R>))
-        .route(&format!("{path}/{{id}}"), any(handlers::member::<R>))
+        .route(&format!("{path}/{{{id}}}"), any(handlers::member::<R>))
         .with_state(context)
 }

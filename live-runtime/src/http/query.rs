@@ -309,6 +309,7 @@ mod tests {
         ],
         id: 0,
         version: None,
+        keys: &[],
     };
 
     fn parse(raw: &str) -> Result<ListRequest, String> {

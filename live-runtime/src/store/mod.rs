@@ -241,9 +241,15 @@ impl Store {
     /// column; so is a missing table when [`StoreOptions::create_tables`] is off.
     pub async fn prepare<R: LiveResource>(&self) -> Result<(), StoreError> {
         let descriptor = R::DESCRIPTOR;
+        let statements = sql::statements::<R>(self.dialect());
         let existing = self.table_columns(descriptor.table).await?;
         if !existing.is_empty() {
-            return schema::check(self.dialect(), descriptor, &existing);
+            schema::check(self.dialect(), descriptor, &existing)?;
+            // A table created before its resource was nested gets its partition index.
+            if let (true, Some(index)) = (self.inner.options.create_tables, &statements.create_index) {
+                self.execute(&[index.as_str()]).await?;
+            }
+            return Ok(());
         }
         if !self.inner.options.create_tables {
             return Err(StoreError::Schema {
@@ -251,8 +257,9 @@ impl Store {
                 detail: "the table does not exist and table creation is off".to_owned(),
             });
         }
-        let statements = sql::statements::<R>(self.dialect());
-        self.execute(&[statements.create_table.as_str()]).await?;
+        let mut create = vec![statements.create_table.as_str()];
+        create.extend(statements.create_index.as_deref());
+        self.execute(&create).await?;
         // Another process may have created it differently between the look and the create.
         let existing = self.table_columns(descriptor.table).await?;
         schema::check(self.dialect(), descriptor, &existing)
@@ -261,7 +268,7 @@ impl Store {
     /// The typed API for `R`'s rows. `R`'s table must exist: call [`prepare`](Self::prepare) first
     /// (a [`Live`](crate::Live) prepares every resource it serves).
     pub fn records<R: LiveResource>(&self) -> Records<R> {
-        Records { store: self.clone(), _resource: PhantomData }
+        Records { store: self.clone(), partition: None, _resource: PhantomData }
     }
 
     /// The events of `channel` (a resource path) with a seq greater than `after_seq`, oldest
@@ -372,12 +379,14 @@ impl Store {
 #[derive(Debug)]
 pub struct Records<R> {
     store: Store,
+    /// The partition keys these records are seen under, if any (see [`Records::partition`]).
+    partition: Option<Arc<[Value]>>,
     _resource: PhantomData<fn() -> R>,
 }
 
 impl<R> Clone for Records<R> {
     fn clone(&self) -> Self {
-        Records { store: self.store.clone(), _resource: PhantomData }
+        Records { store: self.store.clone(), partition: self.partition.clone(), _resource: PhantomData }
     }
 }
 
@@ -446,34 +455,73 @@ impl Write {
 }
 
 impl<R: LiveResource> Records<R> {
+    /// The same records seen under one partition of a nested path (docs/rest.md, "Nested
+    /// resources"), whose keys are `keys` in the order of [`Descriptor::keys`](crate::Descriptor::keys):
+    /// lists, counts and snapshots then hold that partition's rows only; a row of another
+    /// partition is [`StoreError::NotFound`] to `get`, `modify` and `delete`; and `create` refuses
+    /// a value whose keys differ, as [`StoreError::Invalid`] on the key's field. This is how the
+    /// REST routes of `/api/rooms/7/messages` see `Message`.
+    ///
+    /// Keys of the wrong number, or that cannot name a partition, are [`StoreError::Invalid`].
+    pub fn partition(&self, keys: Vec<Value>) -> Result<Records<R>, StoreError> {
+        let descriptor = R::DESCRIPTOR;
+        let mut errors = ValidationErrors::new();
+        if keys.len() != descriptor.keys.len() {
+            errors.add("path", format!("expected {} partition keys, found {}", descriptor.keys.len(), keys.len()));
+            return Err(StoreError::Invalid(errors));
+        }
+        let mut typed = Vec::with_capacity(keys.len());
+        for (&column, key) in descriptor.keys.iter().zip(&keys) {
+            let column = &descriptor.columns[column];
+            match crate::value::coerce(key, column.ty) {
+                Some(value) if crate::partition::key_segment(&value).is_some() => typed.push(value.into_owned()),
+                _ => {
+                    errors.add(column.field, crate::partition::SEGMENT_RULE);
+                }
+            }
+        }
+        errors.into_result().map_err(StoreError::Invalid)?;
+        Ok(Records { store: self.store.clone(), partition: Some(typed.into()), _resource: PhantomData })
+    }
+
+    /// The partition keys these records are seen under (see [`partition`](Self::partition)).
+    pub fn partition_keys(&self) -> Option<&[Value]> {
+        self.partition.as_deref()
+    }
+
     /// The value with this id, or [`StoreError::NotFound`].
     pub async fn get(&self, id: impl Into<Value>) -> Result<Stored<R>, StoreError> {
         let id = id.into();
-        dispatch!(self.store, |pool, D| ops::get::<D, R>(pool, id).await)
+        let scope = self.partition.as_deref();
+        dispatch!(self.store, |pool, D| ops::get::<D, R>(pool, id, scope).await)
     }
 
     /// The values matching `query`, in its order (then by id).
     pub async fn list(&self, query: &ListQuery) -> Result<Vec<Stored<R>>, StoreError> {
-        dispatch!(self.store, |pool, D| ops::list::<D, R>(pool, query).await)
+        let scope = self.partition.as_deref();
+        dispatch!(self.store, |pool, D| ops::list::<D, R>(pool, query, scope).await)
     }
 
     /// The values matching `query` together with the seq of the whole log they correspond to,
     /// read in one transaction: every event with a greater seq changes them, none at or below
     /// it does (docs/live.md, "Snapshot").
     pub async fn snapshot(&self, query: &ListQuery) -> Result<(i64, Vec<Stored<R>>), StoreError> {
-        dispatch!(self.store, |pool, D| ops::snapshot::<D, R>(pool, query).await)
+        let scope = self.partition.as_deref();
+        dispatch!(self.store, |pool, D| ops::snapshot::<D, R>(pool, query, scope).await)
     }
 
     /// How many values match `filters`.
     pub async fn count(&self, filters: &[Filter]) -> Result<u64, StoreError> {
-        dispatch!(self.store, |pool, D| ops::count::<D, R>(pool, filters).await)
+        let scope = self.partition.as_deref();
+        dispatch!(self.store, |pool, D| ops::count::<D, R>(pool, filters, scope).await)
     }
 
     /// Inserts `value` (its id is assigned by the store, its version is 1) and logs a `POST`
     /// change.
     pub async fn create(&self, value: R, write: &Write) -> Result<Committed<R>, StoreError> {
         let sinks = &self.store.inner.sinks;
-        dispatch_write!(self.store, |pool, D| ops::create::<D, R>(pool, sinks, value, write).await)
+        let scope = self.partition.as_deref();
+        dispatch_write!(self.store, |pool, D| ops::create::<D, R>(pool, sinks, value, write, scope).await)
     }
 
     /// Inserts every value in one transaction: all or none. Each is validated first.
@@ -482,7 +530,8 @@ impl<R: LiveResource> Records<R> {
             return Ok(Vec::new());
         }
         let sinks = &self.store.inner.sinks;
-        dispatch_write!(self.store, |pool, D| ops::create_many::<D, R>(pool, sinks, values, write).await)
+        let scope = self.partition.as_deref();
+        dispatch_write!(self.store, |pool, D| ops::create_many::<D, R>(pool, sinks, values, write, scope).await)
     }
 
     /// Replaces the row with `id` by `change(current)` in one transaction and logs a `PUT`
@@ -503,7 +552,9 @@ impl<R: LiveResource> Records<R> {
     {
         let id = id.into();
         let sinks = &self.store.inner.sinks;
-        dispatch_write!(self.store, |pool, D| ops::modify::<D, R, F>(pool, sinks, id, method, write, change).await)
+        let scope = self.partition.as_deref();
+        dispatch_write!(self.store, |pool, D| ops::modify::<D, R, F>(pool, sinks, id, method, write, scope, change)
+            .await)
     }
 
     /// Replaces the row with `id` by `value` (a `PUT`).
@@ -527,7 +578,8 @@ impl<R: LiveResource> Records<R> {
     pub async fn delete(&self, id: impl Into<Value>, write: &Write) -> Result<Committed<R>, StoreError> {
         let id = id.into();
         let sinks = &self.store.inner.sinks;
-        dispatch_write!(self.store, |pool, D| ops::delete::<D, R>(pool, sinks, id, write).await)
+        let scope = self.partition.as_deref();
+        dispatch_write!(self.store, |pool, D| ops::delete::<D, R>(pool, sinks, id, write, scope).await)
     }
 }
 

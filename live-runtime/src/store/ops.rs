@@ -14,17 +14,20 @@ use sqlx::{Pool, Transaction};
 
 use super::driver::{Conn, Driver, Query, Row};
 use super::log::{Pruned, Retention};
+use super::query::FilterOp;
 use super::sql::{self, Statements};
 use super::{Committed, Filter, ListQuery, Sinks, StoreError, Stored, Write, classify};
 use crate::change::{Change, Method};
+use crate::partition;
 use crate::resource::{self, Descriptor, LiveResource, SqlType, ValidationErrors, Value};
 
-/// Decodes a selected row (descriptor columns, then the version if separate) into a value and
-/// its version.
+/// Decodes a selected row (descriptor columns, then the version if separate) into a value, its
+/// version and its id, and with `keys` also its partition keys (empty otherwise).
 fn decode_stored<D: Driver, R: LiveResource>(
     row: &Row<D::DB>,
     statements: &Statements,
-) -> Result<(Stored<R>, Value), StoreError> {
+    keys: bool,
+) -> Result<(Stored<R>, Value, Vec<Value>), StoreError> {
     let descriptor = R::DESCRIPTOR;
     let mut values = Vec::with_capacity(descriptor.columns.len());
     for (index, column) in descriptor.columns.iter().enumerate() {
@@ -39,8 +42,85 @@ fn decode_stored<D: Driver, R: LiveResource>(
         return Err(StoreError::Decode(resource::DecodeError::MissingColumn { index: statements.version_index }));
     };
     let id = values[descriptor.id].clone();
+    let keys = if keys { descriptor.keys_of(&values) } else { Vec::new() };
     let value = resource::from_row(values)?;
-    Ok((Stored { value, version }, id))
+    Ok((Stored { value, version }, id, keys))
+}
+
+/// Decodes a selected row into a value and its version.
+fn decode_value<D: Driver, R: LiveResource>(
+    row: &Row<D::DB>,
+    statements: &Statements,
+) -> Result<Stored<R>, StoreError> {
+    decode_stored::<D, R>(row, statements, false).map(|(stored, _, _)| stored)
+}
+
+/// Whether a row with partition keys `keys` is in `scope` (every row is, without one).
+fn in_scope(keys: &[Value], scope: Option<&[Value]>) -> bool {
+    scope.is_none_or(|scope| scope == keys)
+}
+
+/// The channel of a row with partition keys `keys`: the resource's path, or for a nested one the
+/// path of the row's partition.
+fn channel_of(descriptor: &'static Descriptor, keys: &[Value]) -> Result<Cow<'static, str>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Cow::Borrowed(descriptor.path));
+    }
+    // Keys are checked before they are written, so a stored row always has a channel.
+    descriptor.channel(keys).map(Cow::Owned).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Protocol(format!(
+            "a row of {} has no partition channel",
+            descriptor.type_name
+        )))
+    })
+}
+
+/// Refuses a change of partition keys: a row stays in its partition (and on its channel) for life.
+fn unchanged_keys(descriptor: &Descriptor, keys: &[Value], next: &[Value]) -> Result<(), StoreError> {
+    let mut errors = ValidationErrors::new();
+    for (&column, key) in descriptor.keys.iter().zip(keys) {
+        if next[column] != *key {
+            errors.add(descriptor.columns[column].field, "cannot be changed: it names the record's partition");
+        }
+    }
+    errors.into_result().map_err(StoreError::Invalid)
+}
+
+/// `query` narrowed to the partition `scope`, if any.
+fn scoped<'q>(descriptor: &Descriptor, query: &'q ListQuery, scope: Option<&[Value]>) -> Cow<'q, ListQuery> {
+    match scope {
+        None => Cow::Borrowed(query),
+        Some(keys) => {
+            let mut narrowed = query.clone();
+            narrowed.filters.splice(0..0, partition_filters(descriptor, keys));
+            Cow::Owned(narrowed)
+        }
+    }
+}
+
+/// One equality filter per partition key.
+fn partition_filters(descriptor: &Descriptor, keys: &[Value]) -> Vec<Filter> {
+    descriptor
+        .keys
+        .iter()
+        .zip(keys)
+        .map(|(&column, value)| Filter { column, op: FilterOp::Eq, negate: false, values: vec![value.clone()] })
+        .collect()
+}
+
+/// Refuses partition keys that cannot name a partition (a string that is no channel segment), and
+/// with a `scope`, keys of another partition than the one the write was made under.
+fn check_keys(descriptor: &Descriptor, row: &[Value], scope: Option<&[Value]>) -> Result<(), StoreError> {
+    let mut errors = ValidationErrors::new();
+    for (position, &column) in descriptor.keys.iter().enumerate() {
+        let field = descriptor.columns[column].field;
+        if partition::key_segment(&row[column]).is_none() {
+            errors.add(field, partition::SEGMENT_RULE);
+        } else if scope.is_some_and(|scope| scope.get(position) != Some(&row[column])) {
+            errors.add(field, "does not match the path");
+        }
+    }
+    errors.into_result().map_err(StoreError::Invalid)
 }
 
 /// The id as a value of the id column's type; `None` when it cannot be one (so no row has it).
@@ -89,9 +169,10 @@ fn bind_columns<'q, D: Driver>(
     query
 }
 
-/// A change made in the current transaction, waiting for its event to be appended: the method, the
-/// row version, the row serialized once, and for an update the row before it.
+/// A change made in the current transaction, waiting for its event to be appended: its channel, the
+/// method, the row version, the row serialized once, and for an update the row before it.
 struct Pending {
+    channel: Cow<'static, str>,
     method: Method,
     version: i64,
     body: Box<RawValue>,
@@ -99,8 +180,9 @@ struct Pending {
 }
 
 impl Pending {
-    fn of<R: LiveResource>(method: Method, stored: &Stored<R>) -> Result<Pending, StoreError> {
-        Ok(Pending { method, version: stored.version, body: serialize(&stored.value)?, before: None })
+    fn of<R: LiveResource>(method: Method, stored: &Stored<R>, keys: &[Value]) -> Result<Pending, StoreError> {
+        let channel = channel_of(R::DESCRIPTOR, keys)?;
+        Ok(Pending { channel, method, version: stored.version, body: serialize(&stored.value)?, before: None })
     }
 
     /// The same change with `before`, the row as it was, as its before-image.
@@ -140,7 +222,6 @@ async fn begin<D: Driver>(pool: &Pool<D::DB>) -> Result<Transaction<'static, D::
 async fn commit<D: Driver>(
     mut tx: Transaction<'static, D::DB>,
     sinks: &Sinks,
-    channel: &'static str,
     pending: Vec<Pending>,
     write: &Write,
 ) -> Result<Vec<Arc<Change>>, StoreError> {
@@ -163,9 +244,9 @@ async fn commit<D: Driver>(
     let at = Utc::now().trunc_subsecs(6);
     let at_value = Value::Timestamp(at);
     let mut changes = Vec::with_capacity(pending.len());
-    for Pending { method, version, body, before } in pending {
+    for Pending { channel, method, version, body, before } in pending {
         let mut query = sqlx::query(D::DIALECT.insert_event());
-        query = D::bind_text(query, Some(channel));
+        query = D::bind_text(query, Some(&channel));
         query = D::bind_text(query, Some(method.as_str()));
         query = D::bind_text(query, Some(body.get()));
         query = D::bind_i64(query, version);
@@ -178,7 +259,7 @@ async fn commit<D: Driver>(
             Some(Err(error)) => return Err(classify(error)),
             _ => return Err(StoreError::Database(sqlx::Error::RowNotFound)),
         };
-        let mut change = Change::new(Cow::Borrowed(channel), method, version, write.origin.clone(), at, body, before);
+        let mut change = Change::new(channel, method, version, write.origin.clone(), at, body, before);
         change.seq = seq;
         changes.push(Arc::new(change));
     }
@@ -194,22 +275,29 @@ async fn commit<D: Driver>(
 async fn commit_one<D: Driver>(
     tx: Transaction<'static, D::DB>,
     sinks: &Sinks,
-    channel: &'static str,
     pending: Pending,
     write: &Write,
 ) -> Result<Arc<Change>, StoreError> {
-    let mut changes = commit::<D>(tx, sinks, channel, vec![pending], write).await?;
+    let mut changes = commit::<D>(tx, sinks, vec![pending], write).await?;
     changes.pop().ok_or(StoreError::Database(sqlx::Error::RowNotFound))
 }
 
-/// The value with this id.
-pub(crate) async fn get<D: Driver, R: LiveResource>(pool: &Pool<D::DB>, id: Value) -> Result<Stored<R>, StoreError> {
+/// The value with this id, if it is in `scope`.
+pub(crate) async fn get<D: Driver, R: LiveResource>(
+    pool: &Pool<D::DB>,
+    id: Value,
+    scope: Option<&[Value]>,
+) -> Result<Stored<R>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
     let id = id_value(R::DESCRIPTOR, &id).ok_or(StoreError::NotFound)?;
     let mut conn = pool.acquire().await.map_err(classify)?;
     let query = D::bind(sqlx::query(&statements.get), &id, R::DESCRIPTOR.id_column().ty);
     let row = D::fetch_optional(&mut conn, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
-    decode_stored::<D, R>(&row, statements).map(|(stored, _)| stored)
+    let (stored, _, keys) = decode_stored::<D, R>(&row, statements, scope.is_some())?;
+    if !in_scope(&keys, scope) {
+        return Err(StoreError::NotFound);
+    }
+    Ok(stored)
 }
 
 /// A list's or count's SQL with its parameters bound.
@@ -221,24 +309,34 @@ fn bound<'q, D: Driver>(built: &'q sql::Built<'_>) -> Query<'q, D::DB> {
     query
 }
 
-/// The values matching `query`.
+/// The values of `scope` matching `query`.
 pub(crate) async fn list<D: Driver, R: LiveResource>(
     pool: &Pool<D::DB>,
     query: &ListQuery,
+    scope: Option<&[Value]>,
 ) -> Result<Vec<Stored<R>>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
-    let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, query)?;
+    let query = scoped(R::DESCRIPTOR, query, scope);
+    let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, &query)?;
     let mut conn = pool.acquire().await.map_err(classify)?;
     let rows = D::fetch_all(&mut conn, bound::<D>(&built)).await.map_err(classify)?;
-    rows.iter().map(|row| decode_stored::<D, R>(row, statements).map(|(stored, _)| stored)).collect()
+    rows.iter().map(|row| decode_value::<D, R>(row, statements)).collect()
 }
 
-/// How many values match `filters`.
+/// How many values of `scope` match `filters`.
 pub(crate) async fn count<D: Driver, R: LiveResource>(
     pool: &Pool<D::DB>,
     filters: &[Filter],
+    scope: Option<&[Value]>,
 ) -> Result<u64, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
+    let mut all = scope.map(|keys| partition_filters(R::DESCRIPTOR, keys)).unwrap_or_default();
+    let filters = if all.is_empty() {
+        filters
+    } else {
+        all.extend_from_slice(filters);
+        &all
+    };
     let built = sql::count(D::DIALECT, R::DESCRIPTOR, statements, filters)?;
     let mut conn = pool.acquire().await.map_err(classify)?;
     let row = D::fetch_optional(&mut conn, bound::<D>(&built)).await.map_err(classify)?;
@@ -249,17 +347,19 @@ pub(crate) async fn count<D: Driver, R: LiveResource>(
     }
 }
 
-/// Inserts one validated value in the open transaction; returns it as stored.
+/// Inserts one validated value in the open transaction; returns it as stored, with its change.
 async fn insert<D: Driver, R: LiveResource>(
     tx: &mut Transaction<'static, D::DB>,
     statements: &Statements,
     value: R,
-) -> Result<Stored<R>, StoreError> {
+    scope: Option<&[Value]>,
+) -> Result<(Stored<R>, Pending), StoreError> {
     let descriptor = R::DESCRIPTOR;
     let first = Value::Int(1);
     let mut row = resource::encode_row(&value).map_err(StoreError::Invalid)?;
     drop(value);
     check_storable(descriptor, &row)?;
+    check_keys(descriptor, &row, scope)?;
     if !statements.id_generated {
         row[descriptor.id] = Value::Uuid(uuid::Uuid::new_v4());
     }
@@ -271,7 +371,9 @@ async fn insert<D: Driver, R: LiveResource>(
         bind_columns::<D>(sqlx::query(&statements.insert), descriptor, &row, !statements.id_generated, separate);
     let returned = D::fetch_optional(tx, query).await.map_err(classify)?;
     let returned = returned.ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-    decode_stored::<D, R>(&returned, statements).map(|(stored, _)| stored)
+    let (stored, _, keys) = decode_stored::<D, R>(&returned, statements, descriptor.is_nested())?;
+    let pending = Pending::of(Method::Post, &stored, &keys)?;
+    Ok((stored, pending))
 }
 
 /// Inserts `value` and logs a `POST`.
@@ -280,13 +382,13 @@ pub(crate) async fn create<D: Driver, R: LiveResource>(
     sinks: &Sinks,
     value: R,
     write: &Write,
+    scope: Option<&[Value]>,
 ) -> Result<Committed<R>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
     value.validate().map_err(StoreError::Invalid)?;
     let mut tx = begin::<D>(pool).await?;
-    let stored = insert::<D, R>(&mut tx, statements, value).await?;
-    let pending = Pending::of(Method::Post, &stored)?;
-    let change = commit_one::<D>(tx, sinks, R::DESCRIPTOR.path, pending, write).await?;
+    let (stored, pending) = insert::<D, R>(&mut tx, statements, value, scope).await?;
+    let change = commit_one::<D>(tx, sinks, pending, write).await?;
     Ok(committed(stored, change))
 }
 
@@ -296,6 +398,7 @@ pub(crate) async fn create_many<D: Driver, R: LiveResource>(
     sinks: &Sinks,
     values: Vec<R>,
     write: &Write,
+    scope: Option<&[Value]>,
 ) -> Result<Vec<Committed<R>>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
     for value in &values {
@@ -305,11 +408,11 @@ pub(crate) async fn create_many<D: Driver, R: LiveResource>(
     let mut stored = Vec::with_capacity(values.len());
     let mut pending = Vec::with_capacity(values.len());
     for value in values {
-        let value = insert::<D, R>(&mut tx, statements, value).await?;
-        pending.push(Pending::of(Method::Post, &value)?);
+        let (value, change) = insert::<D, R>(&mut tx, statements, value, scope).await?;
+        pending.push(change);
         stored.push(value);
     }
-    let changes = commit::<D>(tx, sinks, R::DESCRIPTOR.path, pending, write).await?;
+    let changes = commit::<D>(tx, sinks, pending, write).await?;
     Ok(stored.into_iter().zip(changes).map(|(stored, change)| committed(stored, change)).collect())
 }
 
@@ -320,6 +423,7 @@ pub(crate) async fn modify<D: Driver, R: LiveResource, F>(
     id: Value,
     method: Method,
     write: &Write,
+    scope: Option<&[Value]>,
     change: F,
 ) -> Result<Committed<R>, StoreError>
 where
@@ -331,8 +435,11 @@ where
     let mut tx = begin::<D>(pool).await?;
     let query = D::bind(sqlx::query(&statements.get_for_update), &id, descriptor.id_column().ty);
     let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
-    let (current, stored_id) = decode_stored::<D, R>(&row, statements)?;
+    let (current, stored_id, keys) = decode_stored::<D, R>(&row, statements, descriptor.is_nested())?;
     drop(row);
+    if !in_scope(&keys, scope) {
+        return Err(StoreError::NotFound);
+    }
     if let Some(expected) = write.if_version
         && expected != current.version
     {
@@ -346,6 +453,7 @@ where
     let mut values = resource::encode_row(&next).map_err(StoreError::Invalid)?;
     drop(next);
     check_storable(descriptor, &values)?;
+    unchanged_keys(descriptor, &keys, &values)?;
     values[descriptor.id] = stored_id;
     if let Some(index) = descriptor.version {
         values[index] = version.clone();
@@ -354,9 +462,9 @@ where
     let mut query = bind_columns::<D>(sqlx::query(&statements.update), descriptor, &values, false, separate);
     query = D::bind(query, &values[descriptor.id], descriptor.id_column().ty);
     let returned = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
-    let (stored, _) = decode_stored::<D, R>(&returned, statements)?;
-    let pending = Pending::of(method, &stored)?.with_before(before);
-    let change = commit_one::<D>(tx, sinks, descriptor.path, pending, write).await?;
+    let stored = decode_value::<D, R>(&returned, statements)?;
+    let pending = Pending::of(method, &stored, &keys)?.with_before(before);
+    let change = commit_one::<D>(tx, sinks, pending, write).await?;
     Ok(committed(stored, change))
 }
 
@@ -366,6 +474,7 @@ pub(crate) async fn delete<D: Driver, R: LiveResource>(
     sinks: &Sinks,
     id: Value,
     write: &Write,
+    scope: Option<&[Value]>,
 ) -> Result<Committed<R>, StoreError> {
     let descriptor = R::DESCRIPTOR;
     let statements = sql::statements::<R>(D::DIALECT);
@@ -386,12 +495,19 @@ pub(crate) async fn delete<D: Driver, R: LiveResource>(
         // Nothing deleted under a version condition: tell a stale version from a missing row.
         let query = D::bind(sqlx::query(&statements.get), &id, descriptor.id_column().ty);
         let row = D::fetch_optional(&mut tx, query).await.map_err(classify)?.ok_or(StoreError::NotFound)?;
-        let (current, _) = decode_stored::<D, R>(&row, statements)?;
+        let (current, _, keys) = decode_stored::<D, R>(&row, statements, scope.is_some())?;
+        if !in_scope(&keys, scope) {
+            return Err(StoreError::NotFound);
+        }
         return Err(StoreError::VersionMismatch { current: current.version });
     };
-    let (stored, _) = decode_stored::<D, R>(&row, statements)?;
-    let pending = Pending::of(Method::Delete, &stored)?;
-    let change = commit_one::<D>(tx, sinks, descriptor.path, pending, write).await?;
+    let (stored, _, keys) = decode_stored::<D, R>(&row, statements, descriptor.is_nested())?;
+    // Deleted in this transaction, which dropping it rolls back.
+    if !in_scope(&keys, scope) {
+        return Err(StoreError::NotFound);
+    }
+    let pending = Pending::of(Method::Delete, &stored, &keys)?;
+    let change = commit_one::<D>(tx, sinks, pending, write).await?;
     Ok(committed(stored, change))
 }
 
@@ -438,14 +554,15 @@ pub(crate) async fn last_seq_any<D: Driver>(pool: &Pool<D::DB>) -> Result<i64, S
 pub(crate) async fn snapshot<D: Driver, R: LiveResource>(
     pool: &Pool<D::DB>,
     query: &ListQuery,
+    scope: Option<&[Value]>,
 ) -> Result<(i64, Vec<Stored<R>>), StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
-    let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, query)?;
+    let query = scoped(R::DESCRIPTOR, query, scope);
+    let built = sql::list(D::DIALECT, R::DESCRIPTOR, statements, &query)?;
     let mut tx = pool.begin_with(D::DIALECT.begin_snapshot()).await.map_err(classify)?;
     let seq = scalar::<D>(&mut tx, sqlx::query(D::DIALECT.prune().last)).await?;
     let rows = D::fetch_all(&mut tx, bound::<D>(&built)).await.map_err(classify)?;
-    let values: Result<Vec<_>, _> =
-        rows.iter().map(|row| decode_stored::<D, R>(row, statements).map(|(stored, _)| stored)).collect();
+    let values: Result<Vec<_>, _> = rows.iter().map(|row| decode_value::<D, R>(row, statements)).collect();
     tx.rollback().await.map_err(classify)?;
     Ok((seq, values?))
 }

@@ -229,6 +229,9 @@ pub(crate) struct Statements {
     pub(crate) delete_if_version: String,
     /// `CREATE TABLE IF NOT EXISTS` for the resource.
     pub(crate) create_table: String,
+    /// For a nested resource, `CREATE INDEX IF NOT EXISTS` on its partition keys then its id, so
+    /// that a partition's list (in id order) reads only that partition's rows.
+    pub(crate) create_index: Option<String>,
     /// Whether the database assigns the id (an integer identity) rather than the store (a UUID):
     /// then the id is not among the inserted columns.
     pub(crate) id_generated: bool,
@@ -329,6 +332,7 @@ impl Statements {
         let _ = write!(delete_if_version, " RETURNING {columns}");
 
         let create_table = create_table(dialect, descriptor, &table, &version);
+        let create_index = create_index(descriptor, &table);
 
         Statements {
             select,
@@ -340,11 +344,29 @@ impl Statements {
             delete,
             delete_if_version,
             create_table,
+            create_index,
             id_generated,
             separate_version,
             version_index,
         }
     }
+}
+
+/// The index of a nested resource's partitions: `(keys..., id)`.
+fn create_index(descriptor: &Descriptor, table: &str) -> Option<String> {
+    if descriptor.keys.is_empty() {
+        return None;
+    }
+    let mut sql = String::from("CREATE INDEX IF NOT EXISTS ");
+    quote(&mut sql, &format!("{}_partition", descriptor.table));
+    let _ = write!(sql, " ON {table} (");
+    for &column in descriptor.keys.iter().chain([&descriptor.id]) {
+        quote(&mut sql, descriptor.columns[column].name);
+        sql.push_str(", ");
+    }
+    sql.truncate(sql.len() - 2);
+    sql.push(')');
+    Some(sql)
 }
 
 fn create_table(dialect: Dialect, descriptor: &Descriptor, table: &str, version: &str) -> String {
@@ -608,6 +630,7 @@ mod tests {
         ],
         id: 0,
         version: None,
+        keys: &[],
     };
 
     #[test]

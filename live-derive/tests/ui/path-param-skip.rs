@@ -1,0 +1,15 @@
+use live_runtime::LiveResource;
+use serde::{Deserialize, Serialize};
+
+#[derive(LiveResource, Serialize, Deserialize)]
+#[live(path = "/api/rooms/{room_id}/messages")]
+struct Message {
+    #[live(id)]
+    id: i64,
+    #[live(skip)]
+    #[serde(skip)]
+    room_id: i64,
+    text: String,
+}
+
+fn main() {}

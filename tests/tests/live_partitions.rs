@@ -1,0 +1,208 @@
+//! Partitions live, on real sockets, on SQLite and PostgreSQL (docs/live.md, "Partitions"): each
+//! partition of a nested resource is its own channel, so a room's subscriber receives that room's
+//! events only, in seq order, once, under concurrent writers to every room; `/api/rooms/**`
+//! receives all of them, each on its concrete channel; snapshot and resume work per partition.
+
+mod bayeux_support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bayeux_support::*;
+use live_runtime::{Live, Write, bayeux};
+use live_tests::{Backend, Message, TestStore, store};
+use serde_json::{Value, json};
+
+struct App {
+    live: Live,
+    probe: Probe,
+    _db: TestStore,
+}
+
+async fn app(backend: Backend) -> App {
+    let db = store(backend).await;
+    let options = bayeux::Options::default().timeout(Duration::from_millis(500)).queue_limit(10_000);
+    let live =
+        Live::builder().resource::<Message>().bayeux(options).store(db.store.clone()).await.expect("live starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let addr: SocketAddr = listener.local_addr().expect("a local address");
+    let router = live.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    App { live, probe: Probe(addr), _db: db }
+}
+
+fn room(n: i64) -> String {
+    format!("/api/rooms/{n}/messages")
+}
+
+impl App {
+    /// Handshakes and does the first connect over long-polling.
+    async fn client(&self) -> String {
+        let replies = self.probe.post(handshake_message()).await;
+        let id = replies[0]["clientId"].as_str().expect("a clientId").to_owned();
+        let replies = self.probe.post(connect_message(&id, "c0")).await;
+        assert_eq!(replies[0]["successful"], json!(true), "{replies:?}");
+        id
+    }
+
+    /// Subscribes `id` to `channel` with `ext`, and returns the reply.
+    async fn subscribe(&self, id: &str, channel: &str, ext: Value) -> Value {
+        let mut message = subscribe_message(id, json!(channel), "s");
+        if !ext.is_null() {
+            message["ext"] = ext;
+        }
+        let replies = self.probe.post(message).await;
+        reply_to(&replies, "s").clone()
+    }
+
+    /// Long-polls until `count` events arrived (bounded in rounds and time); then one more round, so
+    /// that an event too many would be seen. Returns `(channel, data)` pairs in arrival order.
+    async fn collect(&self, id: &str, count: usize) -> Vec<(String, Value)> {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for round in 0..10_000 {
+            if Instant::now() > deadline {
+                break;
+            }
+            let done = got.len() >= count;
+            let message = if done { connect_now(id, "last") } else { connect_message(id, &format!("c{round}")) };
+            let replies = self.probe.post(message).await;
+            got.extend(
+                events(&replies)
+                    .into_iter()
+                    .map(|event| (event["channel"].as_str().expect("a channel").to_owned(), event["data"].clone())),
+            );
+            if done {
+                break;
+            }
+        }
+        got
+    }
+
+    async fn log(&self, channel: &str, after: i64) -> Vec<i64> {
+        let log = self.live.store().events_after(channel, after, 10_000).await.expect("the log reads");
+        log.iter().map(|change| change.seq).collect()
+    }
+}
+
+fn seqs(events: &[(String, Value)]) -> Vec<i64> {
+    events.iter().map(|(_, data)| data["seq"].as_i64().expect("a seq")).collect()
+}
+
+async fn concurrent_writers_across_partitions_on(backend: Backend) {
+    const ROOMS: i64 = 4;
+    const TASKS: i64 = 4;
+    const WRITES: i64 = 20;
+    let app = app(backend).await;
+    let one = app.client().await;
+    assert_eq!(app.subscribe(&one, &room(1), Value::Null).await["successful"], json!(true));
+    let all = app.client().await;
+    assert_eq!(app.subscribe(&all, "/api/rooms/**", Value::Null).await["successful"], json!(true));
+    let two = app.client().await;
+    assert_eq!(app.subscribe(&two, "/api/rooms/2/*", Value::Null).await["successful"], json!(true));
+
+    let mut writers = Vec::new();
+    for task in 0..TASKS {
+        let records = app.live.records::<Message>();
+        writers.push(tokio::spawn(async move {
+            for n in 0..WRITES {
+                // Every task writes to every room, in an order of its own.
+                let room = (task + n) % ROOMS + 1;
+                let created =
+                    records.create(Message::new(room, &format!("t{task} n{n}")), &Write::new()).await.expect("a write");
+                if n % 5 == 0 {
+                    records.update(created.value.id, &Write::new(), |m| m.pinned = true).await.expect("an update");
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        bounded("the writers", writer).await.expect("a writer task");
+    }
+    let mut per_room = BTreeMap::new();
+    let mut total = 0;
+    for n in 1..=ROOMS {
+        let log = app.log(&room(n), 0).await;
+        total += log.len();
+        per_room.insert(room(n), log);
+    }
+    assert_eq!(total, (TASKS * WRITES + TASKS * WRITES / 5) as usize);
+
+    let (got_one, got_all, got_two) = tokio::join!(
+        app.collect(&one, per_room[&room(1)].len()),
+        app.collect(&all, total),
+        app.collect(&two, per_room[&room(2)].len())
+    );
+    assert!(got_one.iter().all(|(channel, _)| *channel == room(1)), "room 1 only");
+    assert_eq!(seqs(&got_one), per_room[&room(1)], "room 1's events, in seq order, once");
+    assert!(got_two.iter().all(|(channel, _)| *channel == room(2)), "room 2 only");
+    assert_eq!(seqs(&got_two), per_room[&room(2)]);
+    for (channel, data) in &got_one {
+        assert_eq!(data["body"]["room_id"], json!(1), "{channel}: {data}");
+    }
+    // The wildcard subscriber gets everything, each on its concrete channel, once, in seq order.
+    let mut all_seqs = seqs(&got_all);
+    assert!(all_seqs.windows(2).all(|pair| pair[0] < pair[1]), "{all_seqs:?}");
+    all_seqs.sort_unstable();
+    let mut expected: Vec<i64> = per_room.values().flatten().copied().collect();
+    expected.sort_unstable();
+    assert_eq!(all_seqs, expected);
+    for (channel, data) in &got_all {
+        assert_eq!(*channel, room(data["body"]["room_id"].as_i64().expect("a room id")), "{data}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_across_partitions_sqlite() {
+    concurrent_writers_across_partitions_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_across_partitions_postgres() {
+    concurrent_writers_across_partitions_on(Backend::Postgres).await;
+}
+
+async fn snapshot_and_resume_per_partition_on(backend: Backend) {
+    let app = app(backend).await;
+    let records = app.live.records::<Message>();
+    for (room, text) in [(1, "a"), (2, "b"), (1, "c")] {
+        records.create(Message::new(room, text), &Write::new()).await.expect("write");
+    }
+    let id = app.client().await;
+    let reply = app.subscribe(&id, &room(1), json!({"snapshot": true})).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+    let texts: Vec<&str> = reply["ext"]["snapshot"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(texts, ["a", "c"], "the partition's rows only");
+
+    let since = app.live.store().last_seq_any().await.expect("the last seq");
+    records.create(Message::new(2, "away in 2"), &Write::new()).await.expect("write");
+    records.create(Message::new(1, "away in 1"), &Write::new()).await.expect("write");
+    let other = app.client().await;
+    let reply = app.subscribe(&other, &room(1), json!({"since": since})).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+    let got = app.collect(&other, 1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1["body"]["text"], json!("away in 1"));
+
+    // A partition spelled otherwise than its channel has no history: its channel never carries an event.
+    let odd = app.subscribe(&other, "/api/rooms/01/messages", json!({"snapshot": true})).await;
+    assert_eq!(odd["successful"], json!(false), "{odd}");
+    let template = app.subscribe(&other, "/api/rooms/{room_id}/messages", json!({"snapshot": true})).await;
+    assert_eq!(template["successful"], json!(false), "{template}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_resume_per_partition_sqlite() {
+    snapshot_and_resume_per_partition_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_resume_per_partition_postgres() {
+    snapshot_and_resume_per_partition_on(Backend::Postgres).await;
+}
