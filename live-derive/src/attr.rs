@@ -20,6 +20,7 @@ const SERDE: &str = "serde";
 const PATH: &str = "path";
 const TABLE: &str = "table";
 const VALIDATE: &str = "validate";
+const CASCADE: &str = "cascade";
 
 const ID: &str = "id";
 const RENAME: &str = "rename";
@@ -69,6 +70,8 @@ pub(crate) struct Container {
     pub table: Option<LitStr>,
     /// `validate = path::to::function`.
     pub validate: Option<syn::Path>,
+    /// `cascade`: deleting the parent deletes this resource's rows under it.
+    pub cascade: Option<Span>,
     /// `#[serde(rename_all = "...")]`.
     pub rename_all: Option<RenameRule>,
 }
@@ -139,6 +142,7 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
     let mut path = Attr::new(PATH, "struct");
     let mut table = Attr::new(TABLE, "struct");
     let mut validate = Attr::new(VALIDATE, "struct");
+    let mut cascade = Attr::new(CASCADE, "struct");
     let mut rename_all = None;
 
     for attr in attrs {
@@ -156,11 +160,15 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
                     // #[live(validate = path::to::function)]
                     let value: syn::Path = meta.value()?.parse()?;
                     validate.set(cx, &meta.path, value);
+                } else if meta.path.is_ident(CASCADE) {
+                    // #[live(cascade)]
+                    flag(cx, &meta, CASCADE)?;
+                    cascade.set(cx, &meta.path, meta.path.span());
                 } else {
                     cx.error_spanned_by(
                         &meta.path,
                         format!(
-                            "unknown key `{}` in `#[live(...)]` on a struct, expected one of `path`, `table`, `validate`",
+                            "unknown key `{}` in `#[live(...)]` on a struct, expected one of `path`, `table`, `validate`, `cascade`",
                             key_name(&meta)
                         ),
                     );
@@ -176,7 +184,7 @@ pub(crate) fn container(cx: &Ctxt, attrs: &[Attribute]) -> Container {
         }
     }
 
-    Container { path: path.value, table: table.value, validate: validate.value, rename_all }
+    Container { path: path.value, table: table.value, validate: validate.value, cascade: cascade.value, rename_all }
 }
 
 /// Reads one field's `#[live(...)]` attributes and its JSON name from `#[serde(...)]`.

@@ -20,6 +20,7 @@ const VERSION_COLUMN: &str = "_version";
 pub(crate) fn check(cx: &Ctxt, resource: &Resource<'_>) {
     no_generics(cx, resource);
     path_is_a_channel(cx, resource);
+    cascade_needs_a_parent(cx, resource);
     path_params_are_distinct(cx, resource);
     path_params_name_fields(cx, resource);
     table_is_an_identifier(cx, resource);
@@ -179,6 +180,18 @@ fn path_param_is_a_plain_column(cx: &Ctxt, resource: &Resource<'_>, field: &Fiel
     }
     if let Some(json) = field.attrs.json {
         cx.error_at(json, "a path parameter's field cannot be `json`: its value is a channel segment, not a document");
+    }
+}
+
+/// Only a nested resource can have a parent whose delete would cascade to it.
+fn cascade_needs_a_parent(cx: &Ctxt, resource: &Resource<'_>) {
+    let Some(span) = resource.attrs.cascade else { return };
+    if !resource.path.value().contains('{') {
+        cx.error_at(
+            span,
+            "`cascade` needs a nested path such as `/api/rooms/{room_id}/messages`: \
+             only a resource under a parent's record path has a parent to be deleted with",
+        );
     }
 }
 

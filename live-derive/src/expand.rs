@@ -61,6 +61,7 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
             (None, _) => quote!(#member: __input.read::<#ty>()?),
         }
     });
+    let cascade = resource.attrs.cascade.map(|span| quote_spanned!(span=> const CASCADE: bool = true;));
     let validate = resource.attrs.validate.as_ref().map(|function| {
         // Coerced to the expected signature first, so that a function of another type is
         // reported at the path in the attribute, naming both signatures.
@@ -116,6 +117,7 @@ fn impl_resource(resource: &Resource<'_>) -> TokenStream {
             }
 
             #validate
+            #cascade
         }
     }
 }

@@ -32,7 +32,10 @@ use syn::{DeriveInput, parse_macro_input};
 /// path parameter: it names a field (an integer, a UUID or a `String`; not the id) that is a
 /// partition key. REST lists and creates under the concrete path, `/api/rooms/7/messages`, and
 /// that partition's channel is the same concrete path. The first and last segments are literal,
-/// and the table is still the last one.
+/// and the table is still the last one. When the path starts with another resource's record path
+/// (`/api/rooms/{id}`), that resource is the parent; `#[live(cascade)]` deletes this resource's
+/// rows with their parent (each removal published), where otherwise a parent with rows cannot be
+/// deleted.
 ///
 /// A field's JSON name is serde's: its `#[serde(rename = "...")]`, else its name under the
 /// struct's `#[serde(rename_all = "...")]`; its column is its name, or `#[live(rename)]`. A

@@ -70,6 +70,12 @@ pub trait LiveResource: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// [`Descriptor::columns`], in order; fields that are not columns take their defaults.
     fn read_columns(input: &mut ColumnReader) -> Result<Self, DecodeError>;
 
+    /// Whether deleting this resource's parent deletes its rows too (`#[live(cascade)]`): each
+    /// removal is then logged and published in the parent's transaction. Without it, a parent with
+    /// rows of this resource cannot be deleted (docs/rest.md, "Parents"). Only a nested resource
+    /// has a parent.
+    const CASCADE: bool = false;
+
     /// Application rules a value must satisfy before it is written (for example a non-empty
     /// title). Rejected values answer `422` with the errors per field. Accepts everything by
     /// default; the derive calls the function named by `#[live(validate = path)]`.

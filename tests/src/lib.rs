@@ -19,7 +19,7 @@ mod fixtures;
 mod partitioned;
 
 pub use fixtures::{Appointment, Doc, Kitchen, Note, Place, Priority, Shift, Tag};
-pub use partitioned::{Message, Room, Task};
+pub use partitioned::{Message, Pin, Reaction, Room, Task};
 
 use std::fmt;
 use std::ops::Deref;

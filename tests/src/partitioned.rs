@@ -57,3 +57,33 @@ pub struct Task {
     /// What to do.
     pub title: String,
 }
+
+/// A pin in a room: deleted with its room (`cascade`).
+#[derive(LiveResource, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[live(path = "/api/rooms/{room_id}/pins", cascade)]
+pub struct Pin {
+    /// Assigned by the store.
+    #[live(id)]
+    #[serde(default)]
+    pub id: i64,
+    /// The room, from the path.
+    pub room_id: i64,
+    /// What is pinned.
+    pub label: String,
+}
+
+/// A reaction to a message: a grandchild of [`Room`], deleted with its message (`cascade`).
+#[derive(LiveResource, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[live(path = "/api/rooms/{room_id}/messages/{message_id}/reactions", cascade)]
+pub struct Reaction {
+    /// Assigned by the store.
+    #[live(id)]
+    #[serde(default)]
+    pub id: i64,
+    /// The room, from the path.
+    pub room_id: i64,
+    /// The message, from the path.
+    pub message_id: i64,
+    /// The emoji.
+    pub emoji: String,
+}

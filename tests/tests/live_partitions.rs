@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bayeux_support::*;
 use live_runtime::{Live, Write, bayeux};
-use live_tests::{Backend, Message, TestStore, store};
+use live_tests::{Backend, Message, Pin, Room, TestStore, store};
 use serde_json::{Value, json};
 
 struct App {
@@ -23,8 +23,19 @@ struct App {
 async fn app(backend: Backend) -> App {
     let db = store(backend).await;
     let options = bayeux::Options::default().timeout(Duration::from_millis(500)).queue_limit(10_000);
-    let live =
-        Live::builder().resource::<Message>().bayeux(options).store(db.store.clone()).await.expect("live starts");
+    let live = Live::builder()
+        .resource::<Room>()
+        .resource::<Message>()
+        .resource::<Pin>()
+        .bayeux(options)
+        .store(db.store.clone())
+        .await
+        .expect("live starts");
+    // Rooms 1 to 4.
+    for n in 1..=4 {
+        let room = live.records::<Room>().create(Room { id: 0, name: format!("room {n}") }, &Write::new()).await;
+        assert_eq!(room.expect("a room").value.id, n);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
     let addr: SocketAddr = listener.local_addr().expect("a local address");
     let router = live.router();
@@ -181,6 +192,8 @@ async fn snapshot_and_resume_per_partition_on(backend: Backend) {
     assert_eq!(texts, ["a", "c"], "the partition's rows only");
 
     let since = app.live.store().last_seq_any().await.expect("the last seq");
+    let rooms_log = app.log("/api/rooms", 0).await;
+    assert_eq!(rooms_log.len(), 4);
     records.create(Message::new(2, "away in 2"), &Write::new()).await.expect("write");
     records.create(Message::new(1, "away in 1"), &Write::new()).await.expect("write");
     let other = app.client().await;
@@ -205,4 +218,47 @@ async fn snapshot_and_resume_per_partition_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_and_resume_per_partition_postgres() {
     snapshot_and_resume_per_partition_on(Backend::Postgres).await;
+}
+
+async fn a_cascade_reaches_the_child_partitions_subscribers_on(backend: Backend) {
+    let app = app(backend).await;
+    let pins = app.live.records::<Pin>();
+    let mut created = Vec::new();
+    for label in ["a", "b"] {
+        let pin = pins.create(Pin { id: 0, room_id: 3, label: label.to_owned() }, &Write::new()).await.expect("a pin");
+        created.push(pin.value.id);
+    }
+    let id = app.client().await;
+    let reply = app.subscribe(&id, "/api/rooms/3/pins", Value::Null).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+    let rooms = app.client().await;
+    assert_eq!(app.subscribe(&rooms, "/api/rooms", Value::Null).await["successful"], json!(true));
+    app.live.records::<Room>().delete(3, &Write::new()).await.expect("the room is deleted");
+    let got = app.collect(&id, 2).await;
+    let removed: Vec<(&str, &str, i64)> = got
+        .iter()
+        .map(|(channel, data)| {
+            (
+                channel.as_str(),
+                data["method"].as_str().unwrap_or_default(),
+                data["body"]["id"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let channel = "/api/rooms/3/pins";
+    assert_eq!(removed, [(channel, "DELETE", created[0]), (channel, "DELETE", created[1])], "each pin's removal, once");
+    let room = app.collect(&rooms, 1).await;
+    assert_eq!(room.len(), 1, "{room:?}");
+    assert_eq!(room[0].1["method"], json!("DELETE"));
+    assert!(seqs(&got).iter().all(|seq| *seq < room[0].1["seq"].as_i64().unwrap_or_default()), "children first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cascade_reaches_the_child_partitions_subscribers_sqlite() {
+    a_cascade_reaches_the_child_partitions_subscribers_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cascade_reaches_the_child_partitions_subscribers_postgres() {
+    a_cascade_reaches_the_child_partitions_subscribers_on(Backend::Postgres).await;
 }

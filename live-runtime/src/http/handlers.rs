@@ -165,6 +165,10 @@ async fn list<R: LiveResource>(
     let raw = parts.uri.query();
     let request = query::parse_list(R::DESCRIPTOR, raw, context.options.max_limit)?;
     let rows = records.list(&request.query).await?;
+    // An empty page may be a partition whose parent does not exist, which is not a collection.
+    if rows.is_empty() && !records.partition_exists().await? {
+        return Err(ApiError::NotFound);
+    }
     let exact = headers::prefers_exact_count(&parts.headers);
     let total = if exact {
         Some(records.count(&request.query.filters).await?)
@@ -343,6 +347,9 @@ async fn create_many<R: LiveResource>(
         .enumerate()
         .map(|(index, fields)| body::new_value::<R>(fields, &format!("{index}.")))
         .collect::<Result<Vec<R>, _>>()?;
+    if values.is_empty() && !records.partition_exists().await? {
+        return Err(ApiError::NotFound);
+    }
     let created = if values.is_empty() { Vec::new() } else { records.create_many(values, write).await? };
     let mut body = Vec::with_capacity(2 + created.iter().map(|c| c.change.body.get().len() + 1).sum::<usize>());
     body.push(b'[');

@@ -27,6 +27,7 @@
 //! timestamps (RFC 3339 UTC with microseconds, so text order is time order) and JSON.
 
 mod driver;
+mod family;
 mod log;
 mod ops;
 mod postgres;
@@ -45,6 +46,7 @@ use std::time::Duration;
 
 use sqlx::{PgPool, SqlitePool};
 
+use self::family::{Family, Links, Node};
 use self::postgres::PgDriver;
 use self::sqlite::SqliteDriver;
 use crate::change::CommitSink;
@@ -72,6 +74,8 @@ struct Inner {
     pool: Pool,
     options: StoreOptions,
     sinks: Sinks,
+    /// The prepared resources and their parents and children, replaced whole on each prepare.
+    family: RwLock<Arc<Family>>,
 }
 
 /// The sinks commits are reported to. Weak, so that a sink's owner going away (a stopped feed) is all it
@@ -205,7 +209,8 @@ impl Store {
                 )));
             }
         };
-        let store = Store { inner: Arc::new(Inner { pool, options, sinks: Sinks::default() }) };
+        let store =
+            Store { inner: Arc::new(Inner { pool, options, sinks: Sinks::default(), family: RwLock::default() }) };
         store.execute(store.dialect().create_event_log()).await?;
         store.upgrade_event_log().await?;
         Ok(store)
@@ -249,6 +254,7 @@ impl Store {
             if let (true, Some(index)) = (self.inner.options.create_tables, &statements.create_index) {
                 self.execute(&[index.as_str()]).await?;
             }
+            self.join_family::<R>();
             return Ok(());
         }
         if !self.inner.options.create_tables {
@@ -262,7 +268,26 @@ impl Store {
         self.execute(&create).await?;
         // Another process may have created it differently between the look and the create.
         let existing = self.table_columns(descriptor.table).await?;
-        schema::check(self.dialect(), descriptor, &existing)
+        schema::check(self.dialect(), descriptor, &existing)?;
+        self.join_family::<R>();
+        Ok(())
+    }
+
+    /// Adds `R` to the resources whose parents and children writes respect.
+    fn join_family<R: LiveResource>(&self) {
+        let mut family = self.inner.family.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *family = Arc::new(family.with(Node::of::<R>(self.dialect()), self.dialect()));
+    }
+
+    /// The links of `R` to its parent and children, if it has any.
+    fn links<R: LiveResource>(&self) -> Option<Arc<Links>> {
+        let family = self.inner.family.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        family.links(std::any::TypeId::of::<R>()).cloned()
+    }
+
+    /// The family as it is now.
+    fn family(&self) -> Arc<Family> {
+        Arc::clone(&self.inner.family.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// The typed API for `R`'s rows. `R`'s table must exist: call [`prepare`](Self::prepare) first
@@ -484,6 +509,17 @@ impl<R: LiveResource> Records<R> {
         Ok(Records { store: self.store.clone(), partition: Some(typed.into()), _resource: PhantomData })
     }
 
+    /// Whether the partition these records are seen under exists: `false` only when the resource
+    /// has a parent (docs/rest.md, "Parents") and the parent these keys name does not exist. A
+    /// list under a missing parent answers `404` rather than an empty list.
+    pub async fn partition_exists(&self) -> Result<bool, StoreError> {
+        let (Some(keys), Some(links)) = (self.partition.as_deref(), self.store.links::<R>()) else {
+            return Ok(true);
+        };
+        let Some(parent) = &links.parent else { return Ok(true) };
+        dispatch!(self.store, |pool, D| ops::parent_exists::<D>(pool, parent, keys).await)
+    }
+
     /// The partition keys these records are seen under (see [`partition`](Self::partition)).
     pub fn partition_keys(&self) -> Option<&[Value]> {
         self.partition.as_deref()
@@ -521,7 +557,9 @@ impl<R: LiveResource> Records<R> {
     pub async fn create(&self, value: R, write: &Write) -> Result<Committed<R>, StoreError> {
         let sinks = &self.store.inner.sinks;
         let scope = self.partition.as_deref();
-        dispatch_write!(self.store, |pool, D| ops::create::<D, R>(pool, sinks, value, write, scope).await)
+        let links = self.store.links::<R>();
+        let parent = links.as_ref().and_then(|links| links.parent.as_ref());
+        dispatch_write!(self.store, |pool, D| ops::create::<D, R>(pool, sinks, value, write, scope, parent).await)
     }
 
     /// Inserts every value in one transaction: all or none. Each is validated first.
@@ -531,7 +569,9 @@ impl<R: LiveResource> Records<R> {
         }
         let sinks = &self.store.inner.sinks;
         let scope = self.partition.as_deref();
-        dispatch_write!(self.store, |pool, D| ops::create_many::<D, R>(pool, sinks, values, write, scope).await)
+        let links = self.store.links::<R>();
+        let parent = links.as_ref().and_then(|links| links.parent.as_ref());
+        dispatch_write!(self.store, |pool, D| ops::create_many::<D, R>(pool, sinks, values, write, scope, parent).await)
     }
 
     /// Replaces the row with `id` by `change(current)` in one transaction and logs a `PUT`
@@ -579,7 +619,8 @@ impl<R: LiveResource> Records<R> {
         let id = id.into();
         let sinks = &self.store.inner.sinks;
         let scope = self.partition.as_deref();
-        dispatch_write!(self.store, |pool, D| ops::delete::<D, R>(pool, sinks, id, write, scope).await)
+        let family = self.store.family();
+        dispatch_write!(self.store, |pool, D| ops::delete::<D, R>(pool, sinks, id, write, scope, &family).await)
     }
 }
 

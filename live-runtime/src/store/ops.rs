@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use sqlx::{Pool, Transaction};
 
 use super::driver::{Conn, Driver, Query, Row};
+use super::family::{Family, Links, ParentLink};
 use super::log::{Pruned, Retention};
 use super::query::FilterOp;
 use super::sql::{self, Statements};
@@ -21,14 +22,13 @@ use crate::change::{Change, Method};
 use crate::partition;
 use crate::resource::{self, Descriptor, LiveResource, SqlType, ValidationErrors, Value};
 
-/// Decodes a selected row (descriptor columns, then the version if separate) into a value, its
-/// version and its id, and with `keys` also its partition keys (empty otherwise).
-fn decode_stored<D: Driver, R: LiveResource>(
+/// Decodes a selected row (descriptor columns, then the version if separate) into its values, in
+/// descriptor order, and its version.
+fn decode_values<D: Driver>(
     row: &Row<D::DB>,
+    descriptor: &Descriptor,
     statements: &Statements,
-    keys: bool,
-) -> Result<(Stored<R>, Value, Vec<Value>), StoreError> {
-    let descriptor = R::DESCRIPTOR;
+) -> Result<(Vec<Value>, i64), StoreError> {
     let mut values = Vec::with_capacity(descriptor.columns.len());
     for (index, column) in descriptor.columns.iter().enumerate() {
         values.push(D::decode(row, index, column.ty).map_err(classify)?);
@@ -41,6 +41,18 @@ fn decode_stored<D: Driver, R: LiveResource>(
     let Value::Int(version) = version else {
         return Err(StoreError::Decode(resource::DecodeError::MissingColumn { index: statements.version_index }));
     };
+    Ok((values, version))
+}
+
+/// Decodes a selected row into a value, its version and its id, and with `keys` also its
+/// partition keys (empty otherwise).
+fn decode_stored<D: Driver, R: LiveResource>(
+    row: &Row<D::DB>,
+    statements: &Statements,
+    keys: bool,
+) -> Result<(Stored<R>, Value, Vec<Value>), StoreError> {
+    let descriptor = R::DESCRIPTOR;
+    let (values, version) = decode_values::<D>(row, descriptor, statements)?;
     let id = values[descriptor.id].clone();
     let keys = if keys { descriptor.keys_of(&values) } else { Vec::new() };
     let value = resource::from_row(values)?;
@@ -353,6 +365,7 @@ async fn insert<D: Driver, R: LiveResource>(
     statements: &Statements,
     value: R,
     scope: Option<&[Value]>,
+    parent: Option<&ParentLink>,
 ) -> Result<(Stored<R>, Pending), StoreError> {
     let descriptor = R::DESCRIPTOR;
     let first = Value::Int(1);
@@ -360,6 +373,13 @@ async fn insert<D: Driver, R: LiveResource>(
     drop(value);
     check_storable(descriptor, &row)?;
     check_keys(descriptor, &row, scope)?;
+    if let Some(parent) = parent {
+        let keys: Vec<Value> = descriptor.keys.iter().map(|&column| row[column].clone()).collect();
+        // Locks the parent against a delete until this transaction ends (PostgreSQL).
+        if !parent_found::<D>(tx, parent, &parent.sql.parent_exists_locking, &keys).await? {
+            return Err(StoreError::NotFound);
+        }
+    }
     if !statements.id_generated {
         row[descriptor.id] = Value::Uuid(uuid::Uuid::new_v4());
     }
@@ -383,11 +403,12 @@ pub(crate) async fn create<D: Driver, R: LiveResource>(
     value: R,
     write: &Write,
     scope: Option<&[Value]>,
+    parent: Option<&ParentLink>,
 ) -> Result<Committed<R>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
     value.validate().map_err(StoreError::Invalid)?;
     let mut tx = begin::<D>(pool).await?;
-    let (stored, pending) = insert::<D, R>(&mut tx, statements, value, scope).await?;
+    let (stored, pending) = insert::<D, R>(&mut tx, statements, value, scope, parent).await?;
     let change = commit_one::<D>(tx, sinks, pending, write).await?;
     Ok(committed(stored, change))
 }
@@ -399,6 +420,7 @@ pub(crate) async fn create_many<D: Driver, R: LiveResource>(
     values: Vec<R>,
     write: &Write,
     scope: Option<&[Value]>,
+    parent: Option<&ParentLink>,
 ) -> Result<Vec<Committed<R>>, StoreError> {
     let statements = sql::statements::<R>(D::DIALECT);
     for value in &values {
@@ -408,7 +430,7 @@ pub(crate) async fn create_many<D: Driver, R: LiveResource>(
     let mut stored = Vec::with_capacity(values.len());
     let mut pending = Vec::with_capacity(values.len());
     for value in values {
-        let (value, change) = insert::<D, R>(&mut tx, statements, value, scope).await?;
+        let (value, change) = insert::<D, R>(&mut tx, statements, value, scope, parent).await?;
         pending.push(change);
         stored.push(value);
     }
@@ -475,6 +497,7 @@ pub(crate) async fn delete<D: Driver, R: LiveResource>(
     id: Value,
     write: &Write,
     scope: Option<&[Value]>,
+    family: &Family,
 ) -> Result<Committed<R>, StoreError> {
     let descriptor = R::DESCRIPTOR;
     let statements = sql::statements::<R>(D::DIALECT);
@@ -507,8 +530,126 @@ pub(crate) async fn delete<D: Driver, R: LiveResource>(
         return Err(StoreError::NotFound);
     }
     let pending = Pending::of(Method::Delete, &stored, &keys)?;
-    let change = commit_one::<D>(tx, sinks, pending, write).await?;
+    let links = family.links(std::any::TypeId::of::<R>()).filter(|links| !links.children.is_empty());
+    let Some(links) = links else {
+        let change = commit_one::<D>(tx, sinks, pending, write).await?;
+        return Ok(committed(stored, change));
+    };
+    // The row is deleted (and on PostgreSQL locked) before its children are looked for: a create
+    // under it either committed first and is seen, or waits for this transaction and finds no parent.
+    let mut name = keys;
+    name.push(id);
+    let mut pendings = remove_children::<D>(&mut tx, family, links, descriptor, name).await?;
+    pendings.push(pending);
+    let mut changes = commit::<D>(tx, sinks, pendings, write).await?;
+    let change = changes.pop().ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
     Ok(committed(stored, change))
+}
+
+/// Binds `values` as the columns `columns` of `descriptor` (by index), each as its column's type;
+/// `None` when a value cannot be one (so no row has it).
+fn bind_as<'q, D: Driver>(
+    mut query: Query<'q, D::DB>,
+    descriptor: &Descriptor,
+    columns: impl Iterator<Item = usize>,
+    values: &'q [Value],
+) -> Option<Query<'q, D::DB>> {
+    for (column, value) in columns.zip(values) {
+        let ty = descriptor.columns[column].ty;
+        crate::value::coerce(value, ty)?;
+        query = D::bind(query, value, ty);
+    }
+    Some(query)
+}
+
+/// Whether the parent named by a child's partition `keys` exists, asked with `sql` (locking or not).
+async fn parent_found<D: Driver>(
+    conn: &mut Conn<D::DB>,
+    parent: &ParentLink,
+    sql: &str,
+    keys: &[Value],
+) -> Result<bool, StoreError> {
+    let descriptor = parent.node.descriptor;
+    let columns = descriptor.keys.iter().copied().chain([descriptor.id]);
+    let Some(query) = bind_as::<D>(sqlx::query(sql), descriptor, columns, &keys[..parent.shared]) else {
+        return Ok(false);
+    };
+    Ok(D::fetch_optional(conn, query).await.map_err(classify)?.is_some())
+}
+
+/// Whether the parent named by a child's partition `keys` exists (not locking it).
+pub(crate) async fn parent_exists<D: Driver>(
+    pool: &Pool<D::DB>,
+    parent: &ParentLink,
+    keys: &[Value],
+) -> Result<bool, StoreError> {
+    let mut conn = pool.acquire().await.map_err(classify)?;
+    parent_found::<D>(&mut conn, parent, &parent.sql.parent_exists, keys).await
+}
+
+/// In the transaction deleting a row of `parent` (named by `name`: its keys, then its id), deletes
+/// the rows of every cascading child resource under it, depth first, and returns their changes in
+/// the order they are to be logged; a child resource that does not cascade and has rows under it
+/// refuses the delete with a conflict.
+fn remove_children<'t, D: Driver>(
+    tx: &'t mut Transaction<'static, D::DB>,
+    family: &'t Family,
+    links: &'t Links,
+    parent: &'static Descriptor,
+    name: Vec<Value>,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Pending>, StoreError>> + Send + 't>> {
+    Box::pin(async move {
+        let mut pendings = Vec::new();
+        for child in &links.children {
+            let descriptor = child.node.descriptor;
+            let columns = descriptor.keys.iter().copied().take(child.shared);
+            if !child.node.cascade {
+                let Some(query) = bind_as::<D>(sqlx::query(&child.sql.any_child), descriptor, columns, &name) else {
+                    continue;
+                };
+                if D::fetch_optional(&mut **tx, query).await.map_err(classify)?.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "{} still has {} rows under it: delete them first",
+                        record_path(parent, &name),
+                        descriptor.type_name,
+                    )));
+                }
+                continue;
+            }
+            let Some(query) = bind_as::<D>(sqlx::query(&child.sql.delete_children), descriptor, columns, &name) else {
+                continue;
+            };
+            let rows = D::fetch_all(&mut **tx, query).await.map_err(classify)?;
+            let mut removed = Vec::with_capacity(rows.len());
+            for row in &rows {
+                removed.push(decode_values::<D>(row, descriptor, child.node.statements)?);
+            }
+            drop(rows);
+            let grandchildren = family.links(child.node.type_id()).filter(|links| !links.children.is_empty());
+            for (values, version) in removed {
+                let keys = descriptor.keys_of(&values);
+                if let Some(grandchildren) = grandchildren {
+                    let mut name = keys.clone();
+                    name.push(values[descriptor.id].clone());
+                    pendings.extend(remove_children::<D>(tx, family, grandchildren, descriptor, name).await?);
+                }
+                let channel = channel_of(descriptor, &keys)?;
+                let body = (child.node.body)(values)?;
+                pendings.push(Pending { channel, method: Method::Delete, version, body, before: None });
+            }
+        }
+        Ok(pendings)
+    })
+}
+
+/// The record path of a row of `descriptor` named by `name` (its keys, then its id), for messages.
+fn record_path(descriptor: &Descriptor, name: &[Value]) -> String {
+    let (id, keys) = name.split_last().map_or((None, name), |(id, keys)| (Some(id), keys));
+    let collection = descriptor.channel(keys).unwrap_or_else(|| descriptor.path.to_owned());
+    match id.and_then(partition::key_segment) {
+        Some(id) => format!("{collection}/{id}"),
+        None => collection,
+    }
 }
 
 /// Events of `channel` after `after`, oldest first, at most `limit`.

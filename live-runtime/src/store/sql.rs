@@ -209,6 +209,9 @@ fn quote(out: &mut String, ident: &str) {
 /// The SQL of one resource in one dialect, built once and reused for every request.
 #[derive(Debug)]
 pub(crate) struct Statements {
+    /// The selected columns, quoted and comma-separated: the descriptor's, then the version if
+    /// separate.
+    pub(crate) columns: String,
     /// `SELECT <columns> FROM <table>`: the start of a list.
     pub(crate) select: String,
     /// `SELECT COUNT(*) FROM <table>`.
@@ -270,6 +273,7 @@ impl Statements {
         }
 
         let select = format!("SELECT {columns} FROM {table}");
+        let columns = columns.clone();
         let count = format!("SELECT COUNT(*) FROM {table}");
         let mut key = format!(" WHERE {id_name} = ");
         dialect.placeholder(&mut key, 1);
@@ -335,6 +339,7 @@ impl Statements {
         let create_index = create_index(descriptor, &table);
 
         Statements {
+            columns,
             select,
             count,
             get,
@@ -399,6 +404,65 @@ fn create_table(dialect: Dialect, descriptor: &Descriptor, table: &str, version:
     }
     sql.push(')');
     sql
+}
+
+/// The SQL that ties a child resource to its parent (docs/rest.md, "Parents"). The child's first
+/// `shared` keys name the parent: its own keys, then its id.
+#[derive(Debug)]
+pub(crate) struct FamilySql {
+    /// `SELECT 1 FROM parent WHERE <parent keys> AND <id>`: whether a partition's parent exists.
+    pub(crate) parent_exists: String,
+    /// The same, on PostgreSQL locking the parent row against a delete (`FOR KEY SHARE`) until the
+    /// child's transaction ends, so that a child cannot be created under a parent being deleted.
+    pub(crate) parent_exists_locking: String,
+    /// `SELECT 1 FROM child WHERE <first shared keys> LIMIT 1`: whether a parent has children.
+    pub(crate) any_child: String,
+    /// `DELETE FROM child WHERE <first shared keys> RETURNING <columns>`: a cascade.
+    pub(crate) delete_children: String,
+}
+
+impl FamilySql {
+    pub(crate) fn build(
+        dialect: Dialect,
+        parent: &Descriptor,
+        child: &Descriptor,
+        child_statements: &Statements,
+        shared: usize,
+    ) -> FamilySql {
+        let mut parent_where = String::from(" WHERE ");
+        for (n, &column) in parent.keys.iter().chain([&parent.id]).enumerate() {
+            if n > 0 {
+                parent_where.push_str(" AND ");
+            }
+            quote(&mut parent_where, parent.columns[column].name);
+            parent_where.push_str(" = ");
+            dialect.placeholder(&mut parent_where, n + 1);
+        }
+        let mut child_where = String::from(" WHERE ");
+        for (n, &column) in child.keys.iter().take(shared).enumerate() {
+            if n > 0 {
+                child_where.push_str(" AND ");
+            }
+            quote(&mut child_where, child.columns[column].name);
+            child_where.push_str(" = ");
+            dialect.placeholder(&mut child_where, n + 1);
+        }
+        let mut parent_table = String::new();
+        quote(&mut parent_table, parent.table);
+        let mut child_table = String::new();
+        quote(&mut child_table, child.table);
+        let parent_exists = format!("SELECT 1 FROM {parent_table}{parent_where}");
+        let parent_exists_locking = match dialect {
+            Dialect::Sqlite => parent_exists.clone(),
+            Dialect::Postgres => format!("{parent_exists} FOR KEY SHARE"),
+        };
+        FamilySql {
+            parent_exists,
+            parent_exists_locking,
+            any_child: format!("SELECT 1 FROM {child_table}{child_where} LIMIT 1"),
+            delete_children: format!("DELETE FROM {child_table}{child_where} RETURNING {}", child_statements.columns),
+        }
+    }
 }
 
 /// The statements of `R` in `dialect`, built on first use.
