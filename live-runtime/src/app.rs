@@ -284,7 +284,9 @@ impl LiveBuilder {
         }
         let bayeux = bayeux::Server::new(options);
         let poll = self.poll.unwrap_or(feed::DEFAULT_POLL);
-        let feed = Feed::start(store.clone(), &bayeux, self.pruning, link, poll).await?;
+        let descriptors: Arc<[&'static Descriptor]> =
+            self.resources.iter().map(|registered| registered.descriptor).collect();
+        let feed = Feed::start(store.clone(), &bayeux, self.pruning, link, poll, descriptors).await?;
         let router = self.resources.into_iter().fold(Router::new(), |router, registered| {
             router.merge((registered.routes)(store.clone(), registered.options))
         });

@@ -71,6 +71,41 @@ pub(crate) fn parse_key(ty: SqlType, raw: &str) -> Result<Value, String> {
     }
 }
 
+/// The id of the row a change's `body` holds, as the segment of its record channel
+/// (`/api/todos/42`): the id field's number, or its UUID as serialized.
+pub(crate) fn record_segment(descriptor: &Descriptor, body: &serde_json::value::RawValue) -> Option<String> {
+    let row: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body.get()).ok()?;
+    match row.get(descriptor.id_column().field)? {
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        serde_json::Value::String(text) if is_channel_segment(text) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// The resource among `resources` whose partition (or, with `records`, one of whose records)
+/// `channel` is: the descriptor, the partition's keys, and for a record channel the record's id
+/// segment.
+pub(crate) fn resolve<'d>(
+    resources: impl IntoIterator<Item = &'d Descriptor>,
+    channel: &str,
+    records: bool,
+) -> Option<(&'d Descriptor, Vec<Value>, Option<String>)> {
+    let resources: Vec<&Descriptor> = resources.into_iter().collect();
+    if let Some(found) = resources.iter().find_map(|d| d.partition_of(channel).map(|keys| (*d, keys, None))) {
+        return Some(found);
+    }
+    if !records {
+        return None;
+    }
+    let (collection, id) = channel.rsplit_once('/')?;
+    resources.iter().find_map(|descriptor| {
+        let keys = descriptor.partition_of(collection)?;
+        let parsed = parse_key(descriptor.id_column().ty, id).ok()?;
+        // Written one way, as the record channel is published.
+        (key_segment(&parsed).as_deref() == Some(id)).then(|| (*descriptor, keys, Some(id.to_owned())))
+    })
+}
+
 impl Descriptor {
     /// Whether the path has keys (`{name}` segments): each partition is then its own collection.
     pub fn is_nested(&self) -> bool {

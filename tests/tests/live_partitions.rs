@@ -262,3 +262,65 @@ async fn a_cascade_reaches_the_child_partitions_subscribers_sqlite() {
 async fn a_cascade_reaches_the_child_partitions_subscribers_postgres() {
     a_cascade_reaches_the_child_partitions_subscribers_on(Backend::Postgres).await;
 }
+
+async fn record_channels_carry_one_record_exactly_on(backend: Backend) {
+    let app = app(backend).await;
+    let messages = app.live.records::<Message>();
+    let watched = messages.create(Message::new(1, "watched"), &Write::new()).await.expect("write");
+    let other = messages.create(Message::new(1, "other"), &Write::new()).await.expect("write");
+    let record = format!("/api/rooms/1/messages/{}", watched.value.id);
+
+    let id = app.client().await;
+    let reply = app.subscribe(&id, &record, json!({"snapshot": true})).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+    assert_eq!(reply["ext"]["snapshot"]["rows"], json!([watched.change.body_value().expect("json")]), "[row]");
+    let star = app.client().await;
+    assert_eq!(app.subscribe(&star, "/api/rooms/1/messages/*", Value::Null).await["successful"], json!(true));
+    let all = app.client().await;
+    assert_eq!(app.subscribe(&all, "/api/rooms/**", Value::Null).await["successful"], json!(true));
+    let room = app.client().await;
+    assert_eq!(
+        app.subscribe(&room, "/api/rooms/2", json!({"snapshot": true})).await["ext"]["snapshot"]["rows"][0]["name"],
+        json!("room 2")
+    );
+
+    messages.update(other.value.id, &Write::new(), |m| m.pinned = true).await.expect("write");
+    messages.update(watched.value.id, &Write::new(), |m| m.text = "edited".into()).await.expect("write");
+    messages.delete(watched.value.id, &Write::new()).await.expect("write");
+    app.live.records::<Room>().update(2, &Write::new(), |r| r.name = "renamed".into()).await.expect("write");
+
+    let got = app.collect(&id, 2).await;
+    let seen: Vec<(&str, &str)> =
+        got.iter().map(|(channel, data)| (channel.as_str(), data["method"].as_str().unwrap_or_default())).collect();
+    assert_eq!(seen, [(record.as_str(), "PATCH"), (record.as_str(), "DELETE")], "that record's events only");
+    let everything = app.collect(&all, 3).await;
+    assert_eq!(everything.len(), 3, "each message event once, on its collection channel: {everything:?}");
+    assert!(everything.iter().all(|(channel, _)| channel == "/api/rooms/1/messages"));
+    assert!(app.collect(&star, 0).await.is_empty(), "a wildcard never matches a record channel");
+    let renamed = app.collect(&room, 1).await;
+    assert_eq!(renamed.len(), 1);
+    assert_eq!(renamed[0].0, "/api/rooms/2", "a flat resource's record channel");
+    assert_eq!(renamed[0].1["body"]["name"], json!("renamed"));
+
+    // Gone: the snapshot is empty; resume replays the record's own events only.
+    let late = app.client().await;
+    let reply = app.subscribe(&late, &record, json!({"snapshot": true})).await;
+    assert_eq!(reply["ext"]["snapshot"]["rows"], json!([]), "{reply}");
+    let again = app.client().await;
+    let reply = app.subscribe(&again, &record, json!({"since": watched.change.seq})).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+    let replayed = app.collect(&again, 2).await;
+    let methods: Vec<&str> = replayed.iter().map(|(_, data)| data["method"].as_str().unwrap_or_default()).collect();
+    assert_eq!(methods, ["PATCH", "DELETE"], "{replayed:?}");
+    assert!(replayed.iter().all(|(channel, _)| *channel == record));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_channels_carry_one_record_exactly_sqlite() {
+    record_channels_carry_one_record_exactly_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_channels_carry_one_record_exactly_postgres() {
+    record_channels_carry_one_record_exactly_on(Backend::Postgres).await;
+}

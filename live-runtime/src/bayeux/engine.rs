@@ -31,6 +31,11 @@ impl Engine {
         self.registry.route(name, event, seq, self.options.queue_limit)
     }
 
+    /// Queues `event` for every session subscribed to exactly `name`; see [`Registry::route_exact`].
+    pub(crate) fn route_exact(&self, name: &str, event: &Event, seq: Option<i64>) -> usize {
+        self.registry.route_exact(name, event, seq, self.options.queue_limit)
+    }
+
     /// Starts the expiry sweeper once, from inside the runtime (the first handshake). The task holds only a
     /// weak reference, so it ends at its next tick after the last clone of the server is dropped.
     pub(crate) fn ensure_sweeper(self: &Arc<Self>) {

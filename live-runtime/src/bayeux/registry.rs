@@ -26,11 +26,57 @@ use super::sink::outside_io_budget;
 /// Sessions subscribed to one name or pattern, by session key.
 type Subscribers = HashMap<u64, Arc<Session>>;
 
+/// The subscription index: the sessions subscribed to each name or pattern, and how many plain names
+/// are subscribed one segment below each channel, so that a publisher can ask cheaply whether anyone
+/// listens below a channel (a record channel below its collection, docs/live.md) before it builds
+/// the name and the event.
+#[derive(Default)]
+struct Index {
+    keys: HashMap<Arc<str>, Subscribers>,
+    below: HashMap<Arc<str>, usize>,
+}
+
+/// The channel a plain name is one segment below; `None` for a pattern or a root channel.
+fn parent_of(name: &str) -> Option<&str> {
+    if name.ends_with("/*") || name.ends_with("/**") {
+        return None;
+    }
+    name.rfind('/').filter(|&slash| slash > 0).map(|slash| &name[..slash])
+}
+
+impl Index {
+    fn insert(&mut self, name: Arc<str>, session: &Arc<Session>) {
+        if !self.keys.contains_key(&name)
+            && let Some(parent) = parent_of(&name)
+        {
+            *self.below.entry(parent.into()).or_default() += 1;
+        }
+        self.keys.entry(name).or_default().insert(session.key, Arc::clone(session));
+    }
+
+    fn remove(&mut self, name: &str, key: u64) {
+        let Some(subscribers) = self.keys.get_mut(name) else { return };
+        subscribers.remove(&key);
+        if !subscribers.is_empty() {
+            return;
+        }
+        self.keys.remove(name);
+        if let Some(parent) = parent_of(name)
+            && let Some(count) = self.below.get_mut(parent)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.below.remove(parent);
+            }
+        }
+    }
+}
+
 /// Sessions and subscriptions.
 #[derive(Default)]
 pub(crate) struct Registry {
     sessions: RwLock<HashMap<Arc<str>, Arc<Session>>>,
-    index: RwLock<HashMap<Arc<str>, Subscribers>>,
+    index: RwLock<Index>,
     next_key: AtomicU64,
 }
 
@@ -87,7 +133,7 @@ impl Registry {
             }
             let name: Arc<str> = name.as_str().into();
             if session.add_subscription(&name) {
-                index.entry(name).or_default().insert(session.key, Arc::clone(session));
+                index.insert(name, session);
             }
         }
         Ok(())
@@ -106,7 +152,7 @@ impl Registry {
         }
         let added = session.add_subscription(name);
         if added {
-            index.entry(Arc::clone(name)).or_default().insert(session.key, Arc::clone(session));
+            index.insert(Arc::clone(name), session);
         }
         Ok(added)
     }
@@ -116,7 +162,7 @@ impl Registry {
         let mut index = write(&self.index);
         for name in names {
             if session.remove_subscription(name.as_ref()) {
-                remove_from_index(&mut index, name.as_ref(), session.key);
+                index.remove(name.as_ref(), session.key);
             }
         }
     }
@@ -132,7 +178,7 @@ impl Registry {
         }
         let mut index = write(&self.index);
         for name in session.close(disconnected) {
-            remove_from_index(&mut index, &name, session.key);
+            index.remove(&name, session.key);
         }
     }
 
@@ -140,12 +186,30 @@ impl Registry {
     /// the plain channel `name`, each once; a session whose queue overflows is removed (its client handshakes
     /// again). Returns how many sessions took the event.
     pub(crate) fn route(&self, name: &str, event: &Event, seq: Option<i64>, limit: usize) -> usize {
+        self.route_keys(name, event, seq, limit, true)
+    }
+
+    /// Like [`route`](Self::route), for the sessions subscribed to exactly `name`: no pattern covers it.
+    pub(crate) fn route_exact(&self, name: &str, event: &Event, seq: Option<i64>, limit: usize) -> usize {
+        self.route_keys(name, event, seq, limit, false)
+    }
+
+    /// Whether any session is subscribed to a plain channel one segment below `name`.
+    pub(crate) fn has_names_below(&self, name: &str) -> bool {
+        read(&self.index).below.contains_key(name)
+    }
+
+    fn route_keys(&self, name: &str, event: &Event, seq: Option<i64>, limit: usize, patterns: bool) -> usize {
         let mut queued = 0;
         let mut overflowed = Vec::new();
         {
             let index = read(&self.index);
             let mut groups: Vec<&Subscribers> = Vec::new();
-            channel::for_each_key(name, |key| groups.extend(index.get(key)));
+            if patterns {
+                channel::for_each_key(name, |key| groups.extend(index.keys.get(key)));
+            } else {
+                groups.extend(index.keys.get(name));
+            }
             let fence = seq.map(|seq| (name, seq));
             let mut deliver = |session: &Arc<Session>| match session.push_seq(event, fence, limit) {
                 Push::Queued => queued += 1,
@@ -175,19 +239,11 @@ impl Registry {
     /// Whether nothing is subscribed to anything.
     #[cfg(test)]
     pub(crate) fn index_is_empty(&self) -> bool {
-        read(&self.index).is_empty()
+        let index = read(&self.index);
+        index.keys.is_empty() && index.below.is_empty()
     }
 }
 
 fn too_many(name: &str) -> Error {
     Error::custom(403, [name], "Too many subscriptions")
-}
-
-fn remove_from_index(index: &mut HashMap<Arc<str>, Subscribers>, name: &str, key: u64) {
-    if let Some(subscribers) = index.get_mut(name) {
-        subscribers.remove(&key);
-        if subscribers.is_empty() {
-            index.remove(name);
-        }
-    }
 }

@@ -140,14 +140,39 @@ impl Server {
         self.publish_event(channel, &data, Some(seq))
     }
 
-    /// The one way into the fan-out for server-side publishes: checks the channel, serializes the event once.
-    fn publish_event<T: Serialize>(&self, name: &str, data: &T, seq: Option<i64>) -> Result<usize, PublishError> {
+    /// Like [`Server::publish_at`], but only to the sessions subscribed to exactly `channel`: no
+    /// wildcard subscription receives it. This is how a record channel (`/api/todos/42`) carries its
+    /// record's events while `/api/todos/*` and `/api/**` see each event once, on the collection's
+    /// channel (docs/live.md, "Record channels").
+    pub fn publish_exact_at<T: Serialize>(&self, channel: &str, seq: i64, data: T) -> Result<usize, PublishError> {
+        self.check_publish(channel)?;
+        if channel::is_service(channel) {
+            return Ok(0);
+        }
+        Ok(self.inner.route_exact(channel, &Event::new(channel, &data)?, Some(seq)))
+    }
+
+    /// Whether any session is subscribed to a plain channel one segment below `channel` (such as
+    /// `/api/todos/42` below `/api/todos`): a publisher of record channels asks this first, so that it
+    /// builds nothing when nobody listens. One lookup under a read lock.
+    pub fn has_subscriptions_below(&self, channel: &str) -> bool {
+        self.inner.registry.has_names_below(channel)
+    }
+
+    /// Refuses a server-side publish on a reserved or malformed channel.
+    fn check_publish(&self, name: &str) -> Result<(), PublishError> {
         if channel::is_meta(name) {
             return Err(PublishError::Reserved(name.to_owned()));
         }
         if channel::parse(name) != Ok(Kind::Name) {
             return Err(PublishError::InvalidChannel(name.to_owned()));
         }
+        Ok(())
+    }
+
+    /// The one way into the fan-out for server-side publishes: checks the channel, serializes the event once.
+    fn publish_event<T: Serialize>(&self, name: &str, data: &T, seq: Option<i64>) -> Result<usize, PublishError> {
+        self.check_publish(name)?;
         if channel::is_service(name) {
             return Ok(0);
         }

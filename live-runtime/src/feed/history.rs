@@ -8,24 +8,32 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 
 use crate::bayeux::{self, BoxFuture, Catchup, Caught, Context, History, Replayed};
+use crate::partition;
 use crate::resource::{Descriptor, LiveResource, Value};
-use crate::store::{ListQuery, Store, StoreError};
+use crate::store::{Filter, FilterOp, ListQuery, Store, StoreError};
 
 /// The rows of a resource as JSON and the seq they correspond to, being read.
 pub(crate) type SnapshotFuture<'a> =
     Pin<Box<dyn Future<Output = Result<(i64, Box<RawValue>), StoreError>> + Send + 'a>>;
 
 /// Reads the current rows of one partition of a resource (given by its keys, none for a flat
-/// resource) and the seq they correspond to.
-pub(crate) type SnapshotFn = for<'a> fn(&'a Store, Vec<Value>) -> SnapshotFuture<'a>;
+/// resource), or of one record of it (given by its id's segment), and the seq they correspond to.
+pub(crate) type SnapshotFn = for<'a> fn(&'a Store, Vec<Value>, Option<String>) -> SnapshotFuture<'a>;
 
 /// [`SnapshotFn`] for `R`: every row of the partition, in id order, as the REST list shows them,
-/// serialized once (each row as a write would have serialized it).
-pub(crate) fn snapshot<R: LiveResource>(store: &Store, keys: Vec<Value>) -> SnapshotFuture<'_> {
+/// serialized once (each row as a write would have serialized it); for a record, `[row]` or `[]`.
+pub(crate) fn snapshot<R: LiveResource>(store: &Store, keys: Vec<Value>, record: Option<String>) -> SnapshotFuture<'_> {
     Box::pin(async move {
         let records = store.records::<R>();
         let records = if keys.is_empty() { records } else { records.partition(keys)? };
-        let (seq, rows) = records.snapshot(&ListQuery::default()).await?;
+        let mut query = ListQuery::default();
+        if let Some(record) = record {
+            let descriptor = R::DESCRIPTOR;
+            let id = partition::parse_key(descriptor.id_column().ty, &record)
+                .map_err(|why| StoreError::Unsupported(format!("record id `{record}`: {why}")))?;
+            query.filters.push(Filter { column: descriptor.id, op: FilterOp::Eq, negate: false, values: vec![id] });
+        }
+        let (seq, rows) = records.snapshot(&query).await?;
         let values: Vec<&R> = rows.iter().map(|stored| &stored.value).collect();
         let rows = serde_json::value::to_raw_value(&values).map_err(|error| StoreError::Body(error.to_string()))?;
         Ok((seq, rows))
@@ -40,21 +48,44 @@ pub(crate) struct LogHistory {
 }
 
 impl LogHistory {
-    /// The snapshot of the resource `channel` is a partition of, with the partition's keys.
-    fn resource(&self, channel: &str) -> Option<(SnapshotFn, Vec<Value>)> {
-        self.resources
-            .iter()
-            .find_map(|(descriptor, snapshot)| descriptor.partition_of(channel).map(|keys| (*snapshot, keys)))
+    /// What `channel` is: a partition of a resource (or the whole of a flat one), or one record of
+    /// it; with the resource's descriptor and snapshot, the partition's keys and the record's id.
+    fn resource(&self, channel: &str) -> Option<(&'static Descriptor, SnapshotFn, Vec<Value>, Option<String>)> {
+        let (descriptor, keys, record) =
+            partition::resolve(self.resources.iter().map(|(descriptor, _)| *descriptor), channel, true)?;
+        let snapshot = self.resources.iter().find(|(d, _)| std::ptr::eq(*d, descriptor)).map(|(_, s)| *s)?;
+        Some((descriptor, snapshot, keys, record))
     }
 
-    async fn replay(&self, channel: &str, since: i64, max_events: usize) -> Result<Caught, StoreError> {
+    /// The events after `since` of `channel`, or for a record (`record`: the resource and the id's
+    /// segment) the events of its collection channel that concern it. The limit counts the events read,
+    /// so a record in a busy collection may be answered with a reset sooner.
+    async fn replay(
+        &self,
+        channel: &str,
+        record: Option<(&Descriptor, &str)>,
+        since: i64,
+        max_events: usize,
+    ) -> Result<Caught, StoreError> {
         // A seq beyond the end of the log is not one this log gave out (a client of another database,
         // or one restored from a backup): its client must reload.
         if since > self.store.last_seq_any().await? {
             return Ok(Caught::Reset);
         }
         let limit = u32::try_from(max_events.saturating_add(1)).unwrap_or(u32::MAX);
-        let events = self.store.events_after(channel, since, limit).await?;
+        let events = match record {
+            None => self.store.events_after(channel, since, limit).await?,
+            Some((descriptor, id)) => {
+                let collection = channel.rsplit_once('/').map_or(channel, |(collection, _)| collection);
+                let mut events = self.store.events_after(collection, since, limit).await?;
+                let read = events.len();
+                events.retain(|change| partition::record_segment(descriptor, &change.body).as_deref() == Some(id));
+                if read > max_events {
+                    return Ok(Caught::Reset);
+                }
+                events
+            }
+        };
         // Read after the events: pruning raises the mark in the transaction that deletes, so a prune
         // that raced the read above is seen here.
         if since < self.store.pruned_through().await? || events.len() > max_events {
@@ -82,13 +113,16 @@ impl History for LogHistory {
         _context: &'a Context,
     ) -> BoxFuture<'a, Result<Caught, bayeux::Error>> {
         Box::pin(async move {
-            let Some((snapshot, keys)) = self.resource(channel) else {
+            let Some((descriptor, snapshot, keys, record)) = self.resource(channel) else {
                 return Err(bayeux::Error::custom(405, [channel], "No history on this channel"));
             };
             let caught = match catchup {
-                Catchup::Since(since) => self.replay(channel, since, max_events).await,
+                Catchup::Since(since) => {
+                    let of = record.as_deref().map(|id| (descriptor, id));
+                    self.replay(channel, of, since, max_events).await
+                }
                 Catchup::Snapshot => {
-                    snapshot(&self.store, keys).await.map(|(seq, rows)| Caught::Snapshot { seq, rows })
+                    snapshot(&self.store, keys, record).await.map(|(seq, rows)| Caught::Snapshot { seq, rows })
                 }
             };
             caught.map_err(|error| {

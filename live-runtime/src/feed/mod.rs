@@ -63,6 +63,8 @@ use tokio::time::{Instant, Interval, Sleep};
 use crate::bayeux::{self, WeakServer};
 use crate::bus::{Link, Wake};
 use crate::change::Change;
+use crate::partition;
+use crate::resource::Descriptor;
 use crate::store::{Retention, Store, StoreError};
 
 /// How many events one catch-up read takes from the log.
@@ -97,6 +99,7 @@ impl Feed {
         pruning: Option<Pruning>,
         link: Option<Link>,
         poll: Duration,
+        resources: Arc<[&'static Descriptor]>,
     ) -> Result<Feed, StoreError> {
         // Following the bell (and the bus, which `link` already listens to) before reading the end of
         // the log: a change committed in between is then both announced and at or below `last`, and
@@ -105,7 +108,8 @@ impl Feed {
         store.report_to(&bell);
         let commits = bell.subscribe();
         let last = store.last_seq_any().await?;
-        let follower = Follower { store, bayeux: bayeux.downgrade(), _bell: bell, last, link, failing: false };
+        let follower =
+            Follower { store, bayeux: bayeux.downgrade(), _bell: bell, last, link, failing: false, resources };
         let task = tokio::spawn(follower.run(commits, pruning, poll));
         Ok(Feed { task })
     }
@@ -139,6 +143,8 @@ struct Follower {
     link: Option<Link>,
     /// Whether the last read of the log failed (its failures are logged once per outage).
     failing: bool,
+    /// The resources whose changes these are, to find a change's record channel.
+    resources: Arc<[&'static Descriptor]>,
 }
 
 /// Waits for a wake-up from the bus; never, without one.
@@ -287,6 +293,20 @@ impl Follower {
         if let Err(error) = bayeux.publish_at(&change.channel, change.seq, change.data()) {
             tracing::warn!(%error, channel = %change.channel, seq = change.seq, "cannot publish a change");
         }
+        // The record channel, matched exactly: built only when someone listens below the collection.
+        if bayeux.has_subscriptions_below(&change.channel)
+            && let Some(record) = self.record_channel(change)
+            && let Err(error) = bayeux.publish_exact_at(&record, change.seq, change.data())
+        {
+            tracing::warn!(%error, channel = %record, seq = change.seq, "cannot publish a change");
+        }
+    }
+
+    /// The record channel of a change (`/api/rooms/7/messages/42`).
+    fn record_channel(&self, change: &Change) -> Option<String> {
+        let (descriptor, _, _) = partition::resolve(self.resources.iter().copied(), &change.channel, false)?;
+        let id = partition::record_segment(descriptor, &change.body)?;
+        Some(format!("{}/{id}", change.channel))
     }
 
     /// Tells the other nodes, if any, that the log reaches `seq`.
