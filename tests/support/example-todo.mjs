@@ -3,7 +3,8 @@
 // its "listening on" line, and stopped by PID. Also the bounded waits the suites share.
 //
 // Node built-ins only, so that every suite imports it by relative path whatever its own node_modules.
-// The binary is LIVE_EXAMPLE_TODO (tests/run sets it), else target/debug/example-todo of this repository.
+// The binary is LIVE_EXAMPLE_TODO (tests/run sets it), else target/debug/example-todo of this repository;
+// the browser suite starts example-chat the same way (LIVE_EXAMPLE_CHAT, else target/debug/example-chat).
 // Every process started here is stopped by the test that started it and, as a last resort, SIGKILLed when
 // the test process exits.
 
@@ -48,12 +49,17 @@ export function chromiumOptions() {
 
 /** The example binary. */
 export function binaryPath() {
-  const fromEnv = process.env.LIVE_EXAMPLE_TODO;
+  return exampleBinary('example-todo', 'LIVE_EXAMPLE_TODO');
+}
+
+/** The binary `name` of an example: the environment variable `envVar`, else target/debug/`name`. */
+export function exampleBinary(name, envVar) {
+  const fromEnv = process.env[envVar];
   if (fromEnv) return path.resolve(fromEnv);
   const targetDir = process.env.CARGO_TARGET_DIR
     ? path.resolve(repoRoot, process.env.CARGO_TARGET_DIR)
     : path.join(repoRoot, 'target');
-  return path.join(targetDir, 'debug', 'example-todo');
+  return path.join(targetDir, 'debug', name);
 }
 
 const running = new Set();
@@ -145,17 +151,19 @@ export function freePort() {
  * Starts example-todo on 127.0.0.1. Options: `port` (default: a free one, retried a few times if it is
  * taken before the bind), `dir` (the temp dir holding the database; default: a new one named `tempPrefix`,
  * which `stop()` removes), `ownsDir` (whether `stop()` removes `dir`), `db` (the SQLite file in `dir`,
- * default x.db), `holdMs`, `args` (extra flags), `rustLog` (RUST_LOG unless the environment sets it) and
- * `graceMs` (how long a SIGTERM gets before SIGKILL, default 3 s).
+ * default x.db), `holdMs`, `args` (extra flags), `rustLog` (RUST_LOG unless the environment sets it),
+ * `graceMs` (how long a SIGTERM gets before SIGKILL, default 3 s), and `binary` and `name` to start
+ * another example that takes the same flags (example-chat).
  * Returns `{url, endpoint, port, dir, db, database, pid, output(), kill(), halt(), stop(), restart({db})}`:
  * `kill` is a SIGKILL (a crash), `halt` a SIGTERM keeping the database, `stop` a SIGTERM that then removes
  * `dir` if this server made it; each resolves once the process is gone. `restart` kills the process (if it
  * still runs) and starts a new one on the same port and database, or on the file `db` names.
  */
 export async function startExampleTodo(options = {}) {
-  const binary = binaryPath();
+  const binary = options.binary ?? binaryPath();
+  const name = options.name ?? 'example-todo';
   if (!existsSync(binary)) {
-    throw new Error(`example-todo not found at ${binary}: build it with cargo build -p example-todo`);
+    throw new Error(`${name} not found at ${binary}: build it with cargo build -p ${name}`);
   }
   const ownsDir = options.ownsDir ?? !options.dir;
   const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), options.tempPrefix ?? 'live-'));
@@ -202,7 +210,7 @@ export async function startExampleTodo(options = {}) {
 }
 
 /** Spawns the server and waits (bounded) for its "listening on" line. */
-function launch(binary, args, { rustLog = 'info', graceMs = 3000 }) {
+function launch(binary, args, { rustLog = 'info', graceMs = 3000, name = 'example-todo' }) {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, {
       cwd: os.tmpdir(),
@@ -221,7 +229,7 @@ function launch(binary, args, { rustLog = 'info', graceMs = 3000 }) {
         if (!settled) {
           settled = true;
           clearTimeout(timer);
-          reject(new Error(`example-todo exited (${code ?? signal}) before listening:\n${log}`));
+          reject(new Error(`${name} exited (${code ?? signal}) before listening:\n${log}`));
         }
       });
     });
@@ -254,7 +262,7 @@ function launch(binary, args, { rustLog = 'info', graceMs = 3000 }) {
       if (settled) return;
       settled = true;
       child.kill('SIGKILL');
-      reject(new Error(`example-todo did not print "listening on" within ${START_TIMEOUT_MS} ms:\n${log}`));
+      reject(new Error(`${name} did not print "listening on" within ${START_TIMEOUT_MS} ms:\n${log}`));
     }, START_TIMEOUT_MS);
   });
 }
