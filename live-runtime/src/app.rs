@@ -277,15 +277,22 @@ impl LiveBuilder {
         let link = bus::start(&bus, &store).await?;
         let resources: Arc<[(&'static Descriptor, SnapshotFn)]> =
             self.resources.iter().map(|registered| (registered.descriptor, registered.snapshot)).collect();
-        let history = LogHistory { store: store.clone(), resources };
-        let mut options = self.bayeux.unwrap_or_default().history(history);
+        let descriptors: Arc<[&'static Descriptor]> =
+            self.resources.iter().map(|registered| registered.descriptor).collect();
+        let history = LogHistory { store: store.clone(), resources, descriptors: Arc::clone(&descriptors) };
+        let mut options = self.bayeux.unwrap_or_default().history(history).filters({
+            let descriptors = Arc::clone(&descriptors);
+            move |channel, filter| {
+                feed::compile_filter(&descriptors, channel, filter)
+                    .map(|_| crate::filter::canonical(filter))
+                    .map_err(|why| bayeux::Error::custom(400, [channel], format!("where: {why}")))
+            }
+        });
         if let Some(mount) = self.mount {
             options = options.mount(mount);
         }
         let bayeux = bayeux::Server::new(options);
         let poll = self.poll.unwrap_or(feed::DEFAULT_POLL);
-        let descriptors: Arc<[&'static Descriptor]> =
-            self.resources.iter().map(|registered| registered.descriptor).collect();
         let feed = Feed::start(store.clone(), &bayeux, self.pruning, link, poll, descriptors).await?;
         let router = self.resources.into_iter().fold(Router::new(), |router, registered| {
             router.merge((registered.routes)(store.clone(), registered.options))

@@ -126,7 +126,22 @@ impl Change {
             seq: self.seq,
             version: self.version,
             origin: self.origin.as_deref(),
+            enter: false,
+            leave: false,
         }
+    }
+
+    /// The `data` a filtered subscription receives when the row enters its view with this change:
+    /// a `POST` of the row after it, marked `enter` (docs/live.md, "Filtered subscriptions").
+    pub fn data_entering(&self) -> Data<'_> {
+        Data { method: Method::Post, enter: true, ..self.data() }
+    }
+
+    /// The `data` a filtered subscription receives when the row leaves its view with this change: a
+    /// `DELETE` of the row before it (the body, when the log kept no before-image), marked `leave`.
+    pub fn data_leaving(&self) -> Data<'_> {
+        let body = self.row_before().unwrap_or(&self.body);
+        Data { method: Method::Delete, body, leave: true, ..self.data() }
     }
 }
 
@@ -172,6 +187,12 @@ pub struct Data<'a> {
     pub version: i64,
     /// The writer's request id.
     pub origin: Option<&'a str>,
+    /// The row entered a filtered subscription's view with this change (sent only when `true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enter: bool,
+    /// The row left a filtered subscription's view with this change (sent only when `true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub leave: bool,
 }
 
 /// Where a store reports its commits: the feed (which publishes them) is one.

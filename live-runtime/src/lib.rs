@@ -40,6 +40,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`resource`] | the contract the derive implements: [`LiveResource`], [`Descriptor`], column values |
+//! | `filter` | filtered subscriptions: `ext.where` compiled, and changes judged on the rows before and after |
 //! | `partition` | nested paths: a partition's keys as path segments and back ([`Descriptor::channel`]) |
 //! | [`store`] | SQL: the rows and the event log, on SQLite or PostgreSQL; reports each commit |
 //! | [`change`] | the record of one committed change, built once and delivered as it is |
@@ -56,6 +57,7 @@ pub mod bayeux;
 pub mod bus;
 pub mod change;
 pub mod feed;
+mod filter;
 pub mod http;
 mod partition;
 pub mod resource;

@@ -324,3 +324,251 @@ async fn record_channels_carry_one_record_exactly_sqlite() {
 async fn record_channels_carry_one_record_exactly_postgres() {
     record_channels_carry_one_record_exactly_on(Backend::Postgres).await;
 }
+
+/// Applies a filtered subscription's events to a view of rows by id, as a client would: `enter` and any
+/// other non-DELETE put the row, `leave` and DELETE remove it.
+fn apply(view: &mut BTreeMap<i64, Value>, events: &[(String, Value)]) {
+    for (_, data) in events {
+        let id = data["body"]["id"].as_i64().expect("an id");
+        if data["method"] == json!("DELETE") {
+            view.remove(&id);
+        } else {
+            view.insert(id, data["body"].clone());
+        }
+    }
+}
+
+/// The rows of room `room` that are pinned, by id, as the store has them.
+async fn pinned_rows(app: &App, room: i64) -> BTreeMap<i64, Value> {
+    let scoped = app.live.records::<Message>().partition(vec![room.into()]).expect("a partition");
+    let rows = scoped.list(&Default::default()).await.expect("list");
+    rows.into_iter()
+        .filter(|stored| stored.value.pinned)
+        .map(|stored| (stored.value.id, serde_json::to_value(&stored.value).expect("json")))
+        .collect()
+}
+
+async fn filters_send_enter_and_leave_on(backend: Backend) {
+    let app = app(backend).await;
+    let messages = app.live.records::<Message>();
+    let id = app.client().await;
+    let reply = app.subscribe(&id, &room(1), json!({"where": "pinned=eq.true"})).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+    assert_eq!(reply["subscription"], json!(room(1)), "the reply names the channel");
+
+    let a = messages.create(Message { pinned: true, ..Message::new(1, "a") }, &Write::new()).await.expect("write");
+    let b = messages.create(Message::new(1, "b"), &Write::new()).await.expect("write");
+    messages.update(b.value.id, &Write::new(), |m| m.pinned = true).await.expect("write");
+    messages.update(a.value.id, &Write::new(), |m| m.text = "a2".into()).await.expect("write");
+    messages.update(a.value.id, &Write::new(), |m| m.pinned = false).await.expect("write");
+    messages.update(a.value.id, &Write::new(), |m| m.text = "a3".into()).await.expect("write");
+    messages.delete(a.value.id, &Write::new()).await.expect("write");
+    messages.delete(b.value.id, &Write::new()).await.expect("write");
+    messages.create(Message { pinned: true, ..Message::new(2, "other room") }, &Write::new()).await.expect("write");
+
+    let got = app.collect(&id, 5).await;
+    let seen: Vec<(String, &str, bool, bool, String)> = got
+        .iter()
+        .map(|(channel, data)| {
+            (
+                channel.clone(),
+                data["method"].as_str().unwrap_or_default(),
+                data["enter"] == json!(true),
+                data["leave"] == json!(true),
+                data["body"]["text"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let r = room(1);
+    assert_eq!(
+        seen,
+        [
+            (r.clone(), "POST", true, false, "a".to_owned()),
+            (r.clone(), "POST", true, false, "b".to_owned()),
+            (r.clone(), "PATCH", false, false, "a2".to_owned()),
+            (r.clone(), "DELETE", false, true, "a2".to_owned()),
+            (r.clone(), "DELETE", false, true, "b".to_owned()),
+        ],
+        "entering, as is, leaving (with the row before), and nothing for rows outside the view"
+    );
+    assert!(got.iter().all(|(_, data)| data.get("enter").is_none() || data.get("leave").is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_send_enter_and_leave_sqlite() {
+    filters_send_enter_and_leave_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_send_enter_and_leave_postgres() {
+    filters_send_enter_and_leave_on(Backend::Postgres).await;
+}
+
+async fn filtered_views_stay_exact_under_concurrent_updates_on(backend: Backend) {
+    const WRITERS: i64 = 4;
+    const ROUNDS: i64 = 15;
+    let app = app(backend).await;
+    let messages = app.live.records::<Message>();
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(messages.create(Message::new(1, &format!("m{n}")), &Write::new()).await.expect("write").value.id);
+    }
+    let id = app.client().await;
+    let reply = app.subscribe(&id, &room(1), json!({"where": "pinned=is.true", "snapshot": true})).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+    assert_eq!(reply["ext"]["snapshot"]["rows"], json!([]), "nothing pinned yet");
+    // A second client with the same filter written otherwise shares the group and sees the same.
+    let twin = app.client().await;
+    let reply = app.subscribe(&twin, &room(1), json!({"where": "pinned=is.true&"})).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let messages = app.live.records::<Message>();
+        let ids = ids.clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                let id = ids[((writer * 7 + round * 3) % ids.len() as i64) as usize];
+                messages
+                    .update(id, &Write::new(), |m| {
+                        m.pinned = !m.pinned;
+                        m.text = format!("w{writer} r{round}");
+                    })
+                    .await
+                    .expect("an update");
+            }
+        }));
+    }
+    for writer in writers {
+        bounded("the writers", writer).await.expect("a writer task");
+    }
+    let expected = pinned_rows(&app, 1).await;
+    let all = app.log(&room(1), 0).await;
+    let mut view = BTreeMap::new();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The number of events is not known in advance: collect until the view matches, within a bound.
+    while view != expected && Instant::now() < deadline {
+        let batch = app.collect(&id, got.len() + 1).await;
+        got.extend(batch);
+        view.clear();
+        apply(&mut view, &got);
+    }
+    assert_eq!(view, expected, "the view equals the pinned rows");
+    let seqs = seqs(&got);
+    assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "in seq order, once: {seqs:?}");
+    assert!(seqs.iter().all(|seq| all.contains(seq)));
+    let mut twin_view = BTreeMap::new();
+    apply(&mut twin_view, &app.collect(&twin, got.len()).await);
+    assert_eq!(twin_view, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_views_stay_exact_under_concurrent_updates_sqlite() {
+    filtered_views_stay_exact_under_concurrent_updates_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_views_stay_exact_under_concurrent_updates_postgres() {
+    filtered_views_stay_exact_under_concurrent_updates_on(Backend::Postgres).await;
+}
+
+async fn a_filtered_resume_replays_missed_enters_and_leaves_on(backend: Backend) {
+    let app = app(backend).await;
+    let messages = app.live.records::<Message>();
+    let stays = messages.create(Message { pinned: true, ..Message::new(1, "stays") }, &Write::new()).await.expect("w");
+    let leaves =
+        messages.create(Message { pinned: true, ..Message::new(1, "leaves") }, &Write::new()).await.expect("w");
+    let enters = messages.create(Message::new(1, "enters"), &Write::new()).await.expect("w");
+    let first = app.client().await;
+    let reply = app.subscribe(&first, &room(1), json!({"where": "pinned=eq.true", "snapshot": true})).await;
+    let mut view: BTreeMap<i64, Value> = reply["ext"]["snapshot"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| (row["id"].as_i64().expect("an id"), row.clone()))
+        .collect();
+    assert_eq!(view.len(), 2, "the snapshot holds the pinned rows only");
+    let seq = reply["ext"]["snapshot"]["seq"].as_i64().expect("a seq");
+    // Missed while away.
+    messages.update(leaves.value.id, &Write::new(), |m| m.pinned = false).await.expect("w");
+    messages.update(enters.value.id, &Write::new(), |m| m.pinned = true).await.expect("w");
+    messages.update(stays.value.id, &Write::new(), |m| m.text = "still".into()).await.expect("w");
+    messages.create(Message::new(1, "never pinned"), &Write::new()).await.expect("w");
+    let back = app.client().await;
+    let reply = app.subscribe(&back, &room(1), json!({"where": "pinned=eq.true", "since": seq})).await;
+    assert_eq!(reply["successful"], json!(true), "{reply}");
+    assert_eq!(reply["ext"]["replayed"], json!(3), "the unpinned row's create is not replayed: {reply}");
+    let replayed = app.collect(&back, 3).await;
+    let flags: Vec<(&str, bool, bool)> = replayed
+        .iter()
+        .map(|(_, d)| (d["method"].as_str().unwrap_or_default(), d["enter"] == json!(true), d["leave"] == json!(true)))
+        .collect();
+    assert_eq!(flags, [("DELETE", false, true), ("POST", true, false), ("PATCH", false, false)]);
+    apply(&mut view, &replayed);
+    assert_eq!(view, pinned_rows(&app, 1).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_resume_replays_missed_enters_and_leaves_sqlite() {
+    a_filtered_resume_replays_missed_enters_and_leaves_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_resume_replays_missed_enters_and_leaves_postgres() {
+    a_filtered_resume_replays_missed_enters_and_leaves_on(Backend::Postgres).await;
+}
+
+async fn filters_per_channel_and_refusals_on(backend: Backend) {
+    let app = app(backend).await;
+    let messages = app.live.records::<Message>();
+    let id = app.client().await;
+    for (channel, ext, expected) in [
+        (room(1), json!({"where": "pinned=eq.true&order=id.asc"}), "`order` is not allowed"),
+        (room(1), json!({"where": "limit=2"}), "`limit` is not allowed"),
+        (room(1), json!({"where": "offset=2"}), "`offset` is not allowed"),
+        (room(1), json!({"where": "select=text"}), "`select` is not allowed"),
+        (room(1), json!({"where": "colour=eq.red"}), "colour"),
+        (room(1), json!({"where": "pinned=sometimes.true"}), "pinned"),
+        (room(1), json!({"where": "pinned=eq.maybe"}), "pinned"),
+        (room(1), json!({"where": 7}), "where must be a string"),
+        (room(1), json!({"where": ""}), "empty"),
+        ("/api/rooms/**".to_owned(), json!({"where": "pinned=eq.true"}), "not a pattern"),
+        ("/api/rooms/1/messages/1".to_owned(), json!({"where": "pinned=eq.true"}), "collection channel"),
+        ("/chat/x".to_owned(), json!({"where": "pinned=eq.true"}), "collection channel"),
+    ] {
+        let reply = app.subscribe(&id, &channel, ext.clone()).await;
+        assert_eq!(reply["successful"], json!(false), "{ext}: {reply}");
+        let error = reply["error"].as_str().unwrap_or_default();
+        assert!(error.contains(expected), "{ext}: {error}");
+    }
+    // One client, a filter per channel; a new filter on a channel replaces the old one.
+    assert_eq!(app.subscribe(&id, &room(1), json!({"where": "pinned=eq.true"})).await["successful"], json!(true));
+    assert_eq!(app.subscribe(&id, &room(2), json!({"where": "text=like.*x*"})).await["successful"], json!(true));
+    assert_eq!(app.subscribe(&id, &room(1), json!({"where": "text=like.*y*"})).await["successful"], json!(true));
+    messages.create(Message { pinned: true, ..Message::new(1, "pinned alone") }, &Write::new()).await.expect("w");
+    messages.create(Message::new(1, "y in room 1"), &Write::new()).await.expect("w");
+    messages.create(Message::new(2, "x in room 2"), &Write::new()).await.expect("w");
+    messages.create(Message::new(2, "nothing here"), &Write::new()).await.expect("w");
+    let got = app.collect(&id, 2).await;
+    let texts: Vec<&str> = got.iter().map(|(_, data)| data["body"]["text"].as_str().unwrap_or_default()).collect();
+    assert_eq!(texts, ["y in room 1", "x in room 2"], "{got:?}");
+    // Unsubscribing the channel drops its filtered subscription.
+    let message = json!({"channel": "/meta/unsubscribe", "clientId": id, "subscription": room(1), "id": "u"});
+    assert_eq!(reply_to(&app.probe.post(message).await, "u")["successful"], json!(true));
+    messages.create(Message::new(1, "y again"), &Write::new()).await.expect("w");
+    messages.create(Message::new(2, "x again"), &Write::new()).await.expect("w");
+    let got = app.collect(&id, 1).await;
+    let texts: Vec<&str> = got.iter().map(|(_, data)| data["body"]["text"].as_str().unwrap_or_default()).collect();
+    assert_eq!(texts, ["x again"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_per_channel_and_refusals_sqlite() {
+    filters_per_channel_and_refusals_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_per_channel_and_refusals_postgres() {
+    filters_per_channel_and_refusals_on(Backend::Postgres).await;
+}

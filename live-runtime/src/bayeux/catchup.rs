@@ -16,7 +16,7 @@ use super::error::Error;
 use super::event::Event;
 use super::history::{Catchup, Caught};
 use super::message::{Message, Subscribe, subscribable};
-use super::meta::failure;
+use super::meta::{self, failure};
 use super::session::{Push, Session};
 
 /// The `ext.snapshot` of a reply: the rows are the JSON the history serialized, copied once.
@@ -39,24 +39,34 @@ pub(crate) async fn subscribe(
         Ok(session) => session,
         Err(error) => return failure(&engine.options, reply, &error),
     };
-    let name: Arc<str> = match request.channels {
+    let channel: Arc<str> = match &request.channels {
         Ok(names) => match names.as_slice() {
             [name] => name.as_str().into(),
             _ => return reply.fail(&Error::custom(400, names, "since and snapshot take one channel")),
         },
-        Err(error) => return reply.fail(&error),
+        Err(error) => return reply.fail(error),
     };
-    match subscribable(&name) {
+    match subscribable(&channel) {
         Ok(Kind::Name) => {}
         // A pattern spans channels whose events interleave; one `since` cannot resume them all.
         Ok(Kind::One | Kind::Many) => {
-            return reply.fail(&Error::custom(405, [&*name], "since and snapshot need a channel name"));
+            return reply.fail(&Error::custom(405, [&*channel], "since and snapshot need a channel name"));
         }
         Err(error) => return reply.fail(&error),
     }
-    let Some(history) = engine.options.history.clone() else {
-        return reply.fail(&Error::custom(405, [&*name], "No history on this server"));
+    // A filtered subscription is indexed, fenced and caught up under its key; its events still name the
+    // channel.
+    let name: Arc<str> = match &request.filter {
+        None => Arc::clone(&channel),
+        Some(filter) => match meta::filtered_key(engine, &request.channels, filter) {
+            Ok((_, key)) => key,
+            Err(error) => return reply.fail(&error),
+        },
     };
+    let Some(history) = engine.options.history.clone() else {
+        return reply.fail(&Error::custom(405, [&*channel], "No history on this server"));
+    };
+    engine.registry.replace_others(&session, &channel, &name);
     let added = match engine.registry.subscribe_fenced(&session, &name, engine.options.max_subscriptions) {
         Ok(added) => added,
         Err(error) => return reply.fail(&error),
@@ -67,7 +77,7 @@ pub(crate) async fn subscribe(
         Ok(Caught::Replay { events, through }) => {
             let count = events.len();
             let replay: Result<Vec<Event>, _> =
-                events.iter().map(|event| Event::from_json(&name, &event.data)).collect();
+                events.iter().map(|event| Event::from_json(&channel, &event.data)).collect();
             match replay {
                 Ok(replay) => {
                     reply.ext = Some(json!({"seq": through, "replayed": count}));

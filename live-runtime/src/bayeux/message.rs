@@ -280,6 +280,8 @@ pub(crate) struct Subscribe {
     pub(crate) channels: Result<Vec<String>, Error>,
     /// `ext.since` or `ext.snapshot` (docs/protocol.md §14.1, §14.2).
     pub(crate) catchup: Option<Catchup>,
+    /// `ext.where`: a filter on the channel's events (docs/live.md, "Filtered subscriptions").
+    pub(crate) filter: Option<String>,
 }
 
 /// A `/meta/unsubscribe`.
@@ -350,8 +352,15 @@ impl Incoming {
             Some(MetaChannel::Subscribe) => {
                 let channels = channels(message.subscription.as_ref());
                 reply.subscription = message.subscription.take();
-                catchup(message.ext.as_ref()).map(|catchup| {
-                    Request::Subscribe(Subscribe { client_id: client_id.unwrap_or_default(), channels, catchup })
+                let catchup = catchup(message.ext.as_ref());
+                catchup.and_then(|catchup| {
+                    let filter = filter(message.ext.as_ref())?;
+                    Ok(Request::Subscribe(Subscribe {
+                        client_id: client_id.unwrap_or_default(),
+                        channels,
+                        catchup,
+                        filter,
+                    }))
                 })
             }
             Some(MetaChannel::Unsubscribe) => {
@@ -417,6 +426,15 @@ fn catchup(ext: Option<&Value>) -> Result<Option<Catchup>, Error> {
     }
 }
 
+/// The `ext.where` of a `/meta/subscribe`: a string, when given.
+fn filter(ext: Option<&Value>) -> Result<Option<String>, Error> {
+    match ext.and_then(|ext| ext.get("where")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(filter)) => Ok(Some(filter.clone())),
+        Some(_) => Err(Error::custom(400, ["where"], "where must be a string of REST filter conditions")),
+    }
+}
+
 /// Whether clients may subscribe to `name`, and whether it is a plain name or a pattern: never to
 /// `/meta` or `/service` (403), never to a malformed name (405).
 pub(crate) fn subscribable(name: &str) -> Result<Kind, Error> {
@@ -475,7 +493,8 @@ mod tests {
         let subscribe = parse(r#"{"channel":"/meta/subscribe","clientId":"abc","subscription":"/a","id":"3"}"#);
         let incoming = Incoming::parse(subscribe);
         assert_eq!(incoming.reply.subscription, Some(json!("/a")), "the reply echoes the subscription");
-        let expected = Subscribe { client_id: "abc".into(), channels: Ok(vec!["/a".into()]), catchup: None };
+        let expected =
+            Subscribe { client_id: "abc".into(), channels: Ok(vec!["/a".into()]), catchup: None, filter: None };
         assert_eq!(incoming.request, Ok(Request::Subscribe(expected)));
 
         // Serializing a reply keeps the id a string and omits what is absent.

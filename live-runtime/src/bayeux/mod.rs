@@ -61,7 +61,7 @@ mod catchup;
 pub mod channel;
 mod engine;
 pub mod error;
-mod event;
+pub(crate) mod event;
 pub mod history;
 pub mod message;
 mod meta;
@@ -84,6 +84,7 @@ use http::HeaderMap;
 pub use advice::{Advice, Reconnect};
 pub use channel::{ChannelError, MetaChannel};
 pub use error::Error;
+pub(crate) use event::Event;
 pub use history::{Catchup, Caught, History, Replayed};
 pub use message::Message;
 pub(crate) use server::WeakServer;
@@ -162,6 +163,10 @@ pub trait Extension: Send + Sync + 'static {
     }
 }
 
+/// Checks a subscription filter (`ext.where`) for a channel and returns its canonical text, or the
+/// error that refuses the subscription (installed by the application layer).
+pub(crate) type FilterCheck = dyn Fn(&str, &str) -> Result<String, Error> + Send + Sync;
+
 /// Decides whether a client may publish on a plain channel outside `/meta` and `/service`.
 type PublishPolicy = dyn Fn(&str, &Context) -> bool + Send + Sync;
 
@@ -184,6 +189,7 @@ pub struct Options {
     pub(crate) unconnected_publish: bool,
     pub(crate) extensions: Vec<Arc<dyn Extension>>,
     pub(crate) history: Option<Arc<dyn History>>,
+    pub(crate) filters: Option<Arc<FilterCheck>>,
     /// CORS, JSONP and EventSource settings, set through the methods in [`transport`].
     pub(crate) browser: transport::Browser,
 }
@@ -210,6 +216,7 @@ impl Default for Options {
             unconnected_publish: false,
             extensions: Vec::new(),
             history: None,
+            filters: None,
             browser: transport::Browser::default(),
         }
     }
@@ -350,6 +357,17 @@ impl Options {
     /// [`history`]). Without one, such subscribes are refused.
     pub fn history(mut self, history: impl History) -> Self {
         self.history = Some(Arc::new(history));
+        self
+    }
+
+    /// Accepts `ext.where` on `/meta/subscribe` (docs/live.md, "Filtered subscriptions"): `check` refuses a
+    /// filter or gives its canonical text, and the subscription is indexed as the channel, `?`, then that text,
+    /// so that the publisher can find each distinct filter of a channel.
+    pub(crate) fn filters(
+        mut self,
+        check: impl Fn(&str, &str) -> Result<String, Error> + Send + Sync + 'static,
+    ) -> Self {
+        self.filters = Some(Arc::new(check));
         self
     }
 

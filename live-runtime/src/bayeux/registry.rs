@@ -30,15 +30,20 @@ type Subscribers = HashMap<u64, Arc<Session>>;
 /// are subscribed one segment below each channel, so that a publisher can ask cheaply whether anyone
 /// listens below a channel (a record channel below its collection, docs/live.md) before it builds
 /// the name and the event.
+///
+/// A filtered subscription (docs/live.md, "Filtered subscriptions") is indexed under its own key, the
+/// channel, `?`, then the filter's canonical text: no channel name holds a `?`, so no publish on a
+/// channel reaches it by name, and `filtered` lists the keys of each channel for the publisher to judge.
 #[derive(Default)]
 struct Index {
     keys: HashMap<Arc<str>, Subscribers>,
     below: HashMap<Arc<str>, usize>,
+    filtered: HashMap<Arc<str>, Vec<Arc<str>>>,
 }
 
-/// The channel a plain name is one segment below; `None` for a pattern or a root channel.
+/// The channel a plain name is one segment below; `None` for a pattern, a root channel or a filtered key.
 fn parent_of(name: &str) -> Option<&str> {
-    if name.ends_with("/*") || name.ends_with("/**") {
+    if name.ends_with("/*") || name.ends_with("/**") || name.contains('?') {
         return None;
     }
     name.rfind('/').filter(|&slash| slash > 0).map(|slash| &name[..slash])
@@ -46,10 +51,13 @@ fn parent_of(name: &str) -> Option<&str> {
 
 impl Index {
     fn insert(&mut self, name: Arc<str>, session: &Arc<Session>) {
-        if !self.keys.contains_key(&name)
-            && let Some(parent) = parent_of(&name)
-        {
-            *self.below.entry(parent.into()).or_default() += 1;
+        if !self.keys.contains_key(&name) {
+            if let Some(parent) = parent_of(&name) {
+                *self.below.entry(parent.into()).or_default() += 1;
+            }
+            if let Some((channel, _)) = name.split_once('?') {
+                self.filtered.entry(channel.into()).or_default().push(Arc::clone(&name));
+            }
         }
         self.keys.entry(name).or_default().insert(session.key, Arc::clone(session));
     }
@@ -67,6 +75,14 @@ impl Index {
             *count -= 1;
             if *count == 0 {
                 self.below.remove(parent);
+            }
+        }
+        if let Some((channel, _)) = name.split_once('?')
+            && let Some(keys) = self.filtered.get_mut(channel)
+        {
+            keys.retain(|key| &**key != name);
+            if keys.is_empty() {
+                self.filtered.remove(channel);
             }
         }
     }
@@ -157,14 +173,39 @@ impl Registry {
         Ok(added)
     }
 
-    /// Drops the subscriptions `names` of `session` (those it does not hold are ignored).
+    /// Drops the subscriptions `names` of `session` (those it does not hold are ignored), and with a
+    /// channel name its filtered subscription of that channel.
     pub(crate) fn unsubscribe<S: AsRef<str>>(&self, session: &Session, names: &[S]) {
         let mut index = write(&self.index);
         for name in names {
-            if session.remove_subscription(name.as_ref()) {
-                index.remove(name.as_ref(), session.key);
+            let name = name.as_ref();
+            let mut held = vec![Arc::<str>::from(name)];
+            if !name.contains('?') {
+                held.extend(session.subscriptions_of(name).into_iter().filter(|held| &**held != name));
+            }
+            for held in held {
+                if session.remove_subscription(&held) {
+                    index.remove(&held, session.key);
+                }
             }
         }
+    }
+
+    /// Drops `session`'s other subscriptions of the channel `key` subscribes to (the plain one, or one
+    /// with another filter): a session holds one subscription per channel, so a new filter replaces the
+    /// old one rather than adding a second copy of each event.
+    pub(crate) fn replace_others(&self, session: &Session, channel: &str, key: &str) {
+        let mut index = write(&self.index);
+        for held in session.subscriptions_of(channel) {
+            if &*held != key && session.remove_subscription(&held) {
+                index.remove(&held, session.key);
+            }
+        }
+    }
+
+    /// The filtered subscription keys of `channel`, each once.
+    pub(crate) fn filtered(&self, channel: &str) -> Vec<Arc<str>> {
+        read(&self.index).filtered.get(channel).cloned().unwrap_or_default()
     }
 
     /// Removes `session` and its subscriptions, and wakes whoever waits on it; `disconnected` says the client
@@ -240,7 +281,7 @@ impl Registry {
     #[cfg(test)]
     pub(crate) fn index_is_empty(&self) -> bool {
         let index = read(&self.index);
-        index.keys.is_empty() && index.below.is_empty()
+        index.keys.is_empty() && index.below.is_empty() && index.filtered.is_empty()
     }
 }
 

@@ -159,6 +159,17 @@ impl Server {
         self.inner.registry.has_names_below(channel)
     }
 
+    /// The keys of the filtered subscriptions of `channel` (`channel?filter`, one per distinct filter).
+    pub(crate) fn filtered_keys(&self, channel: &str) -> Vec<Arc<str>> {
+        self.inner.registry.filtered(channel)
+    }
+
+    /// Queues `event` (of the channel the filtered subscription `key` is of) at `seq` for the sessions
+    /// subscribed through that filter.
+    pub(crate) fn publish_filtered_at(&self, key: &str, event: &Event, seq: i64) -> usize {
+        self.inner.route_exact(key, event, Some(seq))
+    }
+
     /// Refuses a server-side publish on a reserved or malformed channel.
     fn check_publish(&self, name: &str) -> Result<(), PublishError> {
         if channel::is_meta(name) {

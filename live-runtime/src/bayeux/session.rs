@@ -541,6 +541,17 @@ impl Session {
         !state.subscriptions.contains(name) && state.subscriptions.len() >= limit
     }
 
+    /// The subscriptions that are `channel` itself or a filtered subscription of it (`channel?...`).
+    pub(crate) fn subscriptions_of(&self, channel: &str) -> Vec<Arc<str>> {
+        let state = lock(&self.state);
+        state
+            .subscriptions
+            .iter()
+            .filter(|name| name.strip_prefix(channel).is_some_and(|rest| rest.is_empty() || rest.starts_with('?')))
+            .cloned()
+            .collect()
+    }
+
     /// Removes `name` from the set; returns whether it was there. Call with the index write-locked.
     pub(crate) fn remove_subscription(&self, name: &str) -> bool {
         let mut state = lock(&self.state);

@@ -6,8 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
+use serde_json::{Map, Value as Json};
 
 use crate::bayeux::{self, BoxFuture, Catchup, Caught, Context, History, Replayed};
+use crate::feed;
+use crate::filter::{Verdict, View};
 use crate::partition;
 use crate::resource::{Descriptor, LiveResource, Value};
 use crate::store::{Filter, FilterOp, ListQuery, Store, StoreError};
@@ -18,11 +21,16 @@ pub(crate) type SnapshotFuture<'a> =
 
 /// Reads the current rows of one partition of a resource (given by its keys, none for a flat
 /// resource), or of one record of it (given by its id's segment), and the seq they correspond to.
-pub(crate) type SnapshotFn = for<'a> fn(&'a Store, Vec<Value>, Option<String>) -> SnapshotFuture<'a>;
+pub(crate) type SnapshotFn = for<'a> fn(&'a Store, Vec<Value>, Option<String>, Option<&'a View>) -> SnapshotFuture<'a>;
 
 /// [`SnapshotFn`] for `R`: every row of the partition, in id order, as the REST list shows them,
 /// serialized once (each row as a write would have serialized it); for a record, `[row]` or `[]`.
-pub(crate) fn snapshot<R: LiveResource>(store: &Store, keys: Vec<Value>, record: Option<String>) -> SnapshotFuture<'_> {
+pub(crate) fn snapshot<'a, R: LiveResource>(
+    store: &'a Store,
+    keys: Vec<Value>,
+    record: Option<String>,
+    view: Option<&'a View>,
+) -> SnapshotFuture<'a> {
     Box::pin(async move {
         let records = store.records::<R>();
         let records = if keys.is_empty() { records } else { records.partition(keys)? };
@@ -32,6 +40,9 @@ pub(crate) fn snapshot<R: LiveResource>(store: &Store, keys: Vec<Value>, record:
             let id = partition::parse_key(descriptor.id_column().ty, &record)
                 .map_err(|why| StoreError::Unsupported(format!("record id `{record}`: {why}")))?;
             query.filters.push(Filter { column: descriptor.id, op: FilterOp::Eq, negate: false, values: vec![id] });
+        }
+        if let Some(view) = view {
+            query.filters.extend(view.filters.iter().cloned());
         }
         let (seq, rows) = records.snapshot(&query).await?;
         let values: Vec<&R> = rows.iter().map(|stored| &stored.value).collect();
@@ -45,6 +56,7 @@ pub(crate) fn snapshot<R: LiveResource>(store: &Store, keys: Vec<Value>, record:
 pub(crate) struct LogHistory {
     pub(crate) store: Store,
     pub(crate) resources: Arc<[(&'static Descriptor, SnapshotFn)]>,
+    pub(crate) descriptors: Arc<[&'static Descriptor]>,
 }
 
 impl LogHistory {
@@ -59,11 +71,13 @@ impl LogHistory {
 
     /// The events after `since` of `channel`, or for a record (`record`: the resource and the id's
     /// segment) the events of its collection channel that concern it. The limit counts the events read,
-    /// so a record in a busy collection may be answered with a reset sooner.
+    /// so a record in a busy collection may be answered with a reset sooner. Through a filter (`view`),
+    /// each event is judged as it was live: as is, entering, leaving, or left out.
     async fn replay(
         &self,
         channel: &str,
         record: Option<(&Descriptor, &str)>,
+        view: Option<&View>,
         since: i64,
         max_events: usize,
     ) -> Result<Caught, StoreError> {
@@ -92,12 +106,27 @@ impl LogHistory {
             return Ok(Caught::Reset);
         }
         let through = events.last().map_or(since, |change| change.seq);
+        let parse = |raw: &RawValue| serde_json::from_str::<Map<String, Json>>(raw.get()).ok();
         let events = events
             .iter()
-            .map(|change| {
-                serde_json::to_string(&change.data())
-                    .map(|data| Replayed { seq: change.seq, data })
-                    .map_err(|error| StoreError::Body(error.to_string()))
+            .filter_map(|change| {
+                let data = match view {
+                    None => change.data(),
+                    Some(view) => match view.judge(
+                        change.row_before().and_then(parse).as_ref(),
+                        change.row_after().and_then(parse).as_ref(),
+                    ) {
+                        Verdict::AsIs => change.data(),
+                        Verdict::Enter => change.data_entering(),
+                        Verdict::Leave => change.data_leaving(),
+                        Verdict::Skip => return None,
+                    },
+                };
+                Some(
+                    serde_json::to_string(&data)
+                        .map(|data| Replayed { seq: change.seq, data })
+                        .map_err(|error| StoreError::Body(error.to_string())),
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Caught::Replay { events, through })
@@ -113,17 +142,25 @@ impl History for LogHistory {
         _context: &'a Context,
     ) -> BoxFuture<'a, Result<Caught, bayeux::Error>> {
         Box::pin(async move {
+            // A filtered subscription's key: the channel, `?`, then the filter.
+            let (channel, view) = match channel.split_once('?') {
+                None => (channel, None),
+                Some((plain, filter)) => match feed::compile_filter(&self.descriptors, plain, filter) {
+                    Ok(view) => (plain, Some(view)),
+                    Err(why) => return Err(bayeux::Error::custom(400, [plain], format!("where: {why}"))),
+                },
+            };
             let Some((descriptor, snapshot, keys, record)) = self.resource(channel) else {
                 return Err(bayeux::Error::custom(405, [channel], "No history on this channel"));
             };
             let caught = match catchup {
                 Catchup::Since(since) => {
                     let of = record.as_deref().map(|id| (descriptor, id));
-                    self.replay(channel, of, since, max_events).await
+                    self.replay(channel, of, view.as_ref(), since, max_events).await
                 }
-                Catchup::Snapshot => {
-                    snapshot(&self.store, keys, record).await.map(|(seq, rows)| Caught::Snapshot { seq, rows })
-                }
+                Catchup::Snapshot => snapshot(&self.store, keys, record, view.as_ref())
+                    .await
+                    .map(|(seq, rows)| Caught::Snapshot { seq, rows }),
             };
             caught.map_err(|error| {
                 tracing::warn!(%error, channel, "a subscribe could not catch up");

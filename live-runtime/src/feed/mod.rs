@@ -51,18 +51,23 @@ pub(crate) mod history;
 
 pub use bell::{Bell, COMMIT_CHANNEL_CAPACITY};
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::value::RawValue;
+use serde_json::{Map, Value as Json};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, Sleep};
 
+use crate::bayeux::Event;
 use crate::bayeux::{self, WeakServer};
 use crate::bus::{Link, Wake};
 use crate::change::Change;
+use crate::filter::{Verdict, View};
 use crate::partition;
 use crate::resource::Descriptor;
 use crate::store::{Retention, Store, StoreError};
@@ -108,8 +113,16 @@ impl Feed {
         store.report_to(&bell);
         let commits = bell.subscribe();
         let last = store.last_seq_any().await?;
-        let follower =
-            Follower { store, bayeux: bayeux.downgrade(), _bell: bell, last, link, failing: false, resources };
+        let follower = Follower {
+            store,
+            bayeux: bayeux.downgrade(),
+            _bell: bell,
+            last,
+            link,
+            failing: false,
+            resources,
+            views: HashMap::new(),
+        };
         let task = tokio::spawn(follower.run(commits, pruning, poll));
         Ok(Feed { task })
     }
@@ -145,7 +158,13 @@ struct Follower {
     failing: bool,
     /// The resources whose changes these are, to find a change's record channel.
     resources: Arc<[&'static Descriptor]>,
+    /// The compiled filters of the filtered subscriptions seen, by key (`None`: the key is no filter of
+    /// a resource, which the subscribe refused, so none is expected).
+    views: HashMap<Arc<str>, Option<Arc<View>>>,
 }
+
+/// How many compiled filters the feed keeps before it starts over (they compile again on use).
+const MAX_VIEWS: usize = 4096;
 
 /// Waits for a wake-up from the bus; never, without one.
 async fn heard(wake: Option<&Wake>) -> i64 {
@@ -293,6 +312,10 @@ impl Follower {
         if let Err(error) = bayeux.publish_at(&change.channel, change.seq, change.data()) {
             tracing::warn!(%error, channel = %change.channel, seq = change.seq, "cannot publish a change");
         }
+        let filtered = bayeux.filtered_keys(&change.channel);
+        if !filtered.is_empty() {
+            self.publish_filtered(bayeux, change, &filtered);
+        }
         // The record channel, matched exactly: built only when someone listens below the collection.
         if bayeux.has_subscriptions_below(&change.channel)
             && let Some(record) = self.record_channel(change)
@@ -300,6 +323,55 @@ impl Follower {
         {
             tracing::warn!(%error, channel = %record, seq = change.seq, "cannot publish a change");
         }
+    }
+
+    /// Publishes `change` to the filtered subscriptions `keys` of its channel: each distinct filter judged
+    /// once on the rows before and after, and each distinct `data` (as is, entering, leaving) serialized
+    /// once whatever the number of filters (docs/live.md, "Filtered subscriptions").
+    fn publish_filtered(&mut self, bayeux: &bayeux::Server, change: &Change, keys: &[Arc<str>]) {
+        let parse = |raw: &RawValue| serde_json::from_str::<Map<String, Json>>(raw.get()).ok();
+        let before = change.row_before().and_then(parse);
+        let after = change.row_after().and_then(parse);
+        let mut frames: [Option<Event>; 3] = [None, None, None];
+        for key in keys {
+            let Some(view) = self.view(key) else { continue };
+            let slot = match view.judge(before.as_ref(), after.as_ref()) {
+                Verdict::AsIs => 0,
+                Verdict::Enter => 1,
+                Verdict::Leave => 2,
+                Verdict::Skip => continue,
+            };
+            if frames[slot].is_none() {
+                let data = match slot {
+                    0 => change.data(),
+                    1 => change.data_entering(),
+                    _ => change.data_leaving(),
+                };
+                match Event::new(&change.channel, &data) {
+                    Ok(event) => frames[slot] = Some(event),
+                    Err(error) => {
+                        tracing::warn!(%error, channel = %change.channel, "cannot serialize a filtered event");
+                        continue;
+                    }
+                }
+            }
+            if let Some(event) = &frames[slot] {
+                bayeux.publish_filtered_at(key, event, change.seq);
+            }
+        }
+    }
+
+    /// The compiled filter of the filtered subscription `key`.
+    fn view(&mut self, key: &Arc<str>) -> Option<Arc<View>> {
+        if let Some(view) = self.views.get(key) {
+            return view.clone();
+        }
+        if self.views.len() >= MAX_VIEWS {
+            self.views.clear();
+        }
+        let view = compile_key(&self.resources, key).ok().map(Arc::new);
+        self.views.insert(Arc::clone(key), view.clone());
+        view
     }
 
     /// The record channel of a change (`/api/rooms/7/messages/42`).
@@ -315,6 +387,21 @@ impl Follower {
             link.announce(seq);
         }
     }
+}
+
+/// The filter of a filtered subscription key (`channel?filter`), compiled for the resource whose
+/// partition the channel is; the error says why it cannot be one.
+pub(crate) fn compile_key(resources: &[&'static Descriptor], key: &str) -> Result<View, String> {
+    let (channel, filter) = key.split_once('?').unwrap_or((key, ""));
+    compile_filter(resources, channel, filter)
+}
+
+/// `filter` compiled for the resource whose partition (or flat collection) `channel` is.
+pub(crate) fn compile_filter(resources: &[&'static Descriptor], channel: &str, filter: &str) -> Result<View, String> {
+    let Some((descriptor, _, _)) = partition::resolve(resources.iter().copied(), channel, false) else {
+        return Err("where applies to a resource's collection channel only".to_owned());
+    };
+    View::compile(descriptor, filter)
 }
 
 /// Sets the timer after a read of the log: the full interval after a complete read, at once when

@@ -12,7 +12,7 @@ mod body;
 mod error;
 mod handlers;
 mod headers;
-mod query;
+pub(crate) mod query;
 
 pub use error::ApiError;
 pub use headers::{MAX_REQUEST_ID, REQUEST_ID};

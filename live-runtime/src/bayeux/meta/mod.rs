@@ -14,7 +14,7 @@ pub(crate) use connect::{PendingConnect, close_batch, connect};
 pub(crate) use disconnect::disconnect;
 pub(crate) use handshake::handshake;
 pub(crate) use publish::publish;
-pub(crate) use subscribe::{subscribe, unsubscribe};
+pub(crate) use subscribe::{filtered_key, subscribe, unsubscribe};
 
 use super::Options;
 use super::advice::Advice;
