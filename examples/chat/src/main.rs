@@ -9,7 +9,7 @@
 //! ```
 //!
 //! `/` serves the chat web page from `--web-root` (`LIVE_WEB_ROOT`; default: this crate's `web` folder,
-//! after `npm ci` there); see the `web` module.
+//! after `npm ci` there); see [`WEB`].
 //!
 //! Each flag falls back to an environment variable (`LIVE_BIND`, `DATABASE_URL`, `LIVE_HOLD_MS`,
 //! `LIVE_NO_WEBSOCKET`, `LIVE_WEB_ROOT`, `LIVE_BUS`, `LIVE_BUS_TOPIC`, `LIVE_POLL_MS`), then to its default:
@@ -22,16 +22,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
+use example_support::ClusterArgs;
+use example_support::web::WebApp;
 use live_runtime::bayeux;
-use live_runtime::{Bus, Live, LiveError, LiveResource, ValidationErrors};
+use live_runtime::{Live, LiveResource, ValidationErrors};
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::EnvFilter;
-
-mod web;
 
 /// Longest room name, in characters.
 pub const ROOM_NAME_MAX: usize = 80;
@@ -123,29 +123,24 @@ struct Args {
     /// The folder of the web page served at `/` (its `node_modules` installed by `npm ci`).
     #[arg(long, env = "LIVE_WEB_ROOT", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
     web_root: PathBuf,
-    /// How processes serving one database tell each other about writes: `inprocess` (no bus),
-    /// `postgres` (LISTEN/NOTIFY on the database), `redis://HOST:PORT` or `nats://HOST:PORT`.
-    #[arg(long, env = "LIVE_BUS", default_value = "inprocess")]
-    bus: String,
-    /// The channel (subject) the bus carries wake-ups on; the same for every process of one service.
-    #[arg(long, env = "LIVE_BUS_TOPIC", default_value = live_runtime::bus::DEFAULT_TOPIC)]
-    bus_topic: String,
-    /// How often the event log is read when no write or bus message said to, in milliseconds.
-    #[arg(long, env = "LIVE_POLL_MS", default_value_t = 1000)]
-    poll_ms: u64,
+    // `--bus`, `--bus-topic` and `--poll-ms`: several processes on one database as one service.
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
+/// The chat web page at `/` (`web/index.html`, `app.js`, `app.css`) with the vendor files every example
+/// serves; the page talks to `/api/rooms`, `/api/rooms/{room_id}/messages` and `/live` like any other client.
+const WEB: WebApp = WebApp { name: "chat", noun: "page", api: "/api/rooms", vendor: &[] };
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+async fn main() -> ExitCode {
+    example_support::init_tracing();
     let args = Args::parse();
     match run(args).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
@@ -153,58 +148,27 @@ async fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let options = bayeux::Options::default().timeout(Duration::from_millis(args.hold_ms)).websocket(!args.no_websocket);
     let mount = options.mount_path().to_owned();
-    let bus =
-        Bus::parse(&args.bus).and_then(|bus| bus.topic(&args.bus_topic)).map_err(|error| format!("--bus: {error}"))?;
     let live = Live::builder()
         .resource::<Room>()
         .resource::<Message>()
         .bayeux(options)
-        .bus(bus)
-        .poll_interval(Duration::from_millis(args.poll_ms))
+        .bus(args.cluster.bus()?)
+        .poll_interval(args.cluster.poll_interval())
         .connect(&args.database)
         .await
-        .map_err(|error| match error {
-            LiveError::Bus(error) => format!("--bus: {error}"),
-            error => format!("cannot open the database {}: {error}", args.database),
-        })?;
-    let missing = web::missing(&args.web_root);
+        .map_err(|error| example_support::connect_error(&args.database, error))?;
+    let missing = WEB.missing(&args.web_root);
     if !missing.is_empty() {
         tracing::warn!(web_root = %args.web_root.display(), ?missing, "the web page is not installed: run npm ci there");
     }
-    let app = live.router().merge(web::router(args.web_root.clone()));
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
-    let local = listener.local_addr()?;
-    tracing::info!(database = %args.database, "listening on http://{local}");
-    tracing::info!("Bayeux (live changes of /api/rooms and /api/rooms/{{id}}/messages) at http://{local}{mount}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = live.router().merge(WEB.router(args.web_root.clone()));
+    example_support::serve(args.bind, app, |local| {
+        tracing::info!(database = %args.database, "listening on http://{local}");
+        tracing::info!("Bayeux (live changes of /api/rooms and /api/rooms/{{id}}/messages) at http://{local}{mount}");
+    })
+    .await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM, so that in-flight requests finish before the process exits.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
 
 #[cfg(test)]

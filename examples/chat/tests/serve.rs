@@ -1,75 +1,22 @@
 //! `example-chat` as a user runs it: a real process on a real socket, with no set-up.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
+use example_support::testing;
 use serde_json::{Value, json};
 
-/// How long the server may take to say where it listens.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-struct Server {
-    child: Child,
-    addr: String,
-}
+struct Server(testing::Server);
 
 impl Server {
-    /// Starts the binary in `dir` with `args`, without the caller's DATABASE_URL, LIVE_BIND and
-    /// LIVE_WEB_ROOT, and waits (bounded) for its "listening on" line.
+    /// Starts the binary in `dir` with `args` and waits (bounded) for its "listening on" line.
     fn start(dir: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_example-chat"))
-            .args(args)
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env_remove("DATABASE_URL")
-            .env_remove("LIVE_BIND")
-            .env_remove("LIVE_WEB_ROOT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("example-chat starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (found, address) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                println!("server: {line}");
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = found.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        match address.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => Server { child, addr },
-            Err(error) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server logs where it listens: {error}");
-            }
-        }
+        Server(testing::Server::start(Command::new(env!("CARGO_BIN_EXE_example-chat")).args(args).current_dir(dir)))
     }
 
-    /// One HTTP/1.1 request on a fresh connection; returns the status and the body.
+    /// One HTTP/1.1 request with a JSON body on a fresh connection; returns the status and the body.
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        let body = body.map(Value::to_string).unwrap_or_default();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
-        let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-        (status, body)
+        self.0.request(method, path, body.map(Value::to_string).as_deref())
     }
 
     /// Like `request`, for a JSON answer with status `expected`.
@@ -77,13 +24,6 @@ impl Server {
         let (status, answer) = self.request(method, path, body);
         assert_eq!(status, expected, "{method} {path} → {answer}");
         serde_json::from_str(&answer).unwrap_or_else(|error| panic!("not JSON ({error}): {answer}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! `/` serves the todo web app from `--web-root` (`LIVE_WEB_ROOT`; default: this crate's `web` folder,
-//! after `npm ci` there); see the `web` module.
+//! after `npm ci` there); see [`WEB`].
 //!
 //! Each flag falls back to an environment variable (`LIVE_BIND`, `DATABASE_URL`, `LIVE_HOLD_MS`,
 //! `LIVE_ACK_INTERVAL_MS`, `LIVE_ALLOW_PUBLISH` (comma-separated), `LIVE_NO_WEBSOCKET`, `LIVE_TOKEN`, `LIVE_HANDSHAKE_TOKEN`,
@@ -30,15 +30,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use example_support::ClusterArgs;
+use example_support::web::{Vendor, WebApp};
 use live_runtime::bayeux::{self, BoxFuture, Context, Extension, Message};
-use live_runtime::{Bus, Live, LiveError, LiveResource, ValidationErrors};
+use live_runtime::{Live, LiveResource, ValidationErrors};
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::EnvFilter;
-
-mod web;
 
 /// One todo item, as Backbone's TodoMVC models it.
 #[derive(LiveResource, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -98,17 +98,19 @@ struct Args {
     /// The folder of the web app served at `/` (its `node_modules` installed by `npm ci`).
     #[arg(long, env = "LIVE_WEB_ROOT", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
     web_root: PathBuf,
-    /// How processes serving one database tell each other about writes: `inprocess` (no bus),
-    /// `postgres` (LISTEN/NOTIFY on the database), `redis://HOST:PORT` or `nats://HOST:PORT`.
-    #[arg(long, env = "LIVE_BUS", default_value = "inprocess")]
-    bus: String,
-    /// The channel (subject) the bus carries wake-ups on; the same for every process of one service.
-    #[arg(long, env = "LIVE_BUS_TOPIC", default_value = live_runtime::bus::DEFAULT_TOPIC)]
-    bus_topic: String,
-    /// How often the event log is read when no write or bus message said to, in milliseconds.
-    #[arg(long, env = "LIVE_POLL_MS", default_value_t = 1000)]
-    poll_ms: u64,
+    // `--bus`, `--bus-topic` and `--poll-ms`: several processes on one database as one service.
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
+
+/// The todo web app at `/` (`web/index.html`, `app.js`, `app.css`), with TodoMVC's style sheet besides the
+/// vendor files every example serves; the page talks to `/api/todos` and `/live` like any other client.
+const WEB: WebApp = WebApp {
+    name: "todo",
+    noun: "app",
+    api: "/api/todos",
+    vendor: &[Vendor::style("todomvc-app.css", "node_modules/todomvc-app-css/index.css")],
+};
 
 /// Refuses handshakes that do not carry the shared token in `ext.token`, and strips it.
 struct HandshakeGuard {
@@ -171,16 +173,14 @@ fn subscribes_private(message: &Message) -> bool {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+async fn main() -> ExitCode {
+    example_support::init_tracing();
     let args = Args::parse();
     match run(args).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
@@ -200,55 +200,24 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         options = options.extension(HandshakeGuard { token });
     }
     let mount = options.mount_path().to_owned();
-    let bus =
-        Bus::parse(&args.bus).and_then(|bus| bus.topic(&args.bus_topic)).map_err(|error| format!("--bus: {error}"))?;
     let live = Live::builder()
         .resource::<Todo>()
         .bayeux(options)
-        .bus(bus)
-        .poll_interval(Duration::from_millis(args.poll_ms))
+        .bus(args.cluster.bus()?)
+        .poll_interval(args.cluster.poll_interval())
         .connect(&args.database)
         .await
-        .map_err(|error| match error {
-            LiveError::Bus(error) => format!("--bus: {error}"),
-            error => format!("cannot open the database {}: {error}", args.database),
-        })?;
-    let missing = web::missing(&args.web_root);
+        .map_err(|error| example_support::connect_error(&args.database, error))?;
+    let missing = WEB.missing(&args.web_root);
     if !missing.is_empty() {
         tracing::warn!(web_root = %args.web_root.display(), ?missing, "the web app is not installed: run npm ci there");
     }
-    let app = live.router().merge(web::router(args.web_root.clone()));
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
-    let local = listener.local_addr()?;
-    tracing::info!(database = %args.database, "listening on http://{local}");
-    tracing::info!("Bayeux (live changes of /api/todos) at http://{local}{mount}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = live.router().merge(WEB.router(args.web_root.clone()));
+    example_support::serve(args.bind, app, |local| {
+        tracing::info!(database = %args.database, "listening on http://{local}");
+        tracing::info!("Bayeux (live changes of /api/todos) at http://{local}{mount}");
+    })
+    .await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM, so that in-flight requests finish before the process exits.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

@@ -2,13 +2,10 @@
 //! vendor files with their content types; nothing else of the web folder; and a page that says to run
 //! `npm ci` when the vendor files are missing.
 
-mod common;
-
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::Duration;
+use std::process::Command;
+
+use example_support::testing::{self, Response};
 
 /// The app's folder in this repository (its own files are committed; `node_modules` may be absent).
 fn app_folder() -> PathBuf {
@@ -28,36 +25,8 @@ const VENDOR: &[(&str, &str, &str)] = &[
 ];
 
 struct Server {
-    child: Child,
-    addr: String,
+    process: testing::Server,
     _db: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Response {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Response {
-    /// The value of header `name` (case-insensitive), if present.
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
 }
 
 impl Server {
@@ -70,27 +39,19 @@ impl Server {
         if let Some(root) = web_root {
             command.arg("--web-root").arg(root);
         }
-        command.current_dir(db.path()).env_remove("LIVE_WEB_ROOT");
-        let (child, addr) = common::spawn_listening(&mut command);
-        Server { child, addr, _db: db }
+        command.current_dir(db.path());
+        Server { process: testing::Server::start(&mut command), _db: db }
     }
 
     /// A GET with `path` sent exactly as given (no client-side normalisation), on a fresh connection.
     fn get(&self, path: &str) -> Response {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr).expect("send");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read");
-        let split = raw.windows(4).position(|window| window == b"\r\n\r\n").expect("a complete head");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
-        let body = raw[split + 4..].to_vec();
+        let response = self.process.get(path);
         assert!(
-            !head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
-            "static files are sent with a length: {head}"
+            !response.head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+            "static files are sent with a length: {}",
+            response.head
         );
-        Response { status, head, body }
+        response
     }
 }
 
