@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use live_runtime::bus::{Bus, BusError};
-use live_runtime::{Live, LiveError, Store, StoreOptions, Write, bayeux};
+use live_runtime::{Live, LiveBuilder, LiveError, Store, StoreOptions, Write, bayeux};
 use live_tests::outage::{Broker, BrokerKind, TcpProxy, url_via};
-use live_tests::{Backend, Note, TestDb};
+use live_tests::{Backend, Message, Note, Room, TestDb};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -80,18 +80,16 @@ impl Drop for Node {
 }
 
 async fn node_on(url: &str, bus: Bus, poll: Duration) -> Node {
+    node_with(url, bus, poll, Live::builder().resource::<Note>()).await
+}
+
+/// A node serving `builder`'s resources.
+async fn node_with(url: &str, bus: Bus, poll: Duration, builder: LiveBuilder) -> Node {
     let mut options = StoreOptions::default();
     options.acquire_timeout = Duration::from_secs(2);
     let store = Store::connect_with(url, options).await.expect("connect the node's store");
     let bayeux = bayeux::Options::default().timeout(Duration::from_secs(2)).queue_limit(100_000);
-    let live = Live::builder()
-        .resource::<Note>()
-        .bayeux(bayeux)
-        .bus(bus)
-        .poll_interval(poll)
-        .store(store)
-        .await
-        .expect("the node starts");
+    let live = builder.bayeux(bayeux).bus(bus).poll_interval(poll).store(store).await.expect("the node starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
     let addr = listener.local_addr().expect("a local address");
     let router = live.router();
@@ -109,10 +107,10 @@ async fn nodes(db: &TestDb, bus: &Bus, poll: Duration, count: usize) -> Vec<Node
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// A faye-like Bayeux client over WebSocket, subscribed to [`CHANNEL`] on one node, collecting the
-/// seqs it receives. Stopped when dropped.
+/// A faye-like Bayeux client over WebSocket, subscribed to one channel on one node ([`CHANNEL`] unless
+/// told otherwise), collecting the `data` of the events it receives. Stopped when dropped.
 struct Subscriber {
-    seqs: Arc<Mutex<Vec<i64>>>,
+    events: Arc<Mutex<Vec<Value>>>,
     task: JoinHandle<()>,
 }
 
@@ -148,6 +146,15 @@ fn connect_message(id: &str, n: u64) -> Value {
 
 impl Subscriber {
     async fn on(node: &Node) -> Subscriber {
+        Subscriber::to(node, CHANNEL, Value::Null).await
+    }
+
+    /// Subscribes to `channel` with `ext` (none when null); returns the subscribe's reply too.
+    async fn to(node: &Node, channel: &str, ext: Value) -> Subscriber {
+        Subscriber::replying(node, channel, ext).await.0
+    }
+
+    async fn replying(node: &Node, channel: &str, ext: Value) -> (Subscriber, Value) {
         let url = format!("ws://{}/live", node.addr);
         let (mut socket, _) = within(STEP, "a WebSocket upgrade", tokio_tungstenite::connect_async(url))
             .await
@@ -163,12 +170,20 @@ impl Subscriber {
         // The first connect is answered at once.
         send(&mut socket, connect_message(&id, 0)).await;
         assert_eq!(messages(&mut socket).await[0]["successful"], json!(true));
-        send(&mut socket, json!({"channel": "/meta/subscribe", "clientId": id, "subscription": CHANNEL, "id": "s"}))
-            .await;
-        let subscribed = messages(&mut socket).await;
+        let mut subscribe = json!({"channel": "/meta/subscribe", "clientId": id, "subscription": channel, "id": "s"});
+        if !ext.is_null() {
+            subscribe["ext"] = ext;
+        }
+        send(&mut socket, subscribe).await;
+        let mut subscribed = messages(&mut socket).await;
+        // A replay arrives with the reply.
+        let replayed: Vec<Value> =
+            subscribed.iter().filter(|m| m["channel"] == json!(channel)).map(|m| m["data"].clone()).collect();
+        subscribed.retain(|m| m["channel"] == json!("/meta/subscribe"));
         assert_eq!(subscribed[0]["successful"], json!(true), "{subscribed:?}");
-        let seqs = Arc::new(Mutex::new(Vec::new()));
-        let collected = seqs.clone();
+        let reply = subscribed[0].clone();
+        let events = Arc::new(Mutex::new(replayed));
+        let collected = events.clone();
         let task = tokio::spawn(async move {
             let mut connects = 1;
             send(&mut socket, connect_message(&id, connects)).await;
@@ -176,9 +191,10 @@ impl Subscriber {
                 let Frame::Text(text) = frame else { continue };
                 let Ok(Value::Array(messages)) = serde_json::from_str::<Value>(&text) else { continue };
                 for message in messages {
-                    if message["channel"] == json!(CHANNEL) {
-                        let seq = message["data"]["seq"].as_i64().expect("an event with a seq");
-                        collected.lock().unwrap_or_else(PoisonError::into_inner).push(seq);
+                    // Every event is of the one subscription: a pattern's arrive on their concrete channels.
+                    if message["channel"].as_str().is_some_and(|name| !name.starts_with("/meta/")) {
+                        assert!(message["data"]["seq"].is_i64(), "an event with a seq: {message}");
+                        collected.lock().unwrap_or_else(PoisonError::into_inner).push(message["data"].clone());
                     } else if message["channel"] == json!("/meta/connect") {
                         // The held connect came back: hold the next one, as faye does.
                         connects += 1;
@@ -187,11 +203,15 @@ impl Subscriber {
                 }
             }
         });
-        Subscriber { seqs, task }
+        (Subscriber { events, task }, reply)
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn seqs(&self) -> Vec<i64> {
-        self.seqs.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.events().iter().map(|data| data["seq"].as_i64().unwrap_or_default()).collect()
     }
 }
 
@@ -267,6 +287,144 @@ async fn three_nodes_deliver_every_event_once_in_order_over_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_deliver_every_event_once_in_order_over_nats() {
     three_nodes_deliver_every_event_once_in_order(NATS).await;
+}
+
+/// The events of a filtered subscription as what a client sees of each: seq, method, enter, leave.
+fn judged(events: &[Value]) -> Vec<(i64, String, bool, bool)> {
+    events
+        .iter()
+        .map(|data| {
+            (
+                data["seq"].as_i64().unwrap_or_default(),
+                data["method"].as_str().unwrap_or_default().to_owned(),
+                data["enter"] == json!(true),
+                data["leave"] == json!(true),
+            )
+        })
+        .collect()
+}
+
+/// Three nodes with `url`'s bus serve partitions and filters as one service: writers on every node, and
+/// on every node a subscriber of room 1, one of every room (`/api/rooms/**`) and one of room 1's pinned
+/// messages (`ext.where`). Each room subscriber receives exactly room 1's log; each filtered subscriber
+/// receives the same enters and leaves, judged alike on every node, and equal to a replay of the log with
+/// the same filter; applied, they are exactly the pinned rows.
+async fn three_nodes_judge_partitions_and_filters_alike(url: &str) {
+    const ROOM: &str = "/api/rooms/1/messages";
+    let db = TestDb::new(Backend::Postgres).await;
+    let bus = bus(url, &topic());
+    let rooms = || Live::builder().resource::<Room>().resource::<Message>();
+    let nodes =
+        futures_util::future::join_all((0..3).map(|_| node_with(db.url(), bus.clone(), NO_POLL, rooms()))).await;
+    for name in ["one", "two"] {
+        nodes[0]
+            .live
+            .records::<Room>()
+            .create(Room { id: 0, name: name.to_owned() }, &Write::new())
+            .await
+            .expect("a room");
+    }
+    let pinned = json!({"where": "pinned=eq.true"});
+    let (mut rooms, mut everything, mut filtered) = (Vec::new(), Vec::new(), Vec::new());
+    for node in &nodes {
+        rooms.push(Subscriber::to(node, ROOM, Value::Null).await);
+        everything.push(Subscriber::to(node, "/api/rooms/**", Value::Null).await);
+        filtered.push(Subscriber::to(node, ROOM, pinned.clone()).await);
+    }
+    let mut tasks = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let messages = node.live.records::<Message>();
+        tasks.push(tokio::spawn(async move {
+            for r in 0..10_i64 {
+                let room = 1 + (r + n as i64) % 2;
+                let created = messages
+                    .create(Message { pinned: r % 3 == 0, ..Message::new(room, &format!("n{n} r{r}")) }, &Write::new())
+                    .await
+                    .expect("a create");
+                messages.update(created.value.id, &Write::new(), |m| m.pinned = !m.pinned).await.expect("an update");
+                if r % 4 == 0 {
+                    messages.delete(created.value.id, &Write::new()).await.expect("a delete");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        within(Duration::from_secs(60), "the writers to finish", task).await.expect("a writer");
+    }
+    let store = nodes[0].live.store();
+    let log: Vec<i64> = store.events_after(ROOM, 0, 100_000).await.expect("the log").iter().map(|e| e.seq).collect();
+    let last = *log.last().expect("events in room 1");
+    let all_rooms: usize = [ROOM, "/api/rooms/2/messages"]
+        .iter()
+        .map(|channel| async move { store.events_after(channel, 0, 100_000).await.expect("the log").len() })
+        .collect::<futures_util::stream::FuturesOrdered<_>>()
+        .collect::<Vec<usize>>()
+        .await
+        .iter()
+        .sum();
+    until(DELIVERY, "room subscribers to reach the last event", || {
+        rooms.iter().all(|s| s.seqs().last().is_some_and(|&seq| seq >= last))
+            && everything.iter().all(|s| s.seqs().len() >= all_rooms)
+    })
+    .await;
+    for subscriber in &rooms {
+        assert_eq!(subscriber.seqs(), log, "a room subscriber receives exactly the room's log");
+    }
+    for subscriber in &everything {
+        assert_eq!(subscriber.seqs().len(), all_rooms, "every room's events, once");
+    }
+    // The expected view: the pinned messages of room 1 now.
+    let scoped = nodes[2].live.records::<Message>().partition(vec![1.into()]).expect("a partition");
+    let mut expected: Vec<i64> = scoped
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .iter()
+        .filter(|m| m.value.pinned)
+        .map(|m| m.value.id)
+        .collect();
+    expected.sort_unstable();
+    let view_of = |events: &[Value]| {
+        let mut view = std::collections::BTreeSet::new();
+        for data in events {
+            let id = data["body"]["id"].as_i64().unwrap_or_default();
+            if data["method"] == json!("DELETE") {
+                view.remove(&id);
+            } else {
+                view.insert(id);
+            }
+        }
+        view.into_iter().collect::<Vec<i64>>()
+    };
+    // The replay of the whole log through the same filter, on another node than the writers' first.
+    let (replay, reply) = Subscriber::replying(&nodes[1], ROOM, json!({"where": "pinned=eq.true", "since": 0})).await;
+    let replayed = reply["ext"]["replayed"].as_u64().expect("a replay count") as usize;
+    until(DELIVERY, "the replay", || replay.events().len() >= replayed).await;
+    let reference = judged(&replay.events()[..replayed]);
+    assert_eq!(view_of(&replay.events()[..replayed]), expected, "the replay makes the pinned rows");
+    until(DELIVERY, "filtered subscribers to receive every judged event", || {
+        filtered.iter().all(|s| s.events().len() >= reference.len())
+    })
+    .await;
+    for (node, subscriber) in filtered.iter().enumerate() {
+        assert_eq!(judged(&subscriber.events()), reference, "node {node} judged as the replay did");
+        assert_eq!(view_of(&subscriber.events()), expected, "node {node}'s view is the pinned rows");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_judge_partitions_and_filters_alike_over_postgres() {
+    three_nodes_judge_partitions_and_filters_alike("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_judge_partitions_and_filters_alike_over_redis() {
+    three_nodes_judge_partitions_and_filters_alike(REDIS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_judge_partitions_and_filters_alike_over_nats() {
+    three_nodes_judge_partitions_and_filters_alike(NATS).await;
 }
 
 /// Publishes raw wake-ups on `url`'s bus, as a confused or replaying node would.
