@@ -283,9 +283,9 @@ impl LiveBuilder {
         let mut options = self.bayeux.unwrap_or_default().history(history).filters({
             let descriptors = Arc::clone(&descriptors);
             move |channel, filter| {
-                feed::compile_filter(&descriptors, channel, filter)
-                    .map(|_| crate::filter::canonical(filter))
-                    .map_err(|why| bayeux::Error::custom(400, [channel], format!("where: {why}")))
+                feed::compile_filter(&descriptors, channel, filter).map(|_| crate::filter::canonical(filter)).map_err(
+                    |why| bayeux::Error::custom(400, [channel], bayeux::error::plain_text(&format!("where: {why}"))),
+                )
             }
         });
         if let Some(mount) = self.mount {

@@ -183,6 +183,10 @@ async fn malformed_keys_are_400_and_write_nothing(backend: Backend) {
         (Method::POST, format!("/api/orgs/a.b/projects/{project}/tasks")),
         (Method::POST, "/api/orgs/acme/projects/not-a-uuid/tasks".to_owned()),
         (Method::GET, "/api/orgs/%C3%A9/projects/{project}/tasks".to_owned()),
+        (Method::POST, format!("/api/orgs/a'b/projects/{project}/tasks")),
+        (Method::POST, format!("/api/orgs/a%00b/projects/{project}/tasks")),
+        (Method::POST, format!("/api/orgs/x%3BDROP%20TABLE%20tasks/projects/{project}/tasks")),
+        (Method::POST, format!("/api/orgs/a%2Fb/projects/{project}/tasks")),
     ] {
         let reply = api.json(method.clone(), &uri, &json!({"text": "x", "title": "x"})).await;
         let error = reply.error(StatusCode::BAD_REQUEST, "invalid_key");

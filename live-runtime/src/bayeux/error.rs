@@ -39,6 +39,21 @@ pub enum Error {
     },
 }
 
+/// `text` within the alphabet faye accepts in an error's message: a `:` becomes ` -`, quotes and
+/// backticks go, and any other character outside it becomes a space.
+pub fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if c.is_ascii_alphanumeric() || "-_!~()$@ /*.".contains(c) => out.push(c),
+            ':' => out.push_str(" -"),
+            '`' | '\'' | '"' => {}
+            _ => out.push(' '),
+        }
+    }
+    out
+}
+
 impl Error {
     /// An error with any code, for extensions (for example `Error::custom(403, ["/private/x"], "Token needed")`).
     pub fn custom<A, S>(code: u16, args: A, message: impl Into<String>) -> Self
@@ -78,5 +93,11 @@ mod tests {
         assert_eq!(Error::custom(403, ["/a", "/b"], "No").to_string(), "403:/a,/b:No");
         assert_eq!(Error::custom(500, Vec::<String>::new(), "Oops").to_string(), "500::Oops");
         assert_eq!(Error::custom(403, ["/x"], "No").code(), 403);
+    }
+
+    #[test]
+    fn plain_text_keeps_to_the_alphabet() {
+        assert_eq!(plain_text("where: `order` is not allowed, sorry"), "where - order is not allowed  sorry");
+        assert_eq!(plain_text("a=eq.1&b"), "a eq.1 b");
     }
 }

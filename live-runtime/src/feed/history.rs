@@ -147,7 +147,10 @@ impl History for LogHistory {
                 None => (channel, None),
                 Some((plain, filter)) => match feed::compile_filter(&self.descriptors, plain, filter) {
                     Ok(view) => (plain, Some(view)),
-                    Err(why) => return Err(bayeux::Error::custom(400, [plain], format!("where: {why}"))),
+                    Err(why) => {
+                        let message = bayeux::error::plain_text(&format!("where: {why}"));
+                        return Err(bayeux::Error::custom(400, [plain], message));
+                    }
                 },
             };
             let Some((descriptor, snapshot, keys, record)) = self.resource(channel) else {

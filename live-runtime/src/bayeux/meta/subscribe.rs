@@ -34,7 +34,7 @@ pub(crate) fn filtered_key(
     match subscribable(channel)? {
         Kind::Name => {}
         Kind::One | Kind::Many => {
-            return Err(Error::custom(400, [channel], "where needs a channel name, not a pattern"));
+            return Err(Error::custom(400, [channel], "where needs a channel name and not a pattern"));
         }
     }
     let Some(check) = &engine.options.filters else {
