@@ -1,9 +1,9 @@
 /*!
- * backbone-live: a Backbone.Collection kept live over Bayeux with the faye client.
+ * backbone-live: a Backbone.Collection (and a Backbone.Model) kept live over Bayeux with the faye client.
  *
  * Plain script (after underscore, backbone and faye's browser build): window.BackboneLive, and
- * Backbone.LiveCollection. Backbone 1.0.0 to the current release.
- * CommonJS: require('backbone-live'). ES module: import { LiveCollection } from 'backbone-live'.
+ * Backbone.LiveCollection and Backbone.LiveModel. Backbone 1.0.0 to the current release.
+ * CommonJS: require('backbone-live'). ES module: import { LiveCollection, LiveModel } from 'backbone-live'.
  * The live contract it follows is docs/live.md of the live project; its own manual is docs/backbone.md.
  */
 (function (root, factory) {
@@ -15,11 +15,13 @@
     });
   } else {
     // Plain script: Backbone, _ and (for endpoints) Faye are globals loaded before this file. The class
-    // is also Backbone.LiveCollection, the name apps written for Backbone's own classes expect.
+    // is also Backbone.LiveCollection (and Backbone.LiveModel), the names apps written for Backbone's own
+    // classes expect.
     root.BackboneLive = factory(root.Backbone, root._, function () {
       return root.Faye;
     });
     if (!root.Backbone.LiveCollection) root.Backbone.LiveCollection = root.BackboneLive.LiveCollection;
+    if (!root.Backbone.LiveModel) root.Backbone.LiveModel = root.BackboneLive.LiveModel;
   }
 })(typeof globalThis !== 'undefined' ? globalThis : this, function build(Backbone, _, loadFaye) {
   'use strict';
@@ -48,9 +50,12 @@
     acks: true,
   };
 
+  /** A LiveCollection's settings: the shared ones, and its filter. */
+  var COLLECTION_DEFAULTS = _.extend({}, DEFAULTS, { where: null });
+
   var METHODS = { POST: true, PUT: true, PATCH: true, DELETE: true };
 
-  /** Faye clients in use, each mapped to the channels a LiveCollection listens to on it. */
+  /** Faye clients in use, each mapped to the channels a LiveCollection or LiveModel listens to on it. */
   var registry = typeof WeakMap === 'function' ? new WeakMap() : null;
 
   function noop() {}
@@ -59,6 +64,23 @@
     var error = new Error(message);
     error.name = 'LiveError';
     return _.extend(error, details);
+  }
+
+  /**
+   * A failed REST load of a collection or model (`target`, load generation `gen`): Backbone's `error`, then
+   * `live:error`, then a retry with back-off unless a newer load started meanwhile.
+   */
+  function loadFailed(target, gen, xhr, textStatus, errorThrown, options) {
+    var L = target._live;
+    target.trigger('error', target, xhr, options);
+    target.trigger(
+      'live:error',
+      target,
+      liveError('loading ' + L.channel + ' failed: ' + (errorThrown || textStatus || 'error'), { xhr: xhr }),
+    );
+    target._liveRetry(function () {
+      if (gen === L.fetchGen) target._liveFetch();
+    });
   }
 
   /** A rejected promise that does not count as unhandled when the caller ignores it. */
@@ -252,10 +274,10 @@
     });
   }
 
-  /** Faye clients that a LiveCollection gave an ack extension. */
+  /** Faye clients that a LiveCollection or LiveModel gave an ack extension. */
   var acked = typeof WeakMap === 'function' ? new WeakMap() : null;
 
-  /** Adds an ack extension to `client` unless a LiveCollection already did. */
+  /** Adds an ack extension to `client` unless this library already did. */
   function ensureAcks(client) {
     if (!acked || acked.has(client)) return;
     acked.set(client, true);
@@ -323,135 +345,170 @@
     return (loc.origin && loc.origin !== 'null' ? loc.origin : loc.protocol + '//' + loc.host) + '/live';
   }
 
+
   /**
-   * A Backbone.Collection whose contents follow the server's table live: it subscribes to the
-   * channel named after its `url`, loads with a snapshot, applies every change event, and resumes
-   * after reconnects. See docs/backbone.md.
+   * The query string of a `where` option: a string in the REST list's filter syntax
+   * (`completed=eq.false&title=like.*milk*`, a leading `?` dropped) is sent as it is; an object maps each
+   * field to an `op.value` string (or an array of them, for several conditions on one field), each name
+   * and value encoded with encodeURIComponent. Null, undefined, '' and {} mean no filter (null).
    */
-  var LiveCollection = Backbone.Collection.extend({
-    constructor: function LiveCollection(models, options) {
-      var opts = options || {};
-      if (opts.url !== undefined) this.url = opts.url;
-      var settings = _.extend({}, DEFAULTS, _.result(this, 'liveOptions'), _.pick(opts, _.keys(DEFAULTS)));
-      var self = this;
-      var state = (this._live = {
-        settings: settings,
-        listening: false,
-        closed: false,
-        loaded: false,
-        ownClient: false,
-        channel: null,
-        subscription: null,
-        subscribeGen: 0,
-        sentGen: -1,
-        expectOwn: false,
-        requests: {},
-        want: null,
-        loading: false,
-        buffer: [],
-        held: [],
-        heldMax: null,
-        holdTimer: null,
-        resume: null,
-        seq: null,
-        versions: {},
-        tombstones: new Tombstones(),
-        lastSeqById: {},
-        pending: {},
-        creates: 0,
-        cycle: null,
-        retryTimer: null,
-        retryDelay: settings.retryDelay,
-        fetchGen: 0,
-        down: false,
-        ready: deferred(),
+  function whereQuery(where) {
+    if (where === null || where === undefined) return null;
+    if (typeof where === 'string') return where.replace(/^\?/, '') || null;
+    if (typeof where === 'object' && !Array.isArray(where)) {
+      var parts = [];
+      _.each(where, function (value, field) {
+        _.each(Array.isArray(value) ? value : [value], function (condition) {
+          if (condition === null || condition === undefined || typeof condition === 'object') {
+            throw new Error('LiveCollection: where.' + field + ' must be an "op.value" string, such as "eq.false"');
+          }
+          parts.push(encodeURIComponent(field) + '=' + encodeURIComponent(String(condition)));
+        });
       });
-      /** Settles on the first complete load (snapshot or fetch), or with the error of a failed first listen. */
-      this.ready = state.ready.promise;
-      state.onMessage = function (data) {
-        self._liveMessage(data);
-      };
-      state.onDown = function () {
-        state.down = true;
-        self.trigger('live:down', self);
-      };
-      state.onUp = function () {
-        var wasDown = state.down;
-        state.down = false;
-        if (wasDown) self._liveResumeAfterOutage();
-        self.trigger('live:up', self);
-      };
-      state.onOnline = function () {
-        // Now, and again as the attempts that were stuck while offline fail and fall into faye's retry
-        // wait (a WebSocket being opened or closed when the network went away completes only now).
-        retryNow(self.faye);
-        _.each([100, 500, 1500], function (ms) {
-          setTimeout(function () {
-            if (state.listening) retryNow(self.faye);
-          }, ms);
-        });
-      };
-      state.extension = {
-        outgoing: function (message, callback) {
-          self._liveOutgoing(message);
-          callback(message);
-        },
-        incoming: function (message, callback) {
-          self._liveIncoming(message);
-          callback(message);
-        },
-      };
+      return parts.join('&') || null;
+    }
+    throw new Error('LiveCollection: where must be a filter query string or an object of field → "op.value"');
+  }
 
-      Backbone.Collection.apply(this, arguments);
+  /**
+   * The live state a LiveCollection or LiveModel keeps in `_live`: its subscription, the load and resume
+   * in progress, the last seq applied, its own writes in flight, and the handlers faye calls.
+   */
+  function liveState(self, settings) {
+    var state = {
+      settings: settings,
+      listening: false,
+      closed: false,
+      loaded: false,
+      ownClient: false,
+      channel: null,
+      subscription: null,
+      subscribeGen: 0,
+      sentGen: -1,
+      expectOwn: false,
+      requests: {},
+      want: null,
+      loading: false,
+      buffer: [],
+      held: [],
+      heldMax: null,
+      holdTimer: null,
+      resume: null,
+      seq: null,
+      pending: {},
+      cycle: null,
+      retryTimer: null,
+      retryDelay: settings.retryDelay,
+      fetchGen: 0,
+      down: false,
+      ready: deferred(),
+    };
+    state.onMessage = function (data) {
+      self._liveMessage(data);
+    };
+    state.onDown = function () {
+      state.down = true;
+      self.trigger('live:down', self);
+    };
+    state.onUp = function () {
+      var wasDown = state.down;
+      state.down = false;
+      if (wasDown) self._liveResumeAfterOutage();
+      self.trigger('live:up', self);
+    };
+    state.onOnline = function () {
+      // Now, and again as the attempts that were stuck while offline fail and fall into faye's retry
+      // wait (a WebSocket being opened or closed when the network went away completes only now).
+      retryNow(self.faye);
+      _.each([100, 500, 1500], function (ms) {
+        setTimeout(function () {
+          if (state.listening) retryNow(self.faye);
+        }, ms);
+      });
+    };
+    state.extension = {
+      outgoing: function (message, callback) {
+        self._liveOutgoing(message);
+        callback(message);
+      },
+      incoming: function (message, callback) {
+        self._liveIncoming(message);
+        callback(message);
+      },
+    };
+    return state;
+  }
 
-      var client = opts.faye || this.faye;
-      if (!client) {
-        // In a page, the live server is the page's own: /live on its origin.
-        var endpoint = opts.endpoint || pageEndpoint();
-        if (!endpoint) {
-          throw new Error(
-            'LiveCollection needs a faye client (options.faye) or a Bayeux endpoint URL (options.endpoint): ' +
-              'there is no web page here whose /live it could use',
-          );
-        }
-        var Faye = opts.Faye || loadFaye();
-        if (!Faye || typeof Faye.Client !== 'function') {
-          throw new Error('LiveCollection: faye is not loaded (load faye before backbone-live.js, or pass options.Faye)');
-        }
-        client = new Faye.Client(endpoint, settings.fayeOptions || {});
-        state.ownClient = true;
-        _.each(settings.disable || [], function (feature) {
-          client.disable(feature);
-        });
+  /**
+   * Gives `self` its faye client (`self.faye`): options.faye, a `faye` on the prototype, `fallback()` (a
+   * LiveModel's collection's client), or a new client on options.endpoint or the page's /live (then
+   * closed with `self`). Adds the ack extension unless `acks: false`.
+   */
+  function attachFaye(self, opts, fallback) {
+    var L = self._live;
+    var settings = L.settings;
+    var name = self._liveName;
+    var client = opts.faye || self.faye || (fallback ? fallback() : null);
+    if (!client) {
+      // In a page, the live server is the page's own: /live on its origin.
+      var endpoint = opts.endpoint || pageEndpoint();
+      if (!endpoint) {
+        throw new Error(
+          name +
+            ' needs a faye client (options.faye) or a Bayeux endpoint URL (options.endpoint): ' +
+            'there is no web page here whose /live it could use',
+        );
       }
-      if (typeof client.subscribe !== 'function' || typeof client.addExtension !== 'function') {
-        throw new Error('LiveCollection: options.faye is not a faye client');
+      var Faye = opts.Faye || loadFaye();
+      if (!Faye || typeof Faye.Client !== 'function') {
+        throw new Error(name + ': faye is not loaded (load faye before backbone-live.js, or pass options.Faye)');
       }
-      /** The faye client this collection listens with. */
-      this.faye = client;
-      if (settings.acks) ensureAcks(client);
-      if (settings.listen) this.listen();
-    },
+      client = new Faye.Client(endpoint, settings.fayeOptions || {});
+      L.ownClient = true;
+      _.each(settings.disable || [], function (feature) {
+        client.disable(feature);
+      });
+    }
+    if (typeof client.subscribe !== 'function' || typeof client.addExtension !== 'function') {
+      throw new Error(name + ': options.faye is not a faye client');
+    }
+    /** The faye client this collection or model listens with. */
+    self.faye = client;
+    if (settings.acks) ensureAcks(client);
+  }
 
+  /**
+   * What LiveCollection and LiveModel share: listening on one channel with a faye client, loading with a
+   * snapshot (or over REST) with events buffered meanwhile, resuming with `since`, retrying, and applying
+   * events in seq order, each once. Each class adds its hooks:
+   *
+   * - `_liveName`, `_liveNoChannel`: its name and what to say when it has no channel;
+   * - `_liveChannel()`: the channel to follow, or null;
+   * - `_liveExt()`: what to add to each subscribe's `ext` (besides since/snapshot), or null;
+   * - `_liveFetch()`: a REST load, ending in `_liveLoaded`;
+   * - `_liveApplySnapshot(snapshot)`: a snapshot reply's load, ending in `_liveLoaded`;
+   * - `_liveApply(data)`: one change event;
+   * - `_liveShouldHold(data)`: whether an event waits for a create of ours (collections).
+   */
+  var LiveSync = {
     /**
-     * Subscribes (if not already) and resolves when the collection is loaded (first listen) or
-     * resumed (later listens). Rejects if the server refuses the subscription.
+     * Subscribes (if not already) and resolves when loaded (first listen) or resumed (later listens).
+     * Rejects if the server refuses the subscription.
      */
     listen: function () {
       var L = this._live;
-      if (L.closed) return rejected(liveError('this LiveCollection is closed'));
+      if (L.closed) return rejected(liveError('this ' + this._liveName + ' is closed'));
       if (L.listening) return L.cycle.promise;
-      var channel = L.settings.channel || channelOf(_.result(this, 'url'));
-      if (!channel) {
-        return this._liveFatal(
-          liveError('LiveCollection: no channel: set url (a path such as /api/todos) or options.channel'),
-        );
-      }
+      var channel = this._liveChannel();
+      if (!channel) return this._liveFatal(liveError(this._liveName + ': no channel: ' + this._liveNoChannel));
       var channels = registry && registry.get(this.faye);
       if (channels && channels[channel] && channels[channel] !== this) {
         return this._liveFatal(
           liveError(
-            'LiveCollection: another LiveCollection already listens to ' +
+            this._liveName +
+              ': another ' +
+              channels[channel]._liveName +
+              ' already listens to ' +
               channel +
               ' on this faye client; give each its own client or endpoint',
           ),
@@ -461,7 +518,7 @@
         if (!channels) registry.set(this.faye, (channels = {}));
         channels[channel] = this;
       }
-      /** The Bayeux channel this collection follows. */
+      /** The Bayeux channel this collection or model follows. */
       this.channel = L.channel = channel;
       L.listening = true;
       L.cycle = deferred();
@@ -518,26 +575,28 @@
       L.held = [];
       L.heldMax = null;
       L.fetchGen += 1;
-      if (L.cycle && !L.cycle.settled) L.cycle.reject(liveError('unlistened before the collection was loaded'));
+      if (L.cycle && !L.cycle.settled) {
+        L.cycle.reject(liveError('unlistened before the ' + this._liveName + ' was loaded'));
+      }
       return this;
     },
 
     /**
-     * Ends the collection's live life: unlisten(), Backbone's stopListening(), and the faye client
-     * disconnected if the collection made it. Resolves when that disconnect is done (bounded).
+     * Ends the live life: unlisten(), Backbone's stopListening(), and the faye client disconnected if
+     * this collection or model made it. Resolves when that disconnect is done (bounded).
      */
     close: function () {
       var L = this._live;
       if (L.closed) return L.closing;
       this.unlisten();
       L.closed = true;
-      if (!L.ready.settled) L.ready.reject(liveError('closed before the collection was loaded'));
+      if (!L.ready.settled) L.ready.reject(liveError('closed before the ' + this._liveName + ' was loaded'));
       this.stopListening();
       L.closing = L.ownClient ? shutdown(this.faye) : Promise.resolve();
       return L.closing;
     },
 
-    /** Whether the collection is subscribed (or subscribing). */
+    /** Whether it is subscribed (or subscribing). */
     isListening: function () {
       return this._live.listening;
     },
@@ -547,40 +606,12 @@
       return this._live.seq;
     },
 
-    /**
-     * While listening, the collection is loaded and kept current by its subscription, so fetch()
-     * does not go to the server: it resolves (and calls `success`, triggers `sync`) once the live
-     * load is complete. With `{reset: true}` it also triggers `reset` when the load was in before the
-     * call (the app listening for it came too late for the load's own). `fetch({live: false})`, or
-     * fetch() while not listening, is Backbone's.
-     */
-    fetch: function (options) {
-      var L = this._live;
-      if (!L.listening || (options && options.live === false)) return CollectionProto.fetch.apply(this, arguments);
-      options = _.extend({ parse: true }, options);
-      var self = this;
-      var resetDue = !!options.reset && !L.loading;
-      var loaded = L.cycle.promise.then(
-        function () {
-          if (resetDue) self.reset(self.models.slice(), _.extend({}, options, { parse: false }));
-          var resp = self.toJSON();
-          if (options.success) options.success.call(options.context, self, resp, options);
-          self.trigger('sync', self, resp, options);
-          return resp;
-        },
-        function (error) {
-          if (options.error) options.error.call(options.context, self, error, options);
-          throw error;
-        },
-      );
-      loaded.catch(noop); // like a failed jqXHR, an ignored failure is not an unhandled rejection
-      return loaded;
+    _liveExt: function () {
+      return null;
     },
 
-    _prepareModel: function () {
-      var model = CollectionProto._prepareModel.apply(this, arguments);
-      if (model) adopt(model);
-      return model;
+    _liveShouldHold: function () {
+      return false;
     },
 
     /** Reports an error that ends the listen: live:error, the cycle and (first time) ready rejected. */
@@ -644,7 +675,7 @@
     _liveOutgoing: function (message) {
       var L = this._live;
       if (!L.listening || message.channel !== '/meta/subscribe' || message.subscription !== L.channel) return;
-      var ext = {};
+      var ext = _.extend({}, this._liveExt());
       var request = { kind: 'plain' };
       if (L.want === 'snapshot') {
         ext.snapshot = true;
@@ -769,80 +800,20 @@
       }
     },
 
-    /** Loads over REST (GET on the url), buffering the events that arrive meanwhile. */
-    _liveFetch: function () {
-      var L = this._live;
-      var self = this;
-      L.loading = true;
-      L.want = null;
-      L.seq = null;
-      L.held = [];
-      L.heldMax = null;
-      L.fetchGen += 1;
-      var gen = L.fetchGen;
-      var options = { parse: true, live: { source: 'fetch' } };
-      options.success = function (resp) {
-        if (gen !== L.fetchGen || !L.listening) return;
-        L.retryDelay = L.settings.retryDelay;
-        self._liveReplace(resp, { source: 'fetch', seq: null });
-        self.trigger('sync', self, resp, options);
-      };
-      options.error = function (xhr, textStatus, errorThrown) {
-        if (gen !== L.fetchGen || !L.listening) return;
-        self.trigger('error', self, xhr, options);
-        self.trigger(
-          'live:error',
-          self,
-          liveError('loading ' + L.channel + ' failed: ' + (errorThrown || textStatus || 'error'), { xhr: xhr }),
-        );
-        self._liveRetry(function () {
-          if (gen === L.fetchGen) self._liveFetch();
-        });
-      };
-      try {
-        this.sync('read', this, options);
-      } catch (error) {
-        options.error(null, 'error', error && error.message);
-      }
-    },
-
-    _liveApplySnapshot: function (snapshot) {
-      var L = this._live;
-      L.want = null;
-      L.seq = snapshot.seq;
-      this._liveReplace(snapshot.rows, { source: 'snapshot', seq: snapshot.seq });
-    },
-
     /**
-     * Replaces the models with `rows` (parsed like a fetch response) in one `reset`, keeping unsaved
-     * models, then applies the events buffered meanwhile, in seq order.
+     * A load is in (its rows applied): applies the events buffered meanwhile, in seq order, and settles
+     * the listen (and, the first time, `ready` with `live:ready`).
      */
-    _liveReplace: function (rows, info) {
+    _liveLoaded: function (info) {
       var L = this._live;
       var self = this;
-      L.versions = {};
-      L.tombstones = new Tombstones();
-      L.lastSeqById = {};
-      L.held = [];
-      L.heldMax = null;
-      clearTimeout(L.holdTimer);
-      L.holdTimer = null;
-      var keep = this.filter(function (model) {
-        return model.isNew();
-      });
-      var models = [];
-      _.each(this.parse(rows, { live: info }) || [], function (attrs) {
-        var model = self._prepareModel(attrs, { parse: true, live: info });
-        if (model) models.push(model);
-      });
-      this.reset(models.concat(keep), { live: info });
-      this.trigger('live:reset', this, info);
       L.loading = false;
       var buffered = L.buffer.sort(bySeq);
       L.buffer = [];
       _.each(buffered, function (data) {
-        self._liveReceive(data);
+        if (L.listening) self._liveReceive(data);
       });
+      if (!L.listening) return; // an event ended the listen (a LiveModel's record deleted)
       if (L.cycle && !L.cycle.settled) L.cycle.resolve(this);
       if (!L.loaded) {
         L.loaded = true;
@@ -915,12 +886,14 @@
       }
       this._liveResumeEnd();
       _.each(resume.buffer.sort(bySeq), function (data) {
+        if (!L.listening) return; // an event ended the listen (a LiveModel's record deleted)
         try {
           self._liveReceive(data);
         } catch (error) {
           self.trigger('live:error', self, error);
         }
       });
+      if (!L.listening) return;
       if (L.cycle && !L.cycle.settled) L.cycle.resolve(this);
       this.trigger('live:resumed', this, { since: target.since, seq: target.seq, replayed: target.replayed });
     },
@@ -952,20 +925,6 @@
       this._liveApply(data);
     },
 
-    /**
-     * The seed's pending-POST rule, for creates the server does not tag with our request id: while a
-     * create of ours is in flight, a POST for a row we do not have may be ours, so it waits for the
-     * response, which tells by id.
-     */
-    _liveShouldHold: function (data) {
-      return (
-        data.method === 'POST' &&
-        typeof data.origin !== 'string' &&
-        this._live.creates > 0 &&
-        !this.get(modelIdOf(this, data.body))
-      );
-    },
-
     _liveArmHold: function () {
       var L = this._live;
       var self = this;
@@ -993,188 +952,392 @@
       if (L.held.length) this._liveArmHold();
       else L.heldMax = null;
     },
+  };
 
-    /** Applies one change event to the models, unless it is older than what they hold. */
-    _liveApply: function (data) {
-      var L = this._live;
-      if (isNumber(data.seq)) L.seq = data.seq;
-      var body = data.body;
-      var id = modelIdOf(this, body);
-      if (id === undefined || id === null) {
-        this.trigger('live:error', this, liveError('ignored an event without an id on ' + L.channel, { event: data }));
-        return;
-      }
-      var own = typeof data.origin === 'string' ? L.pending[data.origin] : undefined;
-      if (own) own.ownSeq = data.seq;
-      var version = isNumber(data.version) ? data.version : null;
-      var known = L.versions[id] !== undefined ? L.versions[id] : null;
-      var options = { live: data };
-      var existing = this.get(id);
+  /**
+   * A Backbone.Collection whose contents follow the server's table live: it subscribes to the
+   * channel named after its `url`, loads with a snapshot, applies every change event, and resumes
+   * after reconnects. With `where`, it follows the rows that match a filter. See docs/backbone.md.
+   */
+  var LiveCollection = Backbone.Collection.extend(
+    _.extend({}, LiveSync, {
+      _liveName: 'LiveCollection',
+      _liveNoChannel: 'set url (a path such as /api/todos) or options.channel',
 
-      if (data.method === 'DELETE') {
-        if (version !== null) L.tombstones.bury(id, version);
-        delete L.versions[id];
-        delete L.lastSeqById[id];
-        if (!existing) return this.trigger('live:ignored', this, data, 'absent');
-        if (version !== null && known !== null && version < known) {
+      constructor: function LiveCollection(models, options) {
+        var opts = options || {};
+        if (opts.url !== undefined) this.url = opts.url;
+        var settings = _.extend(
+          {},
+          COLLECTION_DEFAULTS,
+          _.result(this, 'liveOptions'),
+          _.pick(opts, _.keys(COLLECTION_DEFAULTS)),
+        );
+        whereQuery(settings.where); // a malformed where throws here, not on the first subscribe
+        var state = (this._live = _.extend(liveState(this, settings), {
+          versions: {},
+          tombstones: new Tombstones(),
+          lastSeqById: {},
+          creates: 0,
+        }));
+        /** Settles on the first complete load (snapshot or fetch), or with the error of a failed first listen. */
+        this.ready = state.ready.promise;
+
+        Backbone.Collection.apply(this, arguments);
+
+        attachFaye(this, opts, null);
+        if (settings.listen) this.listen();
+      },
+
+      /**
+       * The filter this collection follows, as a query string (`completed=eq.false`), or null. (Not
+       * `where`: that is Backbone's own Collection#where.)
+       */
+      getWhere: function () {
+        return whereQuery(this._live.settings.where);
+      },
+
+      /**
+       * Follows another filter (`where` as in the options; null for every row): while listening, ends the
+       * subscription and loads anew (a `reset` to the rows that match), resolving when that load is in.
+       */
+      setWhere: function (where) {
+        var L = this._live;
+        whereQuery(where);
+        if (L.closed) return rejected(liveError('this LiveCollection is closed'));
+        L.settings = _.extend({}, L.settings, { where: where });
+        var listening = L.listening;
+        if (listening) this.unlisten();
+        L.seq = null; // the rows of the old filter say nothing of the new one's: load, do not resume
+        return listening ? this.listen() : Promise.resolve(this);
+      },
+
+      _liveChannel: function () {
+        return this._live.settings.channel || channelOf(_.result(this, 'url'));
+      },
+
+      _liveExt: function () {
+        var where = whereQuery(this._live.settings.where);
+        return where ? { where: where } : null;
+      },
+
+      /**
+       * While listening, the collection is loaded and kept current by its subscription, so fetch()
+       * does not go to the server: it resolves (and calls `success`, triggers `sync`) once the live
+       * load is complete. With `{reset: true}` it also triggers `reset` when the load was in before the
+       * call (the app listening for it came too late for the load's own). `fetch({live: false})`, or
+       * fetch() while not listening, is Backbone's (with the `where` filter as its query, unless the
+       * call gives its own `data`).
+       */
+      fetch: function (options) {
+        var L = this._live;
+        if (!L.listening || (options && options.live === false)) {
+          var where = whereQuery(L.settings.where);
+          if (where && (!options || options.data === undefined)) options = _.extend({}, options, { data: where });
+          return CollectionProto.fetch.call(this, options);
+        }
+        options = _.extend({ parse: true }, options);
+        var self = this;
+        var resetDue = !!options.reset && !L.loading;
+        var loaded = L.cycle.promise.then(
+          function () {
+            if (resetDue) self.reset(self.models.slice(), _.extend({}, options, { parse: false }));
+            var resp = self.toJSON();
+            if (options.success) options.success.call(options.context, self, resp, options);
+            self.trigger('sync', self, resp, options);
+            return resp;
+          },
+          function (error) {
+            if (options.error) options.error.call(options.context, self, error, options);
+            throw error;
+          },
+        );
+        loaded.catch(noop); // like a failed jqXHR, an ignored failure is not an unhandled rejection
+        return loaded;
+      },
+
+      _prepareModel: function () {
+        var model = CollectionProto._prepareModel.apply(this, arguments);
+        if (model) adopt(model);
+        return model;
+      },
+
+      /** Loads over REST (GET on the url, with the `where` filter as its query), buffering events meanwhile. */
+      _liveFetch: function () {
+        var L = this._live;
+        var self = this;
+        L.loading = true;
+        L.want = null;
+        L.seq = null;
+        L.held = [];
+        L.heldMax = null;
+        L.fetchGen += 1;
+        var gen = L.fetchGen;
+        var options = { parse: true, live: { source: 'fetch' } };
+        var where = whereQuery(L.settings.where);
+        if (where) options.data = where;
+        options.success = function (resp) {
+          if (gen !== L.fetchGen || !L.listening) return;
+          L.retryDelay = L.settings.retryDelay;
+          self._liveReplace(resp, { source: 'fetch', seq: null });
+          self.trigger('sync', self, resp, options);
+        };
+        options.error = function (xhr, textStatus, errorThrown) {
+          if (gen !== L.fetchGen || !L.listening) return;
+          loadFailed(self, gen, xhr, textStatus, errorThrown, options);
+        };
+        try {
+          this.sync('read', this, options);
+        } catch (error) {
+          options.error(null, 'error', error && error.message);
+        }
+      },
+
+      _liveApplySnapshot: function (snapshot) {
+        var L = this._live;
+        L.want = null;
+        L.seq = snapshot.seq;
+        this._liveReplace(snapshot.rows, { source: 'snapshot', seq: snapshot.seq });
+      },
+
+      /**
+       * Replaces the models with `rows` (parsed like a fetch response) in one `reset`, keeping unsaved
+       * models, then applies the events buffered meanwhile, in seq order.
+       */
+      _liveReplace: function (rows, info) {
+        var L = this._live;
+        var self = this;
+        L.versions = {};
+        L.tombstones = new Tombstones();
+        L.lastSeqById = {};
+        L.held = [];
+        L.heldMax = null;
+        clearTimeout(L.holdTimer);
+        L.holdTimer = null;
+        var keep = this.filter(function (model) {
+          return model.isNew();
+        });
+        var models = [];
+        _.each(this.parse(rows, { live: info }) || [], function (attrs) {
+          var model = self._prepareModel(attrs, { parse: true, live: info });
+          if (model) models.push(model);
+        });
+        this.reset(models.concat(keep), { live: info });
+        this.trigger('live:reset', this, info);
+        this._liveLoaded(info);
+      },
+
+      /**
+       * The seed's pending-POST rule, for creates the server does not tag with our request id: while a
+       * create of ours is in flight, a POST for a row we do not have may be ours, so it waits for the
+       * response, which tells by id.
+       */
+      _liveShouldHold: function (data) {
+        return (
+          data.method === 'POST' &&
+          typeof data.origin !== 'string' &&
+          this._live.creates > 0 &&
+          !this.get(modelIdOf(this, data.body))
+        );
+      },
+
+      /**
+       * Applies one change event to the models, unless it is older than what they hold. With a `where`
+       * filter, a row that starts matching comes as a POST (`enter`) and is added; one that stops
+       * matching comes as a DELETE (`leave`) and leaves as a deleted row does: the server marks a real
+       * delete `leave` too, so the two cannot be told apart, and need not be.
+       */
+      _liveApply: function (data) {
+        var L = this._live;
+        if (isNumber(data.seq)) L.seq = data.seq;
+        var body = data.body;
+        var id = modelIdOf(this, body);
+        if (id === undefined || id === null) {
+          this.trigger('live:error', this, liveError('ignored an event without an id on ' + L.channel, { event: data }));
+          return;
+        }
+        var own = typeof data.origin === 'string' ? L.pending[data.origin] : undefined;
+        if (own) own.ownSeq = data.seq;
+        var version = isNumber(data.version) ? data.version : null;
+        var known = L.versions[id] !== undefined ? L.versions[id] : null;
+        var options = { live: data };
+        var existing = this.get(id);
+
+        if (data.method === 'DELETE') {
+          if (version !== null) L.tombstones.bury(id, version);
+          delete L.versions[id];
+          delete L.lastSeqById[id];
+          if (!existing) return this.trigger('live:ignored', this, data, 'absent');
+          if (version !== null && known !== null && version < known) {
+            return this.trigger('live:ignored', this, data, 'stale');
+          }
+          // Our own destroy() triggers `destroy` itself (at once, or on its response with {wait: true}):
+          // its echo only takes the model out. A server without origins: a destroy of ours in flight.
+          var ours = own ? own.method === 'delete' : typeof data.origin !== 'string' && this._livePendingDelete(id);
+          if (ours) this.remove(existing, options);
+          else this._liveDestroy(existing, options);
+          return this.trigger('live:applied', this, data);
+        }
+
+        var target = existing;
+        if (!existing && own && own.method === 'create' && own.model) target = own.model;
+        if (existing && version !== null && known !== null && version <= known) {
           return this.trigger('live:ignored', this, data, 'stale');
         }
-        // Our own destroy() triggers `destroy` itself (at once, or on its response with {wait: true}):
-        // its echo only takes the model out. A server without origins: a destroy of ours in flight.
-        var ours = own ? own.method === 'delete' : typeof data.origin !== 'string' && this._livePendingDelete(id);
-        if (ours) this.remove(existing, options);
-        else this._liveDestroy(existing, options);
+        var tomb = L.tombstones.get(id);
+        if (!target && version !== null && tomb !== undefined && version <= tomb) {
+          return this.trigger('live:ignored', this, data, 'deleted');
+        }
+        if (version !== null) L.versions[id] = version;
+        L.lastSeqById[id] = data.seq;
+        if (target) {
+          target.set(target.parse(body, options), options);
+          if (!this.get(target)) {
+            this.add(target, options); // our own create, saved with {wait: true}
+          } else if (this.comparator) {
+            var sortAttr = _.isString(this.comparator) ? this.comparator : null;
+            if (target.hasChanged(sortAttr)) this.sort(options);
+          }
+        } else {
+          var model = this._prepareModel(body, _.extend({ parse: true }, options));
+          if (model) this.add(model, options);
+        }
         return this.trigger('live:applied', this, data);
-      }
+      },
 
-      var target = existing;
-      if (!existing && own && own.method === 'create' && own.model) target = own.model;
-      if (existing && version !== null && known !== null && version <= known) {
-        return this.trigger('live:ignored', this, data, 'stale');
-      }
-      var tomb = L.tombstones.get(id);
-      if (!target && version !== null && tomb !== undefined && version <= tomb) {
-        return this.trigger('live:ignored', this, data, 'deleted');
-      }
-      if (version !== null) L.versions[id] = version;
-      L.lastSeqById[id] = data.seq;
-      if (target) {
-        target.set(target.parse(body, options), options);
-        if (!this.get(target)) {
-          this.add(target, options); // our own create, saved with {wait: true}
-        } else if (this.comparator) {
-          var sortAttr = _.isString(this.comparator) ? this.comparator : null;
-          if (target.hasChanged(sortAttr)) this.sort(options);
+      /**
+       * Every sync of a model of this collection goes through here: writes carry a fresh request id
+       * (matched against events' `origin`), and a response older than what events already brought
+       * does not overwrite it.
+       */
+      _liveWrite: function (original, context, method, model, options) {
+        var L = this._live;
+        var self = this;
+        options = options || {};
+        var entry = { method: method, model: model, ownSeq: null, rid: null, restoreParse: null };
+        if (method !== 'read') {
+          entry.rid = newRequestId();
+          var header = {};
+          header[L.settings.requestIdHeader] = entry.rid;
+          options.headers = _.extend({}, options.headers, header);
+          L.pending[entry.rid] = entry;
+          if (method === 'create') L.creates += 1;
         }
-      } else {
-        var model = this._prepareModel(body, _.extend({ parse: true }, options));
-        if (model) this.add(model, options);
-      }
-      return this.trigger('live:applied', this, data);
-    },
-
-    /**
-     * Every sync of a model of this collection goes through here: writes carry a fresh request id
-     * (matched against events' `origin`), and a response older than what events already brought
-     * does not overwrite it.
-     */
-    _liveWrite: function (original, context, method, model, options) {
-      var L = this._live;
-      var self = this;
-      options = options || {};
-      var entry = { method: method, model: model, ownSeq: null, rid: null, restoreParse: null };
-      if (method !== 'read') {
-        entry.rid = newRequestId();
-        var header = {};
-        header[L.settings.requestIdHeader] = entry.rid;
-        options.headers = _.extend({}, options.headers, header);
-        L.pending[entry.rid] = entry;
-        if (method === 'create') L.creates += 1;
-      }
-      var done = false;
-      var settle = function () {
-        if (done) return;
-        done = true;
-        if (entry.rid) delete L.pending[entry.rid];
-        if (method === 'create') L.creates -= 1;
-      };
-      var success = options.success;
-      var error = options.error;
-      options.success = function (resp, textStatus, xhr) {
-        var args = _.toArray(arguments);
+        var done = false;
+        var settle = function () {
+          if (done) return;
+          done = true;
+          if (entry.rid) delete L.pending[entry.rid];
+          if (method === 'create') L.creates -= 1;
+        };
+        var success = options.success;
+        var error = options.error;
+        options.success = function (resp, textStatus, xhr) {
+          var args = _.toArray(arguments);
+          try {
+            args[0] = self._liveResponse(entry, options, resp, xhr);
+          } catch (e) {
+            self.trigger('live:error', self, e);
+          }
+          settle();
+          var result;
+          try {
+            result = success ? success.apply(this, args) : undefined;
+          } finally {
+            if (entry.restoreParse) entry.restoreParse();
+          }
+          self._liveAfterResponse(entry, resp, xhr);
+          return result;
+        };
+        options.error = function () {
+          settle();
+          var result = error ? error.apply(this, arguments) : undefined;
+          if (method === 'create') self._liveRelease(false);
+          return result;
+        };
         try {
-          args[0] = self._liveResponse(entry, options, resp, xhr);
+          return original.call(context, method, model, options);
         } catch (e) {
-          self.trigger('live:error', self, e);
+          settle();
+          if (method === 'create') this._liveRelease(false);
+          throw e;
         }
-        settle();
-        var result;
-        try {
-          result = success ? success.apply(this, args) : undefined;
-        } finally {
-          if (entry.restoreParse) entry.restoreParse();
-        }
-        self._liveAfterResponse(entry, resp, xhr);
-        return result;
-      };
-      options.error = function () {
-        settle();
-        var result = error ? error.apply(this, arguments) : undefined;
-        if (method === 'create') self._liveRelease(false);
-        return result;
-      };
-      try {
-        return original.call(context, method, model, options);
-      } catch (e) {
-        settle();
-        if (method === 'create') this._liveRelease(false);
-        throw e;
-      }
-    },
+      },
 
-    /** Before Backbone sets a write's response on the model: drop duplicates, keep newer state. */
-    _liveResponse: function (entry, options, resp, xhr) {
-      var L = this._live;
-      var model = entry.model;
-      var id = resp && typeof resp === 'object' && model.idAttribute in resp ? resp[model.idAttribute] : model.id;
-      if (id === undefined || id === null) return resp;
-      var version = etagVersion(xhr);
-      if (entry.method === 'delete') {
-        // Events of this row that are still on their way (its create, its updates) must not bring it
-        // back. The DELETE answers with the version deleted; a server without ETags: every version.
-        L.tombstones.bury(id, version !== null ? version : Infinity);
-        return resp;
-      }
-      var holder = this.get(id);
-      if (entry.method === 'create' && holder && holder !== model) {
-        // A copy of this row was added from an event we could not match to this write (the hold
-        // timed out): the model the app saved takes its place.
-        this.remove(holder, { live: { duplicateOf: model } });
-      }
-      var known = L.versions[id] !== undefined ? L.versions[id] : null;
-      var newerEvent = entry.ownSeq !== null && L.lastSeqById[id] !== undefined && L.lastSeqById[id] > entry.ownSeq;
-      var stale = (version !== null && known !== null && version < known) || newerEvent;
-      var current = holder || (model.id === id ? model : null);
-      if (stale && current) {
-        // Events already brought a newer version of this row: answer Backbone with it, unchanged.
-        options.parse = false;
-        entry.restoreParse = skipParseOnce(model);
-        return _.clone(current.attributes);
-      }
-      if (version !== null && (known === null || version > known)) L.versions[id] = version;
-      return resp;
-    },
-
-    /**
-     * A row deleted elsewhere leaves as with a local destroy(): `destroy` on the model, with Backbone's
-     * arguments, so views listening to their model remove themselves and collections holding it drop it.
-     */
-    _liveDestroy: function (model, options) {
-      model.trigger('destroy', model, model.collection, options);
-      if (this.get(model) === model) this.remove(model, options); // a subclass that ignores `destroy`
-    },
-
-    /** Whether a destroy() of ours for the row `id` is waiting for its response. */
-    _livePendingDelete: function (id) {
-      return _.some(_.values(this._live.pending), function (entry) {
-        return entry.method === 'delete' && entry.model && String(entry.model.id) === String(id);
-      });
-    },
-
-    /** After Backbone handled a write's response: a row deleted meanwhile goes; held events go on. */
-    _liveAfterResponse: function (entry, resp, xhr) {
-      var L = this._live;
-      var model = entry.model;
-      if (entry.method !== 'delete' && entry.method !== 'read' && model.id !== undefined && model.id !== null) {
-        var tomb = L.tombstones.get(model.id);
+      /** Before Backbone sets a write's response on the model: drop duplicates, keep newer state. */
+      _liveResponse: function (entry, options, resp, xhr) {
+        var L = this._live;
+        var model = entry.model;
+        var id = resp && typeof resp === 'object' && model.idAttribute in resp ? resp[model.idAttribute] : model.id;
+        if (id === undefined || id === null) return resp;
         var version = etagVersion(xhr);
-        if (tomb !== undefined && version !== null && tomb >= version && this.get(model) === model) {
-          this._liveDestroy(model, { live: { deleted: true } });
+        if (entry.method === 'delete') {
+          // Events of this row that are still on their way (its create, its updates) must not bring it
+          // back. The DELETE answers with the version deleted; a server without ETags: every version.
+          L.tombstones.bury(id, version !== null ? version : Infinity);
+          return resp;
         }
-      }
-      if (entry.method === 'create') this._liveRelease(false);
-    },
-  });
+        var holder = this.get(id);
+        if (entry.method === 'create' && holder && holder !== model) {
+          // A copy of this row was added from an event we could not match to this write (the hold
+          // timed out): the model the app saved takes its place.
+          this.remove(holder, { live: { duplicateOf: model } });
+        }
+        var known = L.versions[id] !== undefined ? L.versions[id] : null;
+        var newerEvent = entry.ownSeq !== null && L.lastSeqById[id] !== undefined && L.lastSeqById[id] > entry.ownSeq;
+        var stale = (version !== null && known !== null && version < known) || newerEvent;
+        var current = holder || (model.id === id ? model : null);
+        if (stale && current) {
+          // Events already brought a newer version of this row: answer Backbone with it, unchanged.
+          options.parse = false;
+          entry.restoreParse = skipParseOnce(model);
+          return _.clone(current.attributes);
+        }
+        if (version !== null && (known === null || version > known)) L.versions[id] = version;
+        return resp;
+      },
+
+      /**
+       * A row deleted elsewhere leaves as with a local destroy(): `destroy` on the model, with Backbone's
+       * arguments, so views listening to their model remove themselves and collections holding it drop it.
+       */
+      _liveDestroy: function (model, options) {
+        model.trigger('destroy', model, model.collection, options);
+        if (this.get(model) === model) this.remove(model, options); // a subclass that ignores `destroy`
+      },
+
+      /** Whether a destroy() of ours for the row `id` is waiting for its response. */
+      _livePendingDelete: function (id) {
+        return _.some(_.values(this._live.pending), function (entry) {
+          return entry.method === 'delete' && entry.model && String(entry.model.id) === String(id);
+        });
+      },
+
+      /** After Backbone handled a write's response: a row deleted meanwhile goes; held events go on. */
+      _liveAfterResponse: function (entry, resp, xhr) {
+        var L = this._live;
+        var model = entry.model;
+        if (entry.method !== 'delete' && entry.method !== 'read' && model.id !== undefined && model.id !== null) {
+          var tomb = L.tombstones.get(model.id);
+          var version = etagVersion(xhr);
+          if (tomb !== undefined && version !== null && tomb >= version && this.get(model) === model) {
+            this._liveDestroy(model, { live: { deleted: true } });
+          }
+        }
+        if (entry.method === 'create') this._liveRelease(false);
+      },
+    }),
+  );
+
+  /**
+   * A LiveModel that listens with this collection's faye client is done when the collection drops it
+   * (remove, reset, a row that left the filter): it closes.
+   */
+  LiveCollection.prototype._removeReference = function (model) {
+    var result = CollectionProto._removeReference.apply(this, arguments);
+    if (model && model._live && model._live.borrowed === this && typeof model.close === 'function') model.close();
+    return result;
+  };
 
   if (typeof CollectionProto._addReference === 'function') {
     // Every model added goes through _addReference from Backbone 1.1.1 on; 1.0 and 1.1.0 have none, and
@@ -1184,6 +1347,265 @@
       return CollectionProto._addReference.apply(this, arguments);
     };
   }
+
+  /**
+   * A Backbone.Model that follows its record live: once it has an id and a url (`urlRoot` + id, or its
+   * collection's url + id), it subscribes to the record's channel (`/api/todos/42`), loads it with a
+   * snapshot, applies its PUT/PATCH events with `set`, and on its DELETE (or a snapshot without it)
+   * triggers `destroy`, as a local destroy() does, and closes. See docs/backbone.md.
+   */
+  var LiveModel = Backbone.Model.extend(
+    _.extend({}, LiveSync, {
+      _liveName: 'LiveModel',
+      _liveNoChannel: 'the model needs an id and a url (urlRoot, or a collection with a url), or options.channel',
+
+      constructor: function LiveModel(attributes, options) {
+        var opts = options || {};
+        if (opts.urlRoot !== undefined) this.urlRoot = opts.urlRoot;
+        if (opts.url !== undefined) this.url = opts.url;
+        var settings = _.extend({}, DEFAULTS, _.result(this, 'liveOptions'), _.pick(opts, _.keys(DEFAULTS)));
+        var state = (this._live = _.extend(liveState(this, settings), { version: null, armed: false, borrowed: null }));
+        /** Settles on the first complete load, or with the error of a failed first listen (or a missing record). */
+        this.ready = state.ready.promise;
+
+        Backbone.Model.apply(this, arguments);
+
+        var self = this;
+        attachFaye(this, opts, function () {
+          var collection = self.collection;
+          var client = collection && collection.faye;
+          if (!client || typeof client.subscribe !== 'function') return null;
+          state.borrowed = collection; // closed when that collection drops it (see LiveCollection#_removeReference)
+          return client;
+        });
+        this.on('change:' + this.idAttribute, this._liveIdChanged, this);
+        this.on('destroy', this._liveDestroyed, this);
+        if (!settings.listen) return;
+        if (state.borrowed) {
+          // Built by a LiveCollection (a load, an event): listen once its reset or add is over, so the
+          // model this one replaces (a reset builds the new models first) has let go of the channel.
+          Promise.resolve().then(function () {
+            if (!state.closed && !state.listening) self.listen();
+          });
+        } else {
+          this.listen(); // a new model: once it has an id (a save's response gives it one)
+        }
+      },
+
+      /**
+       * Writes carry a request id (the one a LiveCollection holding the model gave it, or a fresh one),
+       * matched against events' `origin`; a response (a read's too) older than the version events
+       * already brought does not roll the model back.
+       */
+      sync: function (method, model, options) {
+        var L = this._live;
+        var self = this;
+        options = options || {};
+        var entry = { method: method, rid: null };
+        if (method !== 'read') {
+          var name = L.settings.requestIdHeader;
+          entry.rid = (options.headers && options.headers[name]) || newRequestId();
+          var header = {};
+          header[name] = entry.rid;
+          options.headers = _.extend({}, options.headers, header);
+          L.pending[entry.rid] = entry;
+        }
+        var settle = function () {
+          if (entry.rid) delete L.pending[entry.rid];
+        };
+        var success = options.success;
+        var error = options.error;
+        options.success = function (resp, textStatus, xhr) {
+          var args = _.toArray(arguments);
+          var restore = noop;
+          var version = method === 'delete' ? null : etagVersion(xhr);
+          if (version !== null && L.version !== null && version < L.version && model === self) {
+            // Events already brought a newer version of the record: answer Backbone with it, unchanged.
+            options.parse = false;
+            restore = skipParseOnce(self);
+            args[0] = _.clone(self.attributes);
+          } else if (version !== null && (L.version === null || version > L.version)) {
+            L.version = version;
+          }
+          settle();
+          try {
+            return success ? success.apply(this, args) : undefined;
+          } finally {
+            restore();
+          }
+        };
+        options.error = function () {
+          settle();
+          return error ? error.apply(this, arguments) : undefined;
+        };
+        try {
+          return ModelProto.sync.call(this, method, model, options);
+        } catch (e) {
+          settle();
+          throw e;
+        }
+      },
+
+      /** A new model (no id yet) listens once it has one; otherwise as LiveCollection#listen. */
+      listen: function () {
+        var L = this._live;
+        if (!L.closed && !L.listening && !L.settings.channel && this.isNew()) {
+          L.armed = true;
+          return this.ready;
+        }
+        L.armed = false;
+        return LiveSync.listen.call(this);
+      },
+
+      unlisten: function () {
+        this._live.armed = false;
+        return LiveSync.unlisten.call(this);
+      },
+
+      _liveChannel: function () {
+        if (this._live.settings.channel) return this._live.settings.channel;
+        if (this.isNew()) return null;
+        var url;
+        try {
+          url = _.result(this, 'url');
+        } catch (e) {
+          return null; // Backbone throws when there is neither urlRoot nor a collection url
+        }
+        return channelOf(url);
+      },
+
+      /** The id arrived (a save's response) or changed: listen on the record's channel. */
+      _liveIdChanged: function () {
+        var L = this._live;
+        if (L.closed) return;
+        if (L.armed) {
+          if (this.isNew()) return;
+          L.armed = false;
+          this.listen();
+          return;
+        }
+        if (!L.listening || L.settings.channel) return;
+        var channel = this._liveChannel();
+        if (channel === L.channel) return;
+        // Another record: follow it from its own snapshot.
+        this.unlisten();
+        L.seq = null;
+        L.version = null;
+        if (channel) this.listen();
+      },
+
+      /** `destroy` on this model, from whatever source (its DELETE, a collection, a local destroy()): done. */
+      _liveDestroyed: function (model) {
+        if (model === this) this.close();
+      },
+
+      /** The record is gone: `destroy` with Backbone's arguments (collections holding it drop it), then close. */
+      _liveGone: function (options) {
+        var L = this._live;
+        if (!L.ready.settled) {
+          L.ready.reject(liveError('LiveModel: ' + L.channel + ' does not exist', { code: 404, deleted: true }));
+        }
+        if (L.cycle && !L.cycle.settled) L.cycle.reject(liveError('LiveModel: ' + L.channel + ' was deleted'));
+        this.unlisten();
+        this.trigger('destroy', this, this.collection, options);
+        this.close();
+      },
+
+      /** Loads the record over REST (GET on its url); a 404 means it is gone. */
+      _liveFetch: function () {
+        var L = this._live;
+        var self = this;
+        L.loading = true;
+        L.want = null;
+        L.seq = null;
+        L.version = null;
+        L.fetchGen += 1;
+        var gen = L.fetchGen;
+        var info = { source: 'fetch', seq: null };
+        var options = { parse: true, live: info };
+        options.success = function (resp) {
+          if (gen !== L.fetchGen || !L.listening) return;
+          L.retryDelay = L.settings.retryDelay;
+          self.set(self.parse(resp, options), options);
+          self.trigger('sync', self, resp, options);
+          self.trigger('live:reset', self, info);
+          self._liveLoaded(info);
+        };
+        options.error = function (xhr, textStatus, errorThrown) {
+          if (gen !== L.fetchGen || !L.listening) return;
+          if (xhr && xhr.status === 404) {
+            self._liveGone({ live: info });
+            return;
+          }
+          loadFailed(self, gen, xhr, textStatus, errorThrown, options);
+        };
+        try {
+          this.sync('read', this, options);
+        } catch (error) {
+          options.error(null, 'error', error && error.message);
+        }
+      },
+
+      _liveApplySnapshot: function (snapshot) {
+        var L = this._live;
+        var self = this;
+        L.want = null;
+        L.seq = snapshot.seq;
+        L.version = null;
+        var info = { source: 'snapshot', seq: snapshot.seq };
+        var row = _.find(snapshot.rows, function (candidate) {
+          return candidate && typeof candidate === 'object' && String(candidate[self.idAttribute]) === String(self.id);
+        });
+        if (!row) {
+          this._liveGone({ live: info });
+          return;
+        }
+        var options = { parse: true, live: info };
+        this.set(this.parse(row, options), options);
+        this.trigger('live:reset', this, info);
+        this._liveLoaded(info);
+      },
+
+      /**
+       * Applies one event of the record: POST/PUT/PATCH with `set` unless not newer than the version the
+       * model has; DELETE: `destroy` (unless it is the echo of our own destroy(), which triggers its own),
+       * and the model closes.
+       */
+      _liveApply: function (data) {
+        var L = this._live;
+        if (isNumber(data.seq)) L.seq = data.seq;
+        var id = data.body[this.idAttribute];
+        if (id === undefined || id === null || String(id) !== String(this.id)) {
+          return this.trigger('live:ignored', this, data, 'other');
+        }
+        var own = typeof data.origin === 'string' ? L.pending[data.origin] : undefined;
+        var version = isNumber(data.version) ? data.version : null;
+        var known = L.version;
+        var options = { live: data };
+        if (data.method === 'DELETE') {
+          if (version !== null && known !== null && version < known) {
+            return this.trigger('live:ignored', this, data, 'stale');
+          }
+          this.trigger('live:applied', this, data);
+          var ours = own
+            ? own.method === 'delete'
+            : typeof data.origin !== 'string' &&
+              _.some(_.values(L.pending), function (entry) {
+                return entry.method === 'delete';
+              });
+          if (ours) this.close(); // our destroy() triggers `destroy` itself
+          else this._liveGone(options);
+          return undefined;
+        }
+        if (version !== null && known !== null && version <= known) {
+          return this.trigger('live:ignored', this, data, 'stale');
+        }
+        if (version !== null) L.version = version;
+        this.set(this.parse(_.clone(data.body), options), options);
+        return this.trigger('live:applied', this, data);
+      },
+    }),
+  );
 
   /**
    * Disconnects a faye client this library made (bounded to 2 s), then leaves it inert: no more
@@ -1448,6 +1870,7 @@
   return {
     VERSION: VERSION,
     LiveCollection: LiveCollection,
+    LiveModel: LiveModel,
     fetchAjax: fetchAjax,
     useFetch: useFetch,
     channelOf: channelOf,

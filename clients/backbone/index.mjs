@@ -2,5 +2,5 @@
 // (which is also its CommonJS entry), so both share one Backbone and one set of collections.
 import live from './backbone-live.js';
 
-export const { LiveCollection, fetchAjax, useFetch, channelOf, ackExtension, create, VERSION } = live;
+export const { LiveCollection, LiveModel, fetchAjax, useFetch, channelOf, ackExtension, create, VERSION } = live;
 export default live;

@@ -94,8 +94,9 @@ describe('in Chromium', () => {
             version: Backbone.VERSION,
             endpoint: todos.faye._dispatcher.endpoint.href,
             same: Backbone.LiveCollection === BackboneLive.LiveCollection,
+            sameModel: typeof BackboneLive.LiveModel === 'function' && Backbone.LiveModel === BackboneLive.LiveModel,
           })),
-          { version: BACKBONE_VERSION, endpoint: `${pages.url}/live`, same: true },
+          { version: BACKBONE_VERSION, endpoint: `${pages.url}/live`, same: true, sameModel: true },
         );
         // faye starts on long-polling and moves to WebSocket when it can.
         await waitFor(

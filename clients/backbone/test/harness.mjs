@@ -38,7 +38,7 @@ export { entry };
 /** The library built on the Backbone under test. */
 const live = BACKBONE_PACKAGE === 'backbone' ? entry : entry.create({ Backbone });
 export { Backbone, faye, live };
-export const { LiveCollection, fetchAjax, useFetch } = live;
+export const { LiveCollection, LiveModel, fetchAjax, useFetch } = live;
 export {
   CHROMIUM,
   HOLD_MS,
@@ -227,6 +227,41 @@ export function liveTodos(server, transport, options = {}) {
     ...(options.faye ? {} : { endpoint: server.endpoint, disable: transport === 'long-polling' ? ['websocket'] : [] }),
     ...options,
   });
+}
+
+/**
+ * A LiveModel of todo `id` on `server` for `transport` (its url is `urlRoot` + id, absolute), over its
+ * own faye client (from `endpoint`), or over `options.faye`.
+ */
+export function liveTodo(server, transport, id, options = {}) {
+  return new LiveModel(id === undefined ? {} : { id }, {
+    urlRoot: `${server.url}/api/todos`,
+    ...(options.faye ? {} : { endpoint: server.endpoint, disable: transport === 'long-polling' ? ['websocket'] : [] }),
+    ...options,
+  });
+}
+
+/**
+ * Records what a LiveModel tells its views: its `change`s, each `destroy` with its arguments, and the
+ * live:* events with their arguments.
+ */
+export function trackModel(model) {
+  const seen = { change: 0, destroy: [], sync: 0 };
+  const live = { applied: [], ignored: [], reset: [], resumed: [], ready: [], error: [] };
+  model.on('change', () => {
+    seen.change += 1;
+  });
+  model.on('sync', () => {
+    seen.sync += 1;
+  });
+  model.on('destroy', (...args) => seen.destroy.push(args));
+  model.on('live:applied', (m, data) => live.applied.push(data));
+  model.on('live:ignored', (m, data, reason) => live.ignored.push({ data, reason }));
+  model.on('live:reset', (m, info) => live.reset.push(info));
+  model.on('live:resumed', (m, info) => live.resumed.push(info));
+  model.on('live:ready', (m, info) => live.ready.push(info));
+  model.on('live:error', (m, error) => live.error.push(error));
+  return { seen, live };
 }
 
 /**

@@ -238,6 +238,10 @@ describe('listen, unlisten and teardown', () => {
     else assert.notEqual(cjs.LiveCollection, LiveCollection, 'create() builds on another Backbone');
     assert.equal(Backbone.VERSION, BACKBONE_VERSION);
     assert.ok(LiveCollection.prototype instanceof Backbone.Collection, `built on Backbone ${Backbone.VERSION}`);
+    assert.ok(live.LiveModel.prototype instanceof Backbone.Model, `LiveModel built on Backbone ${Backbone.VERSION}`);
+    const esm = await import('../index.mjs');
+    assert.equal(esm.LiveModel, cjs.LiveModel, 'LiveModel from both entries');
+    assert.equal(esm.LiveCollection, cjs.LiveCollection);
     const shared = fayeClient(server, 'websocket');
     try {
       const todos = new LiveCollection([], { url: '/api/todos', faye: shared.client, listen: false });
