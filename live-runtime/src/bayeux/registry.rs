@@ -235,6 +235,11 @@ impl Registry {
         self.route_keys(name, event, seq, limit, false)
     }
 
+    /// Whether any session is subscribed to exactly `name`.
+    pub(crate) fn has_name(&self, name: &str) -> bool {
+        read(&self.index).keys.contains_key(name)
+    }
+
     /// Whether any session is subscribed to a plain channel one segment below `name`.
     pub(crate) fn has_names_below(&self, name: &str) -> bool {
         read(&self.index).below.contains_key(name)

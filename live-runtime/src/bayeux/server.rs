@@ -170,6 +170,12 @@ impl Server {
         self.inner.route_exact(key, event, Some(seq))
     }
 
+    /// Whether any session is subscribed to exactly `channel` (a record channel, say), so that a publisher
+    /// can skip building an event nobody would receive.
+    pub fn has_exact_subscribers(&self, channel: &str) -> bool {
+        self.inner.registry.has_name(channel)
+    }
+
     /// Refuses a server-side publish on a reserved or malformed channel.
     fn check_publish(&self, name: &str) -> Result<(), PublishError> {
         if channel::is_meta(name) {

@@ -319,6 +319,7 @@ impl Follower {
         // The record channel, matched exactly: built only when someone listens below the collection.
         if bayeux.has_subscriptions_below(&change.channel)
             && let Some(record) = self.record_channel(change)
+            && bayeux.has_exact_subscribers(&record)
             && let Err(error) = bayeux.publish_exact_at(&record, change.seq, change.data())
         {
             tracing::warn!(%error, channel = %record, seq = change.seq, "cannot publish a change");
