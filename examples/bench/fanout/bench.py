@@ -5,6 +5,7 @@
     python3 examples/bench/fanout/bench.py --rows ws-n1000-w1,ws-n1000-w8 --rounds 3
     python3 examples/bench/fanout/bench.py --summarize examples/bench/results/fanout-*.jsonl
     python3 examples/bench/fanout/bench.py --baseline-rev 3ed6d83 --rows ws-n1000-w8,ws-n10000-w1 --rounds 5
+    python3 examples/bench/fanout/bench.py --scenario partitions|filters|records|records-callgrind|list --rounds 5   # scenarios.py
 
 What it does (see README.md next to this file and docs/benchmarks-live.md):
 
@@ -483,10 +484,28 @@ def main():
     ap.add_argument("--variant", default="", help="suffix for the server name of these runs, e.g. -nodelay")
     ap.add_argument("--summarize", nargs="*", help="only print the tables of these result files")
     ap.add_argument("--quiet-only", action="store_true", help="with --summarize: leave out runs with noise")
+    ap.add_argument("--scenario", choices=["partitions", "filters", "records", "records-callgrind", "list"], default=None,
+                    help="a figure of the partitions work against its baseline, side by side (scenarios.py, "
+                         "docs/benchmarks.md \"Partitions, record channels and filters\"); --rows and --servers "
+                         "do not apply")
+    ap.add_argument("--variants", default=None, help="with --scenario: only these variants (comma list)")
+    ap.add_argument("--r1", type=int, default=100, help="with --scenario list: requests of the first callgrind run")
+    ap.add_argument("--r2", type=int, default=400, help="with --scenario list: requests of the second callgrind run")
+    ap.add_argument("--summarize-scenario", nargs="*", help="only print the scenario tables of these result files")
     a = ap.parse_args()
 
     if a.summarize:
         print(summarize(a.summarize, a.quiet_only))
+        return
+    if a.scenario or a.summarize_scenario:
+        spec = importlib.util.spec_from_file_location("bench_scenarios", os.path.join(os.path.dirname(
+            os.path.abspath(__file__)), "scenarios.py"))
+        scenarios = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(scenarios)
+        if a.summarize_scenario:
+            print(scenarios.summarize(a.summarize_scenario, a.quiet_only))
+        else:
+            scenarios.run(sys.modules[__name__], a)
         return
     raise_nofile()
     rows = [r for r in a.rows.split(",") if r]
