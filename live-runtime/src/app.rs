@@ -279,13 +279,15 @@ impl LiveBuilder {
             self.resources.iter().map(|registered| (registered.descriptor, registered.snapshot)).collect();
         let descriptors: Arc<[&'static Descriptor]> =
             self.resources.iter().map(|registered| registered.descriptor).collect();
-        let history = LogHistory { store: store.clone(), resources, descriptors: Arc::clone(&descriptors) };
+        let history = LogHistory { store: store.clone(), resources };
         let mut options = self.bayeux.unwrap_or_default().history(history).filters({
             let descriptors = Arc::clone(&descriptors);
             move |channel, filter| {
-                feed::compile_filter(&descriptors, channel, filter).map(|_| crate::filter::canonical(filter)).map_err(
-                    |why| bayeux::Error::custom(400, [channel], bayeux::error::plain_text(&format!("where: {why}"))),
-                )
+                feed::compile_filter(descriptors.iter().copied(), channel, filter)
+                    .map(|_| crate::filter::canonical(filter))
+                    .map_err(|why| {
+                        bayeux::Error::custom(400, [channel], bayeux::error::plain_text(&format!("where: {why}")))
+                    })
             }
         });
         if let Some(mount) = self.mount {

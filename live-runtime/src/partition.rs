@@ -14,9 +14,6 @@ use std::borrow::Cow;
 use crate::resource::Descriptor;
 use crate::value::{self, SqlType, Value};
 
-/// Characters a Bayeux channel segment may hold besides ASCII letters and digits (docs/protocol.md §4.1).
-const CHANNEL_MARKS: &str = "-_!~()$@";
-
 /// One segment of a path template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Segment<'a> {
@@ -41,7 +38,7 @@ pub(crate) fn segments(path: &str) -> impl Iterator<Item = Segment<'_>> {
 
 /// Whether `text` may be one segment of a Bayeux channel name.
 pub(crate) fn is_channel_segment(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || CHANNEL_MARKS.contains(c))
+    crate::bayeux::channel::is_segment(text)
 }
 
 /// A key value as the path segment that names it; `None` for a value that cannot be one (a
@@ -85,24 +82,24 @@ pub(crate) fn record_segment(descriptor: &Descriptor, body: &serde_json::value::
 /// The resource among `resources` whose partition (or, with `records`, one of whose records)
 /// `channel` is: the descriptor, the partition's keys, and for a record channel the record's id
 /// segment.
-pub(crate) fn resolve<'d>(
-    resources: impl IntoIterator<Item = &'d Descriptor>,
+pub(crate) fn resolve<'d, I>(
+    resources: I,
     channel: &str,
     records: bool,
-) -> Option<(&'d Descriptor, Vec<Value>, Option<String>)> {
-    let resources: Vec<&Descriptor> = resources.into_iter().collect();
-    if let Some(found) = resources.iter().find_map(|d| d.partition_of(channel).map(|keys| (*d, keys, None))) {
-        return Some(found);
-    }
-    if !records {
-        return None;
+) -> Option<(&'d Descriptor, Vec<Value>, Option<String>)>
+where
+    I: IntoIterator<Item = &'d Descriptor> + Clone,
+{
+    let partition = resources.clone().into_iter().find_map(|d| d.partition_of(channel).map(|keys| (d, keys, None)));
+    if partition.is_some() || !records {
+        return partition;
     }
     let (collection, id) = channel.rsplit_once('/')?;
-    resources.iter().find_map(|descriptor| {
+    resources.into_iter().find_map(|descriptor| {
         let keys = descriptor.partition_of(collection)?;
         let parsed = parse_key(descriptor.id_column().ty, id).ok()?;
         // Written one way, as the record channel is published.
-        (key_segment(&parsed).as_deref() == Some(id)).then(|| (*descriptor, keys, Some(id.to_owned())))
+        (key_segment(&parsed).as_deref() == Some(id)).then(|| (descriptor, keys, Some(id.to_owned())))
     })
 }
 

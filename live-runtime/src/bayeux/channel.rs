@@ -113,6 +113,11 @@ pub fn parse(name: &str) -> Result<Kind, ChannelError> {
     Ok(Kind::Name)
 }
 
+/// Whether `segment` is one plain segment of a channel name: not empty, within the alphabet below.
+pub(crate) fn is_segment(segment: &str) -> bool {
+    !segment.is_empty() && segment.bytes().all(is_segment_byte)
+}
+
 /// The segment alphabet of docs/protocol.md §4.1 (faye's grammar: no dots, spaces, `%`, `:` or `+`).
 fn is_segment_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'!' | b'~' | b'(' | b')' | b'$' | b'@')

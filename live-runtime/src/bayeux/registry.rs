@@ -203,9 +203,11 @@ impl Registry {
         }
     }
 
-    /// The filtered subscription keys of `channel`, each once.
-    pub(crate) fn filtered(&self, channel: &str) -> Vec<Arc<str>> {
-        read(&self.index).filtered.get(channel).cloned().unwrap_or_default()
+    /// In one look at the index: whether a plain channel one segment below `channel` is subscribed, and
+    /// the filtered subscription keys of `channel`, each once.
+    pub(crate) fn beyond(&self, channel: &str) -> (bool, Vec<Arc<str>>) {
+        let index = read(&self.index);
+        (index.below.contains_key(channel), index.filtered.get(channel).cloned().unwrap_or_default())
     }
 
     /// Removes `session` and its subscriptions, and wakes whoever waits on it; `disconnected` says the client

@@ -159,9 +159,11 @@ impl Server {
         self.inner.registry.has_names_below(channel)
     }
 
-    /// The keys of the filtered subscriptions of `channel` (`channel?filter`, one per distinct filter).
-    pub(crate) fn filtered_keys(&self, channel: &str) -> Vec<Arc<str>> {
-        self.inner.registry.filtered(channel)
+    /// What a publisher of `channel` must serve besides its plain subscribers, in one look at the index:
+    /// whether anyone listens one segment below it (see [`Server::has_subscriptions_below`]), and the
+    /// keys of its filtered subscriptions (`channel?filter`, one per distinct filter).
+    pub(crate) fn beyond(&self, channel: &str) -> (bool, Vec<Arc<str>>) {
+        self.inner.registry.beyond(channel)
     }
 
     /// Queues `event` (of the channel the filtered subscription `key` is of) at `seq` for the sessions

@@ -56,15 +56,18 @@ pub(crate) fn snapshot<'a, R: LiveResource>(
 pub(crate) struct LogHistory {
     pub(crate) store: Store,
     pub(crate) resources: Arc<[(&'static Descriptor, SnapshotFn)]>,
-    pub(crate) descriptors: Arc<[&'static Descriptor]>,
 }
 
 impl LogHistory {
+    /// The resources' descriptors.
+    fn descriptors(&self) -> impl Iterator<Item = &'static Descriptor> + Clone + '_ {
+        self.resources.iter().map(|(descriptor, _)| *descriptor)
+    }
+
     /// What `channel` is: a partition of a resource (or the whole of a flat one), or one record of
     /// it; with the resource's descriptor and snapshot, the partition's keys and the record's id.
     fn resource(&self, channel: &str) -> Option<(&'static Descriptor, SnapshotFn, Vec<Value>, Option<String>)> {
-        let (descriptor, keys, record) =
-            partition::resolve(self.resources.iter().map(|(descriptor, _)| *descriptor), channel, true)?;
+        let (descriptor, keys, record) = partition::resolve(self.descriptors(), channel, true)?;
         let snapshot = self.resources.iter().find(|(d, _)| std::ptr::eq(*d, descriptor)).map(|(_, s)| *s)?;
         Some((descriptor, snapshot, keys, record))
     }
@@ -145,7 +148,7 @@ impl History for LogHistory {
             // A filtered subscription's key: the channel, `?`, then the filter.
             let (channel, view) = match channel.split_once('?') {
                 None => (channel, None),
-                Some((plain, filter)) => match feed::compile_filter(&self.descriptors, plain, filter) {
+                Some((plain, filter)) => match feed::compile_filter(self.descriptors(), plain, filter) {
                     Ok(view) => (plain, Some(view)),
                     Err(why) => {
                         let message = bayeux::error::plain_text(&format!("where: {why}"));

@@ -312,12 +312,13 @@ impl Follower {
         if let Err(error) = bayeux.publish_at(&change.channel, change.seq, change.data()) {
             tracing::warn!(%error, channel = %change.channel, seq = change.seq, "cannot publish a change");
         }
-        let filtered = bayeux.filtered_keys(&change.channel);
+        // One look at the index for both filtered and record subscribers; nothing more when there are none.
+        let (below, filtered) = bayeux.beyond(&change.channel);
         if !filtered.is_empty() {
             self.publish_filtered(bayeux, change, &filtered);
         }
         // The record channel, matched exactly: built only when someone listens below the collection.
-        if bayeux.has_subscriptions_below(&change.channel)
+        if below
             && let Some(record) = self.record_channel(change)
             && bayeux.has_exact_subscribers(&record)
             && let Err(error) = bayeux.publish_exact_at(&record, change.seq, change.data())
@@ -394,12 +395,15 @@ impl Follower {
 /// partition the channel is; the error says why it cannot be one.
 pub(crate) fn compile_key(resources: &[&'static Descriptor], key: &str) -> Result<View, String> {
     let (channel, filter) = key.split_once('?').unwrap_or((key, ""));
-    compile_filter(resources, channel, filter)
+    compile_filter(resources.iter().copied(), channel, filter)
 }
 
 /// `filter` compiled for the resource whose partition (or flat collection) `channel` is.
-pub(crate) fn compile_filter(resources: &[&'static Descriptor], channel: &str, filter: &str) -> Result<View, String> {
-    let Some((descriptor, _, _)) = partition::resolve(resources.iter().copied(), channel, false) else {
+pub(crate) fn compile_filter<I>(resources: I, channel: &str, filter: &str) -> Result<View, String>
+where
+    I: IntoIterator<Item = &'static Descriptor> + Clone,
+{
+    let Some((descriptor, _, _)) = partition::resolve(resources, channel, false) else {
         return Err("where applies to a resource's collection channel only".to_owned());
     };
     View::compile(descriptor, filter)
