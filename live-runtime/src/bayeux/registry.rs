@@ -195,9 +195,15 @@ impl Registry {
     /// with another filter): a session holds one subscription per channel, so a new filter replaces the
     /// old one rather than adding a second copy of each event.
     pub(crate) fn replace_others(&self, session: &Session, channel: &str, key: &str) {
+        let mut others = session.subscriptions_of(channel);
+        others.retain(|held| &**held != key);
+        // The usual case, a first subscribe of the channel: no write lock on the index.
+        if others.is_empty() {
+            return;
+        }
         let mut index = write(&self.index);
-        for held in session.subscriptions_of(channel) {
-            if &*held != key && session.remove_subscription(&held) {
+        for held in others {
+            if session.remove_subscription(&held) {
                 index.remove(&held, session.key);
             }
         }
